@@ -1,0 +1,87 @@
+#pragma once
+// Tensor factories: zeros, ones, full, arange, rand, randn, and tensors from data.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "tinydiff/core/generator.hpp"
+#include "tinydiff/core/tensor.hpp"
+
+namespace tinydiff {
+
+inline Tensor empty(const Shape& shape) { return Tensor::empty(shape); }
+
+inline Tensor full(const Shape& shape, float value) {
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = value;
+  return t;
+}
+inline Tensor zeros(const Shape& shape) {
+  Tensor t = Tensor::empty(shape);
+  if (t.numel()) std::memset(t.data(), 0, sizeof(float) * static_cast<size_t>(t.numel()));
+  return t;
+}
+inline Tensor ones(const Shape& shape) { return full(shape, 1.0f); }
+inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
+inline Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
+inline Tensor full_like(const Tensor& t, float value) { return full(t.shape(), value); }
+
+// A 0-d tensor holding one value (shape []).
+inline Tensor scalar_tensor(float value) { return full({}, value); }
+
+// [start, start + step, ...) up to but excluding `end`, as torch.arange.
+inline Tensor arange(double start, double end, double step = 1.0) {
+  TD_CHECK(step != 0.0, "arange", "step must be non-zero");
+  TD_CHECK((end - start) * step >= 0.0, "arange", "range [", start, ", ", end, ") is empty for step ", step);
+  const auto n = static_cast<int64_t>(std::ceil((end - start) / step));
+  Tensor t = Tensor::empty({n});
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
+  return t;
+}
+inline Tensor arange(double end) { return arange(0.0, end, 1.0); }
+
+// Uniform [0, 1) samples from `gen` (the default generator when null).
+inline Tensor rand(const Shape& shape, Generator* gen = nullptr) {
+  Generator& g = gen ? *gen : default_generator();
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = g.uniform();
+  return t;
+}
+
+// Standard normal samples from `gen` (the default generator when null).
+inline Tensor randn(const Shape& shape, Generator* gen = nullptr) {
+  Generator& g = gen ? *gen : default_generator();
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<float>(g.normal());
+  return t;
+}
+
+// Uniform integers in [low, high) stored as floats.
+inline Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr) {
+  TD_CHECK(high > low, "randint", "empty range [", low, ", ", high, ")");
+  Generator& g = gen ? *gen : default_generator();
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    p[i] = static_cast<float>(low + static_cast<int64_t>(g.uniform_int(static_cast<uint64_t>(high - low))));
+  return t;
+}
+
+// A tensor of `shape` holding a copy of `values` (row-major).
+inline Tensor tensor(const std::vector<float>& values, const Shape& shape) {
+  Tensor t = Tensor::empty(shape);
+  TD_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "tensor", values.size(),
+           " values cannot fill shape ", shape_str(shape), " (", t.numel(), " elements)");
+  if (!values.empty()) std::memcpy(t.data(), values.data(), sizeof(float) * values.size());
+  return t;
+}
+// A 1-D tensor of `values`.
+inline Tensor tensor(const std::vector<float>& values) {
+  return tensor(values, {static_cast<int64_t>(values.size())});
+}
+
+}  // namespace tinydiff

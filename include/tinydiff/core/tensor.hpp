@@ -1,0 +1,195 @@
+#pragma once
+// Tensor: a cheap handle to float32, contiguous, row-major data plus its
+// autograd state, shared like torch::Tensor (copying a Tensor copies the handle).
+//
+//   TensorImpl
+//     storage, offset  the floats (shared by reshape and detach)
+//     shape            sizes, outermost first
+//     requires_grad    set by the user on leaves (parameters, inputs)
+//     grad             gradient accumulated into a leaf by backward()
+//     grad_fn          the Node (op) that produced a non-leaf tensor
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tinydiff/core/error.hpp"
+#include "tinydiff/core/shape.hpp"
+#include "tinydiff/core/storage.hpp"
+
+namespace tinydiff {
+
+struct Node;
+class Tensor;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  size_t offset = 0;
+  Shape shape;
+  bool requires_grad = false;
+  bool retains_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<Node> grad_fn;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: no storage; defined() is false
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // A new tensor of `shape` over fresh, uninitialised storage.
+  static Tensor empty(const Shape& shape) {
+    for (int64_t d : shape)
+      TD_CHECK(d >= 0, "empty", "negative dimension in shape ", shape_str(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)));
+    impl->shape = shape;
+    return Tensor(std::move(impl));
+  }
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return checked("shape")->shape; }
+  int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
+  int64_t numel() const { return shape_numel(shape()); }
+
+  float* data() const {
+    const TensorImpl* impl = checked("data");
+    return impl->storage->data() + impl->offset;
+  }
+  std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel()); }
+
+  // The single value of a one-element tensor.
+  float item() const {
+    TD_CHECK(numel() == 1, "item", "only a one-element tensor converts to a scalar, got shape ",
+             shape_str(shape()), " (", numel(), " elements)");
+    return data()[0];
+  }
+
+  // Element access by full index, bounds-checked (meant for tests and small code, not hot loops).
+  // Tensors are handles: writing through at() changes the data every handle sees.
+  float& at(std::initializer_list<int64_t> index) const {
+    const Shape& s = shape();
+    TD_CHECK(index.size() == s.size(), "at", "index has ", index.size(), " entries for a tensor of shape ",
+             shape_str(s));
+    int64_t flat = 0, d = 0;
+    for (int64_t i : index) {
+      TD_CHECK(i >= 0 && i < s[d], "at", "index ", i, " is out of range for dim ", d, " of shape ",
+               shape_str(s));
+      flat = flat * s[d++] + i;
+    }
+    return data()[flat];
+  }
+
+  // ---- autograd state (see core/autograd.hpp for the engine) ----
+  bool requires_grad() const { return defined() && (impl_->requires_grad || impl_->grad_fn != nullptr); }
+  // Marks a leaf as a variable whose gradient backward() accumulates. Returns *this.
+  Tensor& requires_grad_(bool on = true) {
+    TD_CHECK(is_leaf(), "requires_grad_",
+             "only leaf tensors can change requires_grad; this one was produced by an op (use detach())");
+    checked("requires_grad_")->requires_grad = on;
+    return *this;
+  }
+  bool is_leaf() const { return checked("is_leaf")->grad_fn == nullptr; }
+  // The gradient accumulated by backward(); undefined until the first backward reaches this tensor.
+  Tensor grad() const { return Tensor(checked("grad")->grad); }
+  void set_grad(const Tensor& g) const { checked("set_grad")->grad = g.impl_; }
+  // Drops the accumulated gradient (torch's zero_grad(set_to_none=True)).
+  void zero_grad() const { checked("zero_grad")->grad.reset(); }
+  // Asks backward() to also store the gradient of this non-leaf tensor in grad().
+  void retain_grad() const { checked("retain_grad")->retains_grad = true; }
+  std::shared_ptr<Node> grad_fn() const { return checked("grad_fn")->grad_fn; }
+  // Name of the op that produced this tensor, "" for a leaf.
+  std::string grad_fn_name() const;
+
+  // Runs reverse-mode differentiation from this tensor (core/autograd.hpp).
+  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+
+  // A tensor sharing this one's data but cut from the graph (no grad, no grad_fn).
+  Tensor detach() const {
+    const TensorImpl* src = checked("detach");
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = src->storage;
+    impl->offset = src->offset;
+    impl->shape = src->shape;
+    return Tensor(std::move(impl));
+  }
+
+  // Methods that call ops live in ops/methods.hpp (included by tinydiff.hpp).
+  Tensor reshape(const Shape& shape) const;
+  Tensor view(const Shape& shape) const { return reshape(shape); }
+  Tensor flatten() const { return reshape({numel()}); }
+  Tensor clone() const;
+  Tensor sum() const;
+  Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor pow(float exponent) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor neg() const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  // True when both handles point to the same tensor (not the same values).
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+ private:
+  TensorImpl* checked(const char* what) const {
+    TD_CHECK(impl_ != nullptr, what, "called on an undefined tensor");
+    return impl_.get();
+  }
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// Prints "tensor([[1, 2], [3, 4]], shape=[2, 2])"; long dims are elided with "...".
+inline std::ostream& operator<<(std::ostream& out, const Tensor& t) {
+  if (!t.defined()) return out << "tensor(undefined)";
+  const Shape& s = t.shape();
+  const float* p = t.data();
+  const int64_t edge = 3;  // elements shown at each end of a long dim
+  // Recursive over dims; depth is the rank (small), not the element count.
+  struct Printer {
+    std::ostream& out;
+    const Shape& s;
+    const float* p;
+    int64_t edge;
+    void run(size_t d, int64_t offset, int64_t stride) {
+      if (d == s.size()) {
+        out << p[offset];
+        return;
+      }
+      const int64_t n = s[d], inner = stride / (n ? n : 1);
+      out << "[";
+      for (int64_t i = 0; i < n; ++i) {
+        if (n > 2 * edge && i == edge) {
+          out << ", ...";
+          i = n - edge;
+        }
+        if (i) out << ", ";
+        run(d + 1, offset + i * inner, inner);
+      }
+      out << "]";
+    }
+  };
+  out << "tensor(";
+  Printer{out, s, p, edge}.run(0, 0, t.numel());
+  out << ", shape=" << shape_str(s);
+  if (t.requires_grad()) out << (t.is_leaf() ? ", requires_grad=true" : ", grad_fn=" + t.grad_fn_name());
+  return out << ")";
+}
+
+}  // namespace tinydiff
+
+#include "tinydiff/core/autograd.hpp"

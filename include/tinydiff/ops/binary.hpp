@@ -1,0 +1,176 @@
+#pragma once
+// Binary arithmetic with NumPy broadcasting: add, sub, mul, div, their scalar
+// forms and operators; broadcast_to and sum_to, which are each other's backward.
+//
+// The backward of a broadcast op sums the gradient over the broadcast dims,
+// back to each input's shape: d/da (a + b) with a:[3,1], b:[4] -> sum_to(g, [3,1]).
+#include <vector>
+
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/factories.hpp"
+#include "tinydiff/kernels/broadcast.hpp"
+#include "tinydiff/ops/map.hpp"
+
+namespace tinydiff {
+
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// x repeated along its size-1 (or missing) dims to `shape`.  backward: sum_to.
+inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  TD_CHECK(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to", "cannot broadcast shape ",
+           shape_str(x.shape()), " to ", shape_str(shape));
+  if (x.shape() == shape) return x;
+  Tensor y = Tensor::empty(shape);
+  kernels::broadcast_copy(x.data(), x.shape(), y.data(), shape);
+  record_op(y, "broadcast_to", {x}, [x_shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{sum_to(g, x_shape)};
+  });
+  return y;
+}
+
+// Sums x over the dims where `shape` has size 1 (or no dim), as torch's sum_to_size.  backward: broadcast_to.
+inline Tensor sum_to(const Tensor& x, const Shape& shape) {
+  TD_CHECK(broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(), "sum_to", "shape ", shape_str(shape),
+           " does not broadcast to ", shape_str(x.shape()));
+  if (x.shape() == shape) return x;
+  Tensor y = Tensor::empty(shape);
+  kernels::sum_to(x.data(), x.shape(), y.data(), shape);
+  record_op(y, "sum_to", {x}, [x_shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{broadcast_to(g, x_shape)};
+  });
+  return y;
+}
+
+namespace detail {
+// out = f(a, b) with broadcasting; a fast path when the shapes are equal.
+template <typename F>
+Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
+  if (a.shape() == b.shape()) return map(a, b, f);
+  const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor y = Tensor::empty(out_shape);
+  const float* pa = a.data();
+  const float* pb = b.data();
+  float* py = y.data();
+  kernels::for_each_broadcast(out_shape, kernels::broadcast_strides(a.shape(), out_shape),
+                              kernels::broadcast_strides(b.shape(), out_shape),
+                              [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
+  return y;
+}
+}  // namespace detail
+
+// y = a + b.  da = g, db = g (each summed back to its shape).
+inline Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = detail::broadcast_map(a, b, "add", [](float u, float v) { return u + v; });
+  record_op(y, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+    return std::vector<Tensor>{needs[0] ? sum_to(g, sa) : Tensor(), needs[1] ? sum_to(g, sb) : Tensor()};
+  });
+  return y;
+}
+
+// y = a - b.  da = g, db = -g.
+inline Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor y = detail::broadcast_map(a, b, "sub", [](float u, float v) { return u - v; });
+  record_op(y, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+    Tensor db;
+    if (needs[1]) db = detail::map(sum_to(g, sb), [](float v) { return -v; });
+    return std::vector<Tensor>{needs[0] ? sum_to(g, sa) : Tensor(), db};
+  });
+  return y;
+}
+
+// y = a * b.  da = g * b, db = g * a.
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = detail::broadcast_map(a, b, "mul", [](float u, float v) { return u * v; });
+  record_op(y, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& needs) {
+    auto times = [](float u, float v) { return u * v; };
+    Tensor da, db;
+    if (needs[0]) da = sum_to(detail::broadcast_map(g, b, "mul backward", times), a.shape());
+    if (needs[1]) db = sum_to(detail::broadcast_map(g, a, "mul backward", times), b.shape());
+    return std::vector<Tensor>{da, db};
+  });
+  return y;
+}
+
+// y = a / b.  da = g / b, db = -g * a / b^2 = -g * y / b.
+inline Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = detail::broadcast_map(a, b, "div", [](float u, float v) { return u / v; });
+  record_op(y, "div", {a, b},
+            [b = b.detach(), y = y.detach(), sa = a.shape()](const Tensor& g, const std::vector<bool>& needs) {
+              Tensor da, db;
+              Tensor g_over_b = detail::broadcast_map(g, b, "div backward", [](float u, float v) { return u / v; });
+              if (needs[0]) da = sum_to(g_over_b, sa);
+              if (needs[1])
+                db = sum_to(detail::map(g_over_b, y, [](float u, float v) { return -u * v; }), b.shape());
+              return std::vector<Tensor>{da, db};
+            });
+  return y;
+}
+
+// ---- scalar forms: no broadcasting, the scalar is a constant ----
+
+// y = x + s.  dx = g.
+inline Tensor add(const Tensor& x, float s) {
+  Tensor y = detail::map(x, [s](float v) { return v + s; });
+  record_op(y, "add_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
+  return y;
+}
+inline Tensor sub(const Tensor& x, float s) { return add(x, -s); }
+
+// y = x * s.  dx = g * s.
+inline Tensor mul(const Tensor& x, float s) {
+  Tensor y = detail::map(x, [s](float v) { return v * s; });
+  record_op(y, "mul_scalar", {x}, [s](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{detail::map(g, [s](float v) { return v * s; })};
+  });
+  return y;
+}
+inline Tensor div(const Tensor& x, float s) {
+  Tensor y = detail::map(x, [s](float v) { return v / s; });
+  record_op(y, "div_scalar", {x}, [s](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{detail::map(g, [s](float v) { return v / s; })};
+  });
+  return y;
+}
+
+// y = s - x.  dx = -g.
+inline Tensor rsub(const Tensor& x, float s) {
+  Tensor y = detail::map(x, [s](float v) { return s - v; });
+  record_op(y, "rsub_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{detail::map(g, [](float v) { return -v; })};
+  });
+  return y;
+}
+
+// y = s / x.  dx = -g * s / x^2 = -g * y / x.
+inline Tensor rdiv(const Tensor& x, float s) {
+  Tensor y = detail::map(x, [s](float v) { return s / v; });
+  record_op(y, "rdiv_scalar", {x}, [x = x.detach(), y = y.detach()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{detail::map(g, y, x, [](float gi, float yi, float xi) { return -gi * yi / xi; })};
+  });
+  return y;
+}
+
+// y = -x.  dx = -g.
+inline Tensor neg(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return -v; });
+  record_op(y, "neg", {x}, [](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{detail::map(g, [](float v) { return -v; })};
+  });
+  return y;
+}
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, float s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, float s) { return sub(a, s); }
+inline Tensor operator*(const Tensor& a, float s) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, float s) { return div(a, s); }
+inline Tensor operator+(float s, const Tensor& a) { return add(a, s); }
+inline Tensor operator-(float s, const Tensor& a) { return rsub(a, s); }
+inline Tensor operator*(float s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator/(float s, const Tensor& a) { return rdiv(a, s); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace tinydiff

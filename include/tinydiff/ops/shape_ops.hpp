@@ -1,0 +1,213 @@
+#pragma once
+// Layout ops: reshape (shares storage), clone, permute/transpose, concat,
+// narrow/slice, index_select. All but reshape copy into a fresh tensor; each
+// backward routes g back to where the elements came from.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/factories.hpp"
+#include "tinydiff/kernels/broadcast.hpp"
+
+namespace tinydiff {
+
+// Same data, new shape (one dim may be -1, inferred).  dx = g reshaped back.
+inline Tensor reshape(const Tensor& x, Shape shape) {
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      TD_CHECK(infer < 0, "reshape", "only one dim can be -1 in ", shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      TD_CHECK(shape[i] >= 0, "reshape", "invalid size ", shape[i], " in ", shape_str(shape));
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    TD_CHECK(known > 0 && x.numel() % known == 0, "reshape", "cannot reshape a tensor of shape ",
+             shape_str(x.shape()), " to ", shape_str(shape));
+    shape[infer] = x.numel() / known;
+  }
+  TD_CHECK(shape_numel(shape) == x.numel(), "reshape", "cannot reshape a tensor of shape ", shape_str(x.shape()),
+           " (", x.numel(), " elements) to ", shape_str(shape), " (", shape_numel(shape), " elements)");
+  Tensor y = x.detach();
+  y.impl()->shape = shape;
+  record_op(y, "reshape", {x}, [x_shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{reshape(g, x_shape)};
+  });
+  return y;
+}
+
+// A copy with its own storage.  dx = g.
+inline Tensor clone(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape());
+  if (x.numel()) std::memcpy(y.data(), x.data(), sizeof(float) * static_cast<size_t>(x.numel()));
+  record_op(y, "clone", {x}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
+  return y;
+}
+
+// y's dim i is x's dim dims[i].  dx = g permuted by the inverse permutation.
+inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  const int64_t rank = x.dim();
+  TD_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute", "got ", dims.size(), " dims for shape ",
+           shape_str(x.shape()));
+  std::vector<int64_t> order(dims.size()), inverse(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (int64_t i = 0; i < rank; ++i) {
+    const int64_t d = normalize_dim(dims[i], rank, "permute");
+    TD_CHECK(!seen[d], "permute", "dim ", dims[i], " repeated for shape ", shape_str(x.shape()));
+    seen[d] = true;
+    order[i] = d;
+    inverse[d] = i;
+  }
+  const std::vector<int64_t> in_strides = contiguous_strides(x.shape());
+  Shape out_shape(rank);
+  std::vector<int64_t> read_strides(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    out_shape[i] = x.shape()[order[i]];
+    read_strides[i] = in_strides[order[i]];
+  }
+  Tensor y = Tensor::empty(out_shape);
+  const float* px = x.data();
+  float* py = y.data();
+  kernels::for_each_broadcast(out_shape, read_strides, read_strides, [&](int64_t o, int64_t i, int64_t) { py[o] = px[i]; });
+  record_op(y, "permute", {x}, [inverse](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{permute(g, inverse)};
+  });
+  return y;
+}
+
+// Swaps two dims.
+inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  const int64_t rank = x.dim();
+  const int64_t d0 = normalize_dim(dim0, rank, "transpose"), d1 = normalize_dim(dim1, rank, "transpose");
+  std::vector<int64_t> dims(rank);
+  for (int64_t i = 0; i < rank; ++i) dims[i] = i;
+  std::swap(dims[d0], dims[d1]);
+  return permute(x, dims);
+}
+
+namespace detail {
+// Views a shape around `dim` as [outer, size, inner] (outer = dims before, inner = dims after).
+struct AroundDim {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+inline AroundDim around_dim(const Shape& s, int64_t dim) {
+  AroundDim a;
+  for (int64_t i = 0; i < dim; ++i) a.outer *= s[i];
+  a.size = s[dim];
+  for (size_t i = static_cast<size_t>(dim) + 1; i < s.size(); ++i) a.inner *= s[i];
+  return a;
+}
+// Copies entries [start, start + length) of the middle dim of src ([outer, size, inner])
+// into dst ([outer, length, inner]).
+inline void copy_dim_range(const float* src, float* dst, const AroundDim& a, int64_t start, int64_t length) {
+  for (int64_t o = 0; o < a.outer; ++o)
+    std::memcpy(dst + o * length * a.inner, src + (o * a.size + start) * a.inner,
+                sizeof(float) * static_cast<size_t>(length * a.inner));
+}
+}  // namespace detail
+
+Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
+
+// Elements [start, start + length) along `dim`.  dx = zeros with g placed in that range.
+inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  const int64_t d = normalize_dim(dim, x.dim(), "narrow");
+  const int64_t size = x.shape()[d];
+  TD_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow", "range [", start, ", ", start + length,
+           ") is out of bounds for dim ", dim, " of shape ", shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  out_shape[d] = length;
+  Tensor y = Tensor::empty(out_shape);
+  detail::copy_dim_range(x.data(), y.data(), detail::around_dim(x.shape(), d), start, length);
+  record_op(y, "narrow", {x}, [x_shape = x.shape(), d, start, length](const Tensor& g, const std::vector<bool>&) {
+    Tensor dx = zeros(x_shape);
+    const auto a = detail::around_dim(x_shape, d);
+    for (int64_t o = 0; o < a.outer; ++o)
+      std::memcpy(dx.data() + (o * a.size + start) * a.inner, g.data() + o * length * a.inner,
+                  sizeof(float) * static_cast<size_t>(length * a.inner));
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+// Python-style x[start:end] along `dim` (negative indices count from the end, clamped like Python).
+inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  const int64_t d = normalize_dim(dim, x.dim(), "slice");
+  const int64_t size = x.shape()[d];
+  auto clampi = [size](int64_t i) { return std::min(std::max(i < 0 ? i + size : i, int64_t{0}), size); };
+  const int64_t s = clampi(start), e = clampi(end);
+  return narrow(x, d, s, std::max(e - s, int64_t{0}));
+}
+
+// Joins tensors along `dim`; all other sizes must agree.  each dx_i = its slice of g.
+inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
+  TD_CHECK(!tensors.empty(), "concat", "needs at least one tensor");
+  const Shape& first = tensors[0].shape();
+  const int64_t d = normalize_dim(dim, static_cast<int64_t>(first.size()), "concat");
+  Shape out_shape = first;
+  out_shape[d] = 0;
+  for (const Tensor& t : tensors) {
+    bool ok = t.shape().size() == first.size();
+    for (size_t i = 0; ok && i < first.size(); ++i) ok = static_cast<int64_t>(i) == d || t.shape()[i] == first[i];
+    TD_CHECK(ok, "concat", "shapes ", shape_str(first), " and ", shape_str(t.shape()),
+             " differ outside the concatenated dim ", dim);
+    out_shape[d] += t.shape()[d];
+  }
+  Tensor y = Tensor::empty(out_shape);
+  const auto out_a = detail::around_dim(out_shape, d);
+  std::vector<int64_t> starts;
+  int64_t start = 0;
+  for (const Tensor& t : tensors) {
+    const int64_t len = t.shape()[d];
+    for (int64_t o = 0; o < out_a.outer; ++o)
+      std::memcpy(y.data() + (o * out_a.size + start) * out_a.inner, t.data() + o * len * out_a.inner,
+                  sizeof(float) * static_cast<size_t>(len * out_a.inner));
+    starts.push_back(start);
+    start += len;
+  }
+  std::vector<int64_t> lengths;
+  for (const Tensor& t : tensors) lengths.push_back(t.shape()[d]);
+  record_op(y, "concat", tensors, [d, starts, lengths](const Tensor& g, const std::vector<bool>& needs) {
+    std::vector<Tensor> grads(needs.size());
+    for (size_t i = 0; i < needs.size(); ++i)
+      if (needs[i]) grads[i] = narrow(g, d, starts[i], lengths[i]);
+    return grads;
+  });
+  return y;
+}
+inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) { return concat(tensors, dim); }
+
+// Picks entries `indices` along `dim` (e.g. a mini-batch of rows).  dx = g scattered back,
+// summed where an index repeats.
+inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices) {
+  const int64_t d = normalize_dim(dim, x.dim(), "index_select");
+  const auto a = detail::around_dim(x.shape(), d);
+  for (int64_t i : indices)
+    TD_CHECK(i >= 0 && i < a.size, "index_select", "index ", i, " is out of range for dim ", dim, " of shape ",
+             shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  out_shape[d] = static_cast<int64_t>(indices.size());
+  Tensor y = Tensor::empty(out_shape);
+  const int64_t n = static_cast<int64_t>(indices.size());
+  for (int64_t o = 0; o < a.outer; ++o)
+    for (int64_t j = 0; j < n; ++j)
+      std::memcpy(y.data() + (o * n + j) * a.inner, x.data() + (o * a.size + indices[j]) * a.inner,
+                  sizeof(float) * static_cast<size_t>(a.inner));
+  record_op(y, "index_select", {x}, [x_shape = x.shape(), d, indices](const Tensor& g, const std::vector<bool>&) {
+    Tensor dx = zeros(x_shape);
+    const auto a = detail::around_dim(x_shape, d);
+    const int64_t n = static_cast<int64_t>(indices.size());
+    for (int64_t o = 0; o < a.outer; ++o)
+      for (int64_t j = 0; j < n; ++j) {
+        float* dst = dx.data() + (o * a.size + indices[j]) * a.inner;
+        const float* src = g.data() + (o * n + j) * a.inner;
+        for (int64_t k = 0; k < a.inner; ++k) dst[k] += src[k];
+      }
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+}  // namespace tinydiff

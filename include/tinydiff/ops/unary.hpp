@@ -1,0 +1,106 @@
+#pragma once
+// Elementwise functions and activations. Each op: forward map, then a backward
+// that multiplies the upstream gradient g by the local derivative dy/dx.
+#include <cmath>
+#include <vector>
+
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/ops/map.hpp"
+
+namespace tinydiff {
+
+namespace detail {
+// Records a unary op whose gradient is g * derivative(x, y), elementwise.
+template <typename Derivative>
+void record_unary(const Tensor& y, const char* name, const Tensor& x, Derivative derivative) {
+  record_op(y, name, {x}, [x = x.detach(), y = y.detach(), derivative](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{
+        map(g, x, y, [derivative](float gi, float xi, float yi) { return gi * derivative(xi, yi); })};
+  });
+}
+}  // namespace detail
+
+// y = e^x.  dy/dx = e^x = y.
+inline Tensor exp(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::exp(v); });
+  detail::record_unary(y, "exp", x, [](float, float yi) { return yi; });
+  return y;
+}
+
+// y = ln x.  dy/dx = 1 / x.
+inline Tensor log(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::log(v); });
+  detail::record_unary(y, "log", x, [](float xi, float) { return 1.0f / xi; });
+  return y;
+}
+
+// y = sqrt(x).  dy/dx = 1 / (2 sqrt(x)) = 0.5 / y.
+inline Tensor sqrt(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::sqrt(v); });
+  detail::record_unary(y, "sqrt", x, [](float, float yi) { return 0.5f / yi; });
+  return y;
+}
+
+// y = x^p for a constant p.  dy/dx = p x^(p-1).
+inline Tensor pow(const Tensor& x, float p) {
+  Tensor y = detail::map(x, [p](float v) { return std::pow(v, p); });
+  detail::record_unary(y, "pow", x, [p](float xi, float) { return p == 0.0f ? 0.0f : p * std::pow(xi, p - 1.0f); });
+  return y;
+}
+
+// y = |x|.  dy/dx = sign(x), 0 at 0 (as PyTorch).
+inline Tensor abs(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::fabs(v); });
+  detail::record_unary(y, "abs", x, [](float xi, float) { return xi > 0.0f ? 1.0f : (xi < 0.0f ? -1.0f : 0.0f); });
+  return y;
+}
+
+// y = min(max(x, lo), hi).  dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch).
+inline Tensor clamp(const Tensor& x, float lo, float hi) {
+  TD_CHECK(!(lo > hi), "clamp", "min ", lo, " is greater than max ", hi);
+  Tensor y = detail::map(x, [lo, hi](float v) { return v < lo ? lo : (v > hi ? hi : v); });
+  detail::record_unary(y, "clamp", x, [lo, hi](float xi, float) { return (xi >= lo && xi <= hi) ? 1.0f : 0.0f; });
+  return y;
+}
+
+// y = tanh x.  dy/dx = 1 - y^2.
+inline Tensor tanh(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::tanh(v); });
+  detail::record_unary(y, "tanh", x, [](float, float yi) { return 1.0f - yi * yi; });
+  return y;
+}
+
+namespace detail {
+// 1 / (1 + e^-v), written to avoid overflow for large |v|.
+inline float sigmoid_scalar(float v) {
+  if (v >= 0.0f) return 1.0f / (1.0f + std::exp(-v));
+  const float e = std::exp(v);
+  return e / (1.0f + e);
+}
+}  // namespace detail
+
+// y = 1 / (1 + e^-x).  dy/dx = y (1 - y).
+inline Tensor sigmoid(const Tensor& x) {
+  Tensor y = detail::map(x, detail::sigmoid_scalar);
+  detail::record_unary(y, "sigmoid", x, [](float, float yi) { return yi * (1.0f - yi); });
+  return y;
+}
+
+// y = max(x, 0).  dy/dx = 1 for x > 0, else 0.
+inline Tensor relu(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return v > 0.0f ? v : 0.0f; });
+  detail::record_unary(y, "relu", x, [](float xi, float) { return xi > 0.0f ? 1.0f : 0.0f; });
+  return y;
+}
+
+// y = x sigmoid(x) (a.k.a. swish).  dy/dx = s (1 + x (1 - s)), s = sigmoid(x).
+inline Tensor silu(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return v * detail::sigmoid_scalar(v); });
+  detail::record_unary(y, "silu", x, [](float xi, float) {
+    const float s = detail::sigmoid_scalar(xi);
+    return s * (1.0f + xi * (1.0f - s));
+  });
+  return y;
+}
+
+}  // namespace tinydiff
