@@ -56,4 +56,13 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return out;
 }
 
+// A pair of sizes for 2-D ops (stride, padding, kernel size, ...): height then width.
+// Converts from one int (both the same) or from {h, w}, like PyTorch's int-or-tuple arguments.
+struct Int2 {
+  int64_t h = 0, w = 0;
+  Int2(int64_t both) : h(both), w(both) {}  // NOLINT: implicit on purpose (conv2d(x, w, b, 2, 1))
+  Int2(int64_t height, int64_t width) : h(height), w(width) {}
+  bool operator==(const Int2& o) const { return h == o.h && w == o.w; }
+};
+
 }  // namespace tinydiff
