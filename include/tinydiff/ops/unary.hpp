@@ -48,6 +48,20 @@ inline Tensor pow(const Tensor& x, float p) {
   return y;
 }
 
+// y = sin x.  dy/dx = cos x.
+inline Tensor sin(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::sin(v); });
+  detail::record_unary(y, "sin", x, [](float xi, float) { return std::cos(xi); });
+  return y;
+}
+
+// y = cos x.  dy/dx = -sin x.
+inline Tensor cos(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::cos(v); });
+  detail::record_unary(y, "cos", x, [](float xi, float) { return -std::sin(xi); });
+  return y;
+}
+
 // y = |x|.  dy/dx = sign(x), 0 at 0 (as PyTorch).
 inline Tensor abs(const Tensor& x) {
   Tensor y = detail::map(x, [](float v) { return std::fabs(v); });

@@ -1,0 +1,155 @@
+#pragma once
+// write_file_atomically: replace a file all at once or not at all.
+//
+// The bytes go to a temporary file in the same directory ("<path>.tmp.<pid>.<n>"),
+// which is flushed, fsync'ed and then renamed over `path`. rename() within one
+// file system is atomic on POSIX, so a reader (or a crash, or a failed write)
+// sees either the whole old file or the whole new one, never half of each. On any
+// failure the temporary file is removed and the old file is left untouched.
+// Used for safetensors, checkpoints, CSV logs and PNG images.
+//
+// POSIX only (open/write/fsync/rename), like the rest of the build (OpenMP on Linux).
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "tinydiff/core/error.hpp"
+
+namespace tinydiff::io {
+
+namespace detail {
+
+// A std::streambuf writing to a POSIX file descriptor, so that the same descriptor
+// can be fsync'ed (std::ofstream never exposes its descriptor). Remembers the
+// first errno a write failed with, for the error message.
+class FdWriteBuffer : public std::streambuf {
+ public:
+  explicit FdWriteBuffer(int fd) : fd_(fd), buffer_(size_t{1} << 16) { reset_put_area(); }
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!flush_buffer()) return traits_type::eof();
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(ch);
+      pbump(1);
+    }
+    return traits_type::not_eof(ch);
+  }
+  // Large writes skip the buffer.
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (n < static_cast<std::streamsize>(buffer_.size())) return std::streambuf::xsputn(s, n);
+    if (!flush_buffer() || !write_all(s, static_cast<size_t>(n))) return 0;
+    return n;
+  }
+  int sync() override { return flush_buffer() ? 0 : -1; }
+
+ private:
+  void reset_put_area() { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+  bool flush_buffer() {
+    const bool ok = write_all(pbase(), static_cast<size_t>(pptr() - pbase()));
+    reset_put_area();
+    return ok;
+  }
+  bool write_all(const char* p, size_t n) {
+    if (error_) return false;
+    while (n > 0) {
+      const ssize_t written = ::write(fd_, p, n);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        error_ = errno;
+        return false;
+      }
+      p += written;
+      n -= static_cast<size_t>(written);
+    }
+    return true;
+  }
+  int fd_;
+  std::vector<char> buffer_;
+  int error_ = 0;
+};
+
+inline std::string errno_text(int err) { return err ? std::strerror(err) : "unknown error"; }
+
+// The directory part of `path` ("." when it has none), for fsync'ing the rename.
+inline std::string parent_directory(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace detail
+
+// Calls write(out) with a stream to a temporary file next to `path`, then moves the
+// result over `path`. Throws tinydiff::Error "op: cannot write 'path': ..." when the
+// file cannot be created, written, synced or renamed; an exception thrown by `write`
+// itself propagates unchanged. In every failing case the temporary file is removed
+// and whatever was at `path` before is untouched.
+inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
+                                  const std::string& op = "write_file_atomically") {
+  static std::atomic<unsigned long> counter{0};
+  const std::string temp_path =
+      path + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(counter++);
+  auto fail = [&](const std::string& what, int err) {
+    return Error(::tinydiff::detail::concat(op, ": cannot write '", path, "': ", what, ": ",
+                                            detail::errno_text(err)));
+  };
+
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int err = errno;
+    throw fail("cannot create temporary file '" + temp_path + "'", err);
+  }
+
+  // Closes (if still open) and removes the temporary file; used on every failure path.
+  auto discard = [&]() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+    std::remove(temp_path.c_str());
+  };
+
+  try {
+    detail::FdWriteBuffer buffer(fd);
+    std::ostream out(&buffer);
+    write(out);
+    out.flush();
+    if (!out.good()) throw fail("writing the temporary file failed", buffer.error());
+    if (::fsync(fd) != 0) {
+      const int err = errno;
+      throw fail("fsync of the temporary file failed", err);
+    }
+    const int fd_to_close = fd;
+    fd = -1;
+    if (::close(fd_to_close) != 0) {
+      const int err = errno;
+      throw fail("closing the temporary file failed", err);
+    }
+    if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
+      const int err = errno;
+      throw fail("renaming '" + temp_path + "' over it failed", err);
+    }
+  } catch (...) {
+    discard();
+    throw;
+  }
+
+  // Make the rename itself durable: fsync the directory entry (best effort).
+  const int dir_fd = ::open(detail::parent_directory(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+}  // namespace tinydiff::io

@@ -1,0 +1,185 @@
+#pragma once
+// 2-D convolution kernels (im2col + GEMM) on raw float pointers, NCHW, PyTorch's
+// weight layout w [Cout, Cin/groups, kh, kw]. No autograd here: ops/conv.hpp
+// builds conv2d and conv_transpose2d (whose forward is conv2d's input gradient)
+// from these four functions.
+//
+// Per image n and group g, with col = im2col(x[n, g]) of shape [K, L],
+// K = Cin_g*kh*kw and L = out_h*out_w, and W_g = w[g] viewed as [Cout_g, K]:
+//   forward           y[n, g]  = W_g col                    (+ b)
+//   input gradient    dx[n, g] = col2im(W_g^T dy[n, g])
+//   weight gradient   dW_g     = sum_n dy[n, g] col^T
+//   bias gradient     db[o]    = sum_{n, oh, ow} dy[n, o, oh, ow]
+//
+// Parallel over the batch (OpenMP), each thread with its own col buffer; the
+// GEMMs inside run single-threaded. With one image the loop runs serially and
+// Eigen parallelises the GEMM instead. Results are deterministic for a fixed
+// thread count.
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tinydiff/kernels/gemm.hpp"
+#include "tinydiff/kernels/im2col.hpp"
+
+namespace tinydiff::kernels {
+
+// Everything a convolution's kernels need to know; filled in by ops/conv.hpp.
+struct ConvParams {
+  int64_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
+  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t out_per_group() const { return out_channels / groups; }
+  // The patch geometry of one group of one image.
+  PatchGeometry patches() const {
+    PatchGeometry g;
+    g.channels = in_per_group();
+    g.height = in_h;
+    g.width = in_w;
+    g.kernel_h = kernel_h;
+    g.kernel_w = kernel_w;
+    g.stride_h = stride_h;
+    g.stride_w = stride_w;
+    g.pad_h = pad_h;
+    g.pad_w = pad_w;
+    g.dilation_h = dilation_h;
+    g.dilation_w = dilation_w;
+    g.out_h = out_h;
+    g.out_w = out_w;
+    return g;
+  }
+  // A 1x1 kernel at stride 1 without padding reads each pixel once in place:
+  // the image itself is the patch matrix, so im2col/col2im are skipped.
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0 &&
+           out_h == in_h && out_w == in_w;
+  }
+};
+
+// y[n, o, :, :] += b[o] for y [N, C, L] (L = h*w).
+inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t channels, int64_t plane) {
+#pragma omp parallel for schedule(static) if (batch * channels * plane > 32768)
+  for (int64_t nc = 0; nc < batch * channels; ++nc) {
+    const float bias = b[nc % channels];
+    float* p = y + nc * plane;
+    for (int64_t l = 0; l < plane; ++l) p[l] += bias;
+  }
+}
+
+// y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).
+inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
+  const PatchGeometry geo = p.patches();
+  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
+  const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
+  const bool pointwise = p.is_pointwise();
+#pragma omp parallel if (p.batch > 1)
+  {
+    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
+        const float* patches = xg;
+        if (!pointwise) {
+          im2col(xg, geo, col.data());
+          patches = col.data();
+        }
+        float* yg = y + (n * p.out_channels + g * cout_g) * L;
+        gemm(false, false, cout_g, L, K, 1.0f, w + g * cout_g * K, patches, 0.0f, yg);  // [Cout_g, K] x [K, L]
+        if (b)
+          for (int64_t o = 0; o < cout_g; ++o) {
+            const float bias = b[g * cout_g + o];
+            float* row = yg + o * L;
+            for (int64_t l = 0; l < L; ++l) row[l] += bias;
+          }
+      }
+    }
+  }
+}
+
+// dx [N, Cin, in_h, in_w] = the input gradient of conv for upstream gradient dy [N, Cout, out_h, out_w].
+// (This is also conv_transpose2d's forward.)
+inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p) {
+  const PatchGeometry geo = p.patches();
+  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
+  const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
+  const bool pointwise = p.is_pointwise();
+#pragma omp parallel if (p.batch > 1)
+  {
+    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        const float* dyg = dy + (n * p.out_channels + g * cout_g) * L;
+        float* dxg = dx + (n * p.in_channels + g * cin_g) * in_plane;
+        float* dcol = pointwise ? dxg : col.data();
+        gemm(true, false, K, L, cout_g, 1.0f, w + g * cout_g * K, dyg, 0.0f, dcol);  // [K, Cout_g] x [Cout_g, L]
+        if (!pointwise) col2im(dcol, geo, dxg);
+      }
+    }
+  }
+}
+
+// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv: sum over images of dy col^T.
+// Each thread sums its (static, hence fixed) share of the images into its own
+// partial; the partials are then added in thread order.
+inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
+  const PatchGeometry geo = p.patches();
+  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
+  const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
+  const int64_t weight_size = p.out_channels * K;
+  const bool pointwise = p.is_pointwise();
+  std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
+  std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
+  int team = 1;
+#pragma omp parallel if (p.batch > 1)
+  {
+#pragma omp single
+    {
+      team = omp_get_num_threads();
+      partials.assign(static_cast<size_t>((team - 1) * weight_size), 0.0f);
+    }  // implicit barrier: partials is ready
+    const int tid = omp_get_thread_num();
+    float* acc = tid == 0 ? dw : partials.data() + (tid - 1) * weight_size;
+    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t g = 0; g < p.groups; ++g) {
+        const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
+        const float* patches = xg;
+        if (!pointwise) {
+          im2col(xg, geo, col.data());
+          patches = col.data();
+        }
+        const float* dyg = dy + (n * p.out_channels + g * cout_g) * L;
+        gemm(false, true, cout_g, K, L, 1.0f, dyg, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, L] x [L, K]
+      }
+    }
+  }
+  for (int t = 1; t < team; ++t) {
+    const float* part = partials.data() + (t - 1) * weight_size;
+    for (int64_t i = 0; i < weight_size; ++i) dw[i] += part[i];
+  }
+}
+
+// db [C] = sum over n, h, w of dy [N, C, L] (accumulated in double).
+inline void conv2d_backward_bias(const float* dy, float* db, int64_t batch, int64_t channels, int64_t plane) {
+#pragma omp parallel for schedule(static) if (batch * channels * plane > 32768)
+  for (int64_t c = 0; c < channels; ++c) {
+    double total = 0.0;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* row = dy + (n * channels + c) * plane;
+      for (int64_t l = 0; l < plane; ++l) total += row[l];
+    }
+    db[c] = static_cast<float>(total);
+  }
+}
+
+}  // namespace tinydiff::kernels

@@ -1,0 +1,146 @@
+#pragma once
+// Group normalisation on raw float pointers (no autograd); layer norm uses it too.
+//
+// x is viewed as [N, C, S] (S = product of the spatial dims), C split into G
+// groups of Cg = C / G channels. Each (n, group) block of M = Cg * S values is
+// contiguous and is normalised by its own mean and biased variance:
+//   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps),  y = xhat * w[c] + b[c]
+// Layer norm over trailing dims of total size D is the case G = 1, C = D, S = 1.
+//
+// Backward (g = dL/dy, dxhat = g * w[c], means over the block's M values):
+//   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+//   dw[c] = sum_{n,s} g * xhat,  db[c] = sum_{n,s} g
+// Per (n, c) we form db_nc = sum_s g and ds_nc = sum_s g * (x - mean) (centred, so no
+// cancellation when |mean| >> std); then
+//   sum(dxhat) = sum_c w_c db_nc,  sum(dxhat * xhat) = rstd * sum_c w_c ds_nc
+// and per block dx is affine in g and (x - mean): dx = (rstd w_c) g + B (x - mean) + D.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace tinydiff::kernels {
+
+namespace detail {
+// Below this many elements the OpenMP region costs more than it saves.
+constexpr int64_t kNormParallelGrain = 1 << 14;
+
+// Sum of n floats: float lanes over chunks (vectorisable), the chunks added in double.
+inline double chunked_sum(const float* p, int64_t n) {
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += 256) {
+    const int64_t end = start + 256 < n ? start + 256 : n;
+    float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = start; i < end; ++i) part += p[i];
+    total += part;
+  }
+  return total;
+}
+
+// Sum of (p[i] - mu)^2.
+inline double chunked_sq_dev(const float* p, int64_t n, float mu) {
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += 256) {
+    const int64_t end = start + 256 < n ? start + 256 : n;
+    float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = start; i < end; ++i) part += (p[i] - mu) * (p[i] - mu);
+    total += part;
+  }
+  return total;
+}
+}  // namespace detail
+
+// x, y: [N, C, S];  weight, bias: [C] or null;  mean, rstd: [N, G] (saved for backward).
+inline void group_norm_forward(const float* x, const float* weight, const float* bias, int64_t N, int64_t C,
+                               int64_t S, int64_t G, double eps, float* y, float* mean, float* rstd) {
+  const int64_t Cg = C / G, M = Cg * S;
+#pragma omp parallel for schedule(static) if (N * C * S > detail::kNormParallelGrain)
+  for (int64_t ng = 0; ng < N * G; ++ng) {
+    const float* xb = x + ng * M;
+    float* yb = y + ng * M;
+    const double mu = M ? detail::chunked_sum(xb, M) / static_cast<double>(M) : 0.0;
+    const double var = M ? detail::chunked_sq_dev(xb, M, static_cast<float>(mu)) / static_cast<double>(M) : 0.0;
+    const double r = 1.0 / std::sqrt(var + eps);
+    mean[ng] = static_cast<float>(mu);
+    rstd[ng] = static_cast<float>(r);
+    const int64_t c0 = (ng % G) * Cg;
+    for (int64_t cg = 0; cg < Cg; ++cg) {
+      const int64_t c = c0 + cg;
+      // y = x * scale + shift,  scale = rstd * w,  shift = b - mean * scale
+      const double scale = r * (weight ? weight[c] : 1.0);
+      const auto scale_f = static_cast<float>(scale);
+      const auto shift_f = static_cast<float>((bias ? bias[c] : 0.0) - mu * scale);
+      const float* xc = xb + cg * S;
+      float* yc = yb + cg * S;
+#pragma omp simd
+      for (int64_t s = 0; s < S; ++s) yc[s] = xc[s] * scale_f + shift_f;
+    }
+  }
+}
+
+// g, x: [N, C, S];  mean, rstd: [N, G] from the forward;  weight: [C] or null.
+// Outputs dx [N, C, S], dweight [C], dbias [C]: each may be null when not needed.
+inline void group_norm_backward(const float* g, const float* x, const float* mean, const float* rstd,
+                                const float* weight, int64_t N, int64_t C, int64_t S, int64_t G, float* dx,
+                                float* dweight, float* dbias) {
+  const int64_t Cg = C / G, M = Cg * S;
+  std::vector<double> db(static_cast<size_t>(N * C)), ds(static_cast<size_t>(N * C));  // per (n, c)
+#pragma omp parallel for schedule(static) if (N * C * S > detail::kNormParallelGrain)
+  for (int64_t ng = 0; ng < N * G; ++ng) {
+    const int64_t n = ng / G, c0 = (ng % G) * Cg;
+    const float* gb = g + ng * M;
+    const float* xb = x + ng * M;
+    const double r = rstd[ng];
+    const float mu = mean[ng];
+    double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;  // over the block
+    for (int64_t cg = 0; cg < Cg; ++cg) {
+      const int64_t c = c0 + cg;
+      const float* gc = gb + cg * S;
+      const float* xc = xb + cg * S;
+      float sg = 0.0f, sgx = 0.0f;
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t s = 0; s < S; ++s) {
+        sg += gc[s];
+        sgx += gc[s] * (xc[s] - mu);
+      }
+      db[n * C + c] = sg;
+      ds[n * C + c] = sgx;
+      const double w = weight ? weight[c] : 1.0;
+      sum_dxhat += w * sg;
+      sum_dxhat_xhat += w * sgx;
+    }
+    sum_dxhat_xhat *= r;
+    if (!dx) continue;
+    const double m1 = M ? sum_dxhat / static_cast<double>(M) : 0.0;       // mean(dxhat)
+    const double m2 = M ? sum_dxhat_xhat / static_cast<double>(M) : 0.0;  // mean(dxhat * xhat)
+    // dx = r w g - r m1 - r^2 m2 (x - mu) = (r w) g + B (x - mu) + D
+    const auto B = static_cast<float>(-r * r * m2);
+    const auto D = static_cast<float>(-r * m1);
+    float* dxb = dx + ng * M;
+    for (int64_t cg = 0; cg < Cg; ++cg) {
+      const int64_t c = c0 + cg;
+      const auto A = static_cast<float>(r * (weight ? weight[c] : 1.0));
+      const float* gc = gb + cg * S;
+      const float* xc = xb + cg * S;
+      float* dxc = dxb + cg * S;
+#pragma omp simd
+      for (int64_t s = 0; s < S; ++s) dxc[s] = A * gc[s] + B * (xc[s] - mu) + D;
+    }
+  }
+  if (!dweight && !dbias) return;
+  // dw[c] = sum_n rstd ds,  db[c] = sum_n db
+#pragma omp parallel for schedule(static) if (N * C > detail::kNormParallelGrain)
+  for (int64_t c = 0; c < C; ++c) {
+    double acc_w = 0.0, acc_b = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t ng = n * G + c / Cg;
+      acc_w += static_cast<double>(rstd[ng]) * ds[n * C + c];
+      acc_b += db[n * C + c];
+    }
+    if (dweight) dweight[c] = static_cast<float>(acc_w);
+    if (dbias) dbias[c] = static_cast<float>(acc_b);
+  }
+}
+
+}  // namespace tinydiff::kernels

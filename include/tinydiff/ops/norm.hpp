@@ -1,0 +1,90 @@
+#pragma once
+// Normalisation layers' functional forms: group_norm and layer_norm, as
+// torch.nn.functional. Both run the one kernel in kernels/group_norm.hpp
+// (layer norm is group norm with one group, one "spatial" position and the
+// normalised dims as channels), with its hand-written backward.
+#include <vector>
+
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/kernels/group_norm.hpp"
+
+namespace tinydiff {
+
+namespace detail {
+// Checks an optional affine parameter (weight or bias) against the expected shape.
+inline void check_norm_param(const Tensor& p, const Shape& expected, const char* op, const char* which,
+                             const Shape& x_shape) {
+  if (!p.defined()) return;
+  TD_CHECK(p.shape() == expected, op, which, " of shape ", shape_str(p.shape()), " does not match expected ",
+           shape_str(expected), " for input of shape ", shape_str(x_shape));
+}
+
+// Runs the group-norm kernel on x viewed as [N, C, S] with G groups and records its backward as
+// `name`; weight and bias (optional) have `param_shape`, of C elements.
+inline Tensor group_norm_node(const Tensor& x, int64_t N, int64_t C, int64_t S, int64_t G, const Tensor& weight,
+                              const Tensor& bias, const Shape& param_shape, double eps, const char* name) {
+  Tensor y = Tensor::empty(x.shape());
+  Tensor mean = Tensor::empty({N, G}), rstd = Tensor::empty({N, G});
+  kernels::group_norm_forward(x.data(), weight.defined() ? weight.data() : nullptr,
+                              bias.defined() ? bias.data() : nullptr, N, C, S, G, eps, y.data(), mean.data(),
+                              rstd.data());
+  record_op(y, name, {x, weight, bias},
+            [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, rstd, N, C, S, G,
+             param_shape](
+                const Tensor& g, const std::vector<bool>& needs) {
+              Tensor dx = needs[0] ? Tensor::empty(x.shape()) : Tensor();
+              Tensor dw = needs[1] ? Tensor::empty(param_shape) : Tensor();
+              Tensor db = needs[2] ? Tensor::empty(param_shape) : Tensor();
+              kernels::group_norm_backward(g.data(), x.data(), mean.data(), rstd.data(),
+                                           w.defined() ? w.data() : nullptr, N, C, S, G,
+                                           dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
+                                           db.defined() ? db.data() : nullptr);
+              return std::vector<Tensor>{dx, dw, db};
+            });
+  return y;
+}
+}  // namespace detail
+
+// Group norm over x [N, C, *]: the C channels split into num_groups groups; each
+// (sample, group) is normalised by its own mean and biased variance, then scaled
+// and shifted per channel.
+//   y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
+//   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight[c]   (per group)
+//   dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
+inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
+                         const Tensor& bias = Tensor(), double eps = 1e-5) {
+  TD_CHECK(x.dim() >= 2, "group_norm", "expected input of shape [N, C, *], got ", shape_str(x.shape()));
+  const int64_t N = x.size(0), C = x.size(1);
+  int64_t S = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) S *= x.size(d);
+  TD_CHECK(num_groups > 0 && C % num_groups == 0, "group_norm", "num_groups ", num_groups,
+           " must be positive and divide the ", C, " channels of input of shape ", shape_str(x.shape()));
+  TD_CHECK(eps >= 0.0, "group_norm", "eps must be non-negative, got ", eps);
+  detail::check_norm_param(weight, {C}, "group_norm", "weight", x.shape());
+  detail::check_norm_param(bias, {C}, "group_norm", "bias", x.shape());
+  return detail::group_norm_node(x, N, C, S, num_groups, weight, bias, {C}, eps, "group_norm");
+}
+
+// Layer norm over the trailing dims `normalized_shape` of x: each slice over
+// those dims is normalised by its mean and biased variance, then scaled and
+// shifted elementwise by weight and bias (both of shape normalized_shape).
+//   y = (x - mean) / sqrt(var + eps) * weight + bias
+//   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight   (per slice)
+//   dweight = sum g xhat,  dbias = sum g   (over the leading dims)
+inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                         const Tensor& bias = Tensor(), double eps = 1e-5) {
+  const auto k = static_cast<int64_t>(normalized_shape.size());
+  bool matches = k >= 1 && x.dim() >= k;
+  for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];
+  TD_CHECK(matches, "layer_norm", "normalized_shape ", shape_str(normalized_shape),
+           " must be non-empty and match the trailing dims of input of shape ", shape_str(x.shape()));
+  TD_CHECK(eps >= 0.0, "layer_norm", "eps must be non-negative, got ", eps);
+  detail::check_norm_param(weight, normalized_shape, "layer_norm", "weight", x.shape());
+  detail::check_norm_param(bias, normalized_shape, "layer_norm", "bias", x.shape());
+  const int64_t D = shape_numel(normalized_shape);
+  int64_t outer = 1;
+  for (int64_t d = 0; d < x.dim() - k; ++d) outer *= x.size(d);
+  return detail::group_norm_node(x, outer, D, 1, 1, weight, bias, normalized_shape, eps, "layer_norm");
+}
+
+}  // namespace tinydiff
