@@ -23,6 +23,25 @@ macro(tinydiff_find_eigen)
   endif()
 endmacro()
 
+# nlohmann/json 3: the target nlohmann_json::nlohmann_json (safetensors headers).
+macro(tinydiff_find_json)
+  find_package(nlohmann_json 3 CONFIG QUIET)
+  if(nlohmann_json_FOUND)
+    message(STATUS "tinydiff: nlohmann_json ${nlohmann_json_VERSION} found at ${nlohmann_json_DIR}")
+  else()
+    message(STATUS "tinydiff: nlohmann_json 3 not found; fetching it (install nlohmann-json3-dev to avoid this)")
+    FetchContent_Declare(tinydiff_json
+      URL https://github.com/nlohmann/json/releases/download/v3.11.2/json.tar.xz)
+    FetchContent_GetProperties(tinydiff_json)
+    if(NOT tinydiff_json_POPULATED)
+      FetchContent_Populate(tinydiff_json)
+    endif()
+    add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED GLOBAL)
+    set_target_properties(nlohmann_json::nlohmann_json PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${tinydiff_json_SOURCE_DIR}/include")
+  endif()
+endmacro()
+
 # doctest: the target doctest::doctest (tests only).
 macro(tinydiff_find_doctest)
   find_package(doctest CONFIG QUIET)
@@ -36,5 +55,44 @@ macro(tinydiff_find_doctest)
     endif()
     add_library(doctest::doctest INTERFACE IMPORTED GLOBAL)
     set_target_properties(doctest::doctest PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${tinydiff_doctest_SOURCE_DIR}")
+  endif()
+endmacro()
+
+# zlib (gzipped IDX files): the target ZLIB::ZLIB. Every system has it; no fallback.
+macro(tinydiff_find_zlib)
+  find_package(ZLIB REQUIRED)
+endmacro()
+
+# stb_image_write (PNG output, io/png.hpp): Debian's libstb-dev puts it at <stb/stb_image_write.h>.
+# Without it, the header is fetched and its folder added to the build-tree include path.
+macro(tinydiff_find_stb)
+  find_path(TINYDIFF_STB_INCLUDE_DIR stb/stb_image_write.h)
+  if(TINYDIFF_STB_INCLUDE_DIR)
+    set(TINYDIFF_STB_FETCHED_DIR "")
+  else()
+    message(STATUS "tinydiff: stb_image_write not found; fetching it (install libstb-dev to avoid this)")
+    FetchContent_Declare(tinydiff_stb
+      URL https://github.com/nothings/stb/archive/refs/heads/master.tar.gz)
+    FetchContent_GetProperties(tinydiff_stb)
+    if(NOT tinydiff_stb_POPULATED)
+      FetchContent_Populate(tinydiff_stb)
+    endif()
+    set(TINYDIFF_STB_FETCHED_DIR "${tinydiff_stb_SOURCE_DIR}")
+  endif()
+endmacro()
+
+# CLI11 (the examples' command lines): the target CLI11::CLI11.
+macro(tinydiff_find_cli11)
+  find_package(CLI11 2 CONFIG QUIET)
+  if(NOT CLI11_FOUND)
+    message(STATUS "tinydiff: CLI11 not found; fetching it (install libcli11-dev to avoid this)")
+    FetchContent_Declare(tinydiff_cli11
+      URL https://github.com/CLIUtils/CLI11/archive/refs/tags/v2.3.2.tar.gz)
+    FetchContent_GetProperties(tinydiff_cli11)
+    if(NOT tinydiff_cli11_POPULATED)
+      FetchContent_Populate(tinydiff_cli11)
+    endif()
+    add_library(CLI11::CLI11 INTERFACE IMPORTED GLOBAL)
+    set_target_properties(CLI11::CLI11 PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${tinydiff_cli11_SOURCE_DIR}/include")
   endif()
 endmacro()

@@ -9,7 +9,7 @@ what=${1:-build}
 
 # Build: compiler, CMake, the header libraries. Test adds PyTorch (the independent
 # reference the parity tests compare against) with an OpenMP OpenBLAS.
-packages=(g++ make cmake libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev)
+packages=(g++ make cmake libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libcli11-dev)
 if [ "$what" = test ]; then
   packages+=(doctest-dev python3 python3-torch python3-numpy libopenblas0-openmp)
 fi

@@ -1,0 +1,148 @@
+#pragma once
+// Training checkpoints: one safetensors file holding everything a run needs to
+// continue exactly, written atomically (temp file + rename):
+//   model.<name>   the trained weights (PyTorch state_dict names after the prefix)
+//   ema.<...>      the EMA's averaged weights and update count
+//   optim.<...>    AdamW's moments and step counts
+//   metadata       format, model / diffusion / training configs (JSON), step, RNG state
+// Beside it, <dir>/ema.safetensors holds the EMA weights alone under their plain
+// names (what `sample` uses, and what loads into PyTorch with strict=True).
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <tinydiff/tinydiff.hpp>
+
+#include "config.hpp"
+#include "unet.hpp"
+
+namespace ddpm {
+
+using tinydiff::io::Metadata;
+using tinydiff::nn::NamedTensors;
+
+constexpr const char* kCheckpointFormat = "tinydiff-ddpm-checkpoint-1";
+constexpr const char* kWeightsFormat = "tinydiff-ddpm-weights-1";
+
+inline std::string rng_to_string(const tinydiff::Generator::State& s) {
+  std::string out;
+  char word[17];
+  for (uint64_t w : s) {
+    std::snprintf(word, sizeof word, "%016" PRIx64, w);
+    out += word;
+  }
+  return out;
+}
+inline tinydiff::Generator::State rng_from_string(const std::string& text, const std::string& source) {
+  tinydiff::Generator::State s{};
+  TD_CHECK(text.size() == 16 * s.size() && text.find_first_not_of("0123456789abcdef") == std::string::npos,
+           "checkpoint", "'", source, "' has a malformed RNG state");
+  for (size_t i = 0; i < s.size(); ++i) s[i] = std::stoull(text.substr(16 * i, 16), nullptr, 16);
+  return s;
+}
+
+inline Metadata weights_metadata(const UNetConfig& model, const DiffusionConfig& diffusion) {
+  return {{"format", kWeightsFormat}, {"model", to_json(model).dump()}, {"diffusion", to_json(diffusion).dump()}};
+}
+
+struct TrainingState {
+  int64_t step = 0;
+  tinydiff::Generator::State rng{};
+};
+
+inline void save_training_checkpoint(const std::string& path, const UNet& model, const tinydiff::optim::EMA& ema,
+                                     const tinydiff::optim::Optimizer& optimizer, const DiffusionConfig& diffusion,
+                                     const nlohmann::json& train_json, const TrainingState& state) {
+  NamedTensors tensors;
+  for (auto& [k, v] : model.state_dict()) tensors.emplace_back("model." + k, v);
+  for (auto& [k, v] : ema.state_dict()) tensors.emplace_back("ema." + k, v);
+  for (auto& [k, v] : optimizer.state_dict()) tensors.emplace_back("optim." + k, v);
+  Metadata meta = weights_metadata(model.config, diffusion);
+  meta["format"] = kCheckpointFormat;
+  meta["train"] = train_json.dump();
+  meta["step"] = std::to_string(state.step);
+  meta["rng"] = rng_to_string(state.rng);
+  tinydiff::io::save_safetensors(path, tensors, meta);
+}
+
+// Splits "prefix.rest" entries out of a file's tensors.
+inline NamedTensors with_prefix(const NamedTensors& all, const std::string& prefix) {
+  NamedTensors out;
+  for (auto& [k, v] : all)
+    if (k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k.substr(prefix.size()), v);
+  return out;
+}
+
+inline nlohmann::json parse_json_metadata(const Metadata& meta, const std::string& key, const std::string& path) {
+  auto it = meta.find(key);
+  TD_CHECK(it != meta.end(), "checkpoint", "'", path, "' has no '", key, "' metadata");
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw tinydiff::Error("checkpoint: '" + path + "' has malformed '" + key + "' metadata: " + e.what());
+  }
+}
+
+// Restores model, EMA and optimiser from a training checkpoint (strict: every name and
+// shape must match the model built from the run's configuration).
+inline TrainingState load_training_checkpoint(const std::string& path, UNet& model, tinydiff::optim::EMA& ema,
+                                              tinydiff::optim::Optimizer& optimizer) {
+  const tinydiff::io::SafetensorsFile file = tinydiff::io::load_safetensors(path);
+  auto format = file.metadata.find("format");
+  TD_CHECK(format != file.metadata.end() && format->second == kCheckpointFormat, "checkpoint", "'", path,
+           "' is not a ddpm_mnist training checkpoint (format '",
+           format == file.metadata.end() ? std::string("none") : format->second, "')");
+  const UNetConfig saved = unet_config_from_json(parse_json_metadata(file.metadata, "model", path), path);
+  TD_CHECK(to_json(saved) == to_json(model.config), "checkpoint", "'", path, "' holds a model ",
+           to_json(saved).dump(), " but this run builds ", to_json(model.config).dump());
+  model.load_state_dict(with_prefix(file.tensors, "model."), true, "checkpoint '" + path + "'");
+  ema.load_state_dict(with_prefix(file.tensors, "ema."), "checkpoint '" + path + "'");
+  optimizer.load_state_dict(with_prefix(file.tensors, "optim."), "checkpoint '" + path + "'");
+  TrainingState state;
+  try {
+    state.step = std::stoll(file.metadata.at("step"));
+  } catch (const std::exception&) {
+    throw tinydiff::Error("checkpoint: '" + path + "' has no valid 'step' metadata");
+  }
+  auto rng = file.metadata.find("rng");
+  TD_CHECK(rng != file.metadata.end(), "checkpoint", "'", path, "' has no 'rng' metadata");
+  state.rng = rng_from_string(rng->second, path);
+  return state;
+}
+
+// A model ready to sample, from a training checkpoint (its EMA weights, or the raw
+// ones with use_ema = false) or from a weights file (plain state_dict names). The
+// architecture comes from the file's metadata; a file without it (e.g. saved from
+// PyTorch) is read as `fallback`.
+struct LoadedModel {
+  std::shared_ptr<UNet> model;
+  DiffusionConfig diffusion;
+};
+inline LoadedModel load_model_for_sampling(const std::string& path, bool use_ema, const UNetConfig& fallback,
+                                           const DiffusionConfig& fallback_diffusion) {
+  const tinydiff::io::SafetensorsFile file = tinydiff::io::load_safetensors(path);
+  LoadedModel out;
+  UNetConfig cfg = fallback;
+  out.diffusion = fallback_diffusion;
+  if (file.metadata.count("model")) cfg = unet_config_from_json(parse_json_metadata(file.metadata, "model", path), path);
+  if (file.metadata.count("diffusion"))
+    out.diffusion = diffusion_config_from_json(parse_json_metadata(file.metadata, "diffusion", path), path);
+  out.model = std::make_shared<UNet>(cfg);
+  const bool is_training_checkpoint = file.metadata.count("format") && file.metadata.at("format") == kCheckpointFormat;
+  NamedTensors weights = file.tensors;
+  if (is_training_checkpoint) {
+    if (use_ema) {
+      weights.clear();
+      for (auto& [k, v] : with_prefix(file.tensors, "ema.shadow.")) weights.emplace_back(k, v);
+    } else {
+      weights = with_prefix(file.tensors, "model.");
+    }
+  }
+  out.model->load_state_dict(weights, true, "checkpoint '" + path + "'");
+  out.model->eval();
+  return out;
+}
+
+}  // namespace ddpm

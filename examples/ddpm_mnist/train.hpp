@@ -1,0 +1,223 @@
+#pragma once
+// The training loop: epsilon- (or v-) prediction with an MSE loss on randomly
+// noised digits, AdamW with linear warmup + cosine decay, gradient clipping, an
+// EMA of the weights, 10% label dropout (so one network learns conditional and
+// unconditional denoising, for classifier-free guidance), periodic sample grids
+// and atomic checkpoints. Every random draw comes from one Generator whose state
+// is checkpointed, so --resume continues exactly (for the same thread count).
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <tinydiff/io/png.hpp>
+#include <tinydiff/tinydiff.hpp>
+
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "data.hpp"
+#include "diffusion.hpp"
+#include "progress.hpp"
+#include "samplers.hpp"
+#include "unet.hpp"
+
+namespace ddpm {
+
+struct TrainRun {
+  TrainConfig train;
+  UNetConfig model;
+  DiffusionConfig diffusion;
+  std::string out_dir = "runs/quick";
+  std::string resume;          // a checkpoint to continue from ("" = start fresh)
+  std::string dataset = "mnist";
+  std::string data_dir;        // "" = the default location of `dataset`
+  int64_t stop_after = -1;     // stop (with a checkpoint) after this step; -1 = run to the end
+};
+
+inline nlohmann::json to_json(const TrainConfig& c) {
+  return {{"preset", c.preset}, {"steps", c.steps}, {"batch", c.batch}, {"lr", c.lr}, {"warmup", c.warmup},
+          {"min_lr", c.min_lr}, {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip},
+          {"ema_decay", c.ema_decay}, {"label_dropout", c.label_dropout}, {"min_snr_gamma", c.min_snr_gamma},
+          {"seed", c.seed}};
+}
+
+namespace detail {
+inline std::atomic<bool>& interrupted() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+inline void on_sigint(int) { interrupted() = true; }
+}  // namespace detail
+
+// Labels for a grid of n samples: class i % num_classes (rows of 0..9 for 10 columns).
+inline std::vector<int64_t> grid_labels(int64_t n, int64_t num_classes) {
+  std::vector<int64_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[i] = num_classes > 0 ? i % num_classes : 0;
+  return y;
+}
+
+inline Denoiser as_denoiser(UNet& model) {
+  return [&model](const Tensor& x, const std::vector<int>& t, const std::vector<int64_t>& y) {
+    return model.forward(x, t, model.config.num_classes > 0 ? y : std::vector<int64_t>{});
+  };
+}
+
+// Draws n samples with the model as it is now and writes them as a grid PNG.
+inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const DiffusionConfig& diffusion,
+                              int64_t n, int steps, double guidance, uint64_t seed, const std::string& path) {
+  SamplerOptions opt;
+  opt.kind = "ddim";
+  opt.steps = std::min(steps, schedule.T());
+  opt.guidance = model.config.num_classes > 0 ? guidance : 1.0;
+  opt.prediction = prediction_kind(diffusion.prediction);
+  tinydiff::Generator gen(seed);
+  const Tensor x = sample(as_denoiser(model), schedule, opt, {n, model.config.in_channels, 28, 28},
+                          grid_labels(n, model.config.num_classes), model.config.num_classes, gen);
+  tinydiff::io::GridOptions grid;
+  grid.columns = 10;
+  grid.scale = 2;
+  tinydiff::io::save_image_grid(path, x, grid);
+}
+
+// Runs (or resumes) training. Returns the process exit status: 0 done, 130 interrupted
+// (checkpoint saved), 3 stopped on a non-finite loss (last good checkpoint kept).
+inline int train(const TrainRun& run) {
+  using namespace tinydiff;
+  const TrainConfig& cfg = run.train;
+  TD_CHECK(cfg.steps > 0 && cfg.batch > 0 && cfg.lr > 0 && cfg.log_every > 0, "train",
+           "steps, batch, lr and log interval must be positive");
+  TD_CHECK(cfg.label_dropout >= 0 && cfg.label_dropout <= 1, "train", "label dropout must be in [0, 1]");
+  std::filesystem::create_directories(run.out_dir);
+  const std::string ckpt_path = run.out_dir + "/checkpoint.safetensors";
+
+  const Dataset data = load_dataset(run.dataset, run.data_dir);
+  const NoiseSchedule schedule = NoiseSchedule::by_name(run.diffusion.schedule, run.diffusion.T);
+  const Prediction prediction = prediction_kind(run.diffusion.prediction);
+
+  manual_seed(cfg.seed);  // the initial weights
+  auto model = std::make_shared<UNet>(run.model);
+  optim::AdamW optimizer(model->parameters(), optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  optim::WarmupCosineLR scheduler(optimizer, std::min(cfg.warmup, cfg.steps), cfg.steps);
+  optim::EMA ema(*model, optim::EMAOptions().decay(cfg.ema_decay).warmup(true));
+  Generator gen(cfg.seed + 1);  // batches, timesteps, noise, label dropout
+
+  int64_t step = 0;
+  if (!run.resume.empty()) {
+    const TrainingState state = load_training_checkpoint(run.resume, *model, ema, optimizer);
+    step = state.step;
+    gen.set_state(state.rng);
+    TD_CHECK(step <= cfg.steps, "train", "checkpoint is at step ", step, ", past the run's ", cfg.steps, " steps");
+    std::printf("resumed from %s at step %lld\n", run.resume.c_str(), static_cast<long long>(step));
+  }
+  scheduler.set_last_epoch(step);
+
+  const auto n_images = data.images.size(0);
+  const int64_t null_label = run.model.num_classes;
+  std::printf("ddpm_mnist train: %s, %s schedule T=%d, %s prediction, model %lld parameters, %d threads\n",
+              data.description.c_str(), run.diffusion.schedule.c_str(), run.diffusion.T,
+              run.diffusion.prediction.c_str(), static_cast<long long>(model->num_parameters()), get_num_threads());
+  std::printf("  %lld steps x batch %lld, AdamW lr %.2g (warmup %lld, cosine), EMA %.4g, output in %s\n",
+              static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch), cfg.lr,
+              static_cast<long long>(cfg.warmup), cfg.ema_decay, run.out_dir.c_str());
+  std::fflush(stdout);
+
+  std::ofstream csv(run.out_dir + "/log.csv", step > 0 ? std::ios::app : std::ios::trunc);
+  if (step == 0) csv << "step,loss,lr,grad_norm,images_per_sec\n";
+
+  auto save_checkpoint = [&](int64_t at) {
+    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, to_json(cfg), {at, gen.state()});
+    optim::EMAGuard use_ema(ema, *model);
+    io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
+  };
+
+  detail::interrupted() = false;
+  auto previous_handler = std::signal(SIGINT, detail::on_sigint);
+  Progress progress(step, cfg.steps, cfg.log_every, cfg.batch);
+  const float dropout_threshold = static_cast<float>(cfg.label_dropout);
+  int status = 0;
+  while (step < cfg.steps) {
+    // A batch: random digits, random timesteps, fresh noise, some labels dropped.
+    std::vector<int64_t> index(static_cast<size_t>(cfg.batch)), labels(static_cast<size_t>(cfg.batch));
+    std::vector<int> t(static_cast<size_t>(cfg.batch));
+    for (int64_t i = 0; i < cfg.batch; ++i) {
+      index[i] = static_cast<int64_t>(gen.uniform_int(static_cast<uint64_t>(n_images)));
+      labels[i] = gen.uniform() < dropout_threshold ? null_label : data.labels[index[i]];
+      t[i] = static_cast<int>(gen.uniform_int(static_cast<uint64_t>(schedule.T())));
+    }
+    const Tensor x0 = index_select(data.images, 0, index);
+    const Tensor eps = randn(x0.shape(), &gen);
+    const Tensor x_t = q_sample(schedule, x0, t, eps);
+    const Tensor target = prediction == Prediction::Epsilon ? eps : v_target(schedule, x0, t, eps);
+
+    const Tensor out = model->forward(x_t, t, run.model.num_classes > 0 ? labels : std::vector<int64_t>{});
+    Tensor loss;
+    if (cfg.min_snr_gamma > 0) {
+      const Tensor w = per_sample(t, [&](int k) {
+        const double snr = schedule.snr(k);
+        return std::min(snr, cfg.min_snr_gamma) / (prediction == Prediction::Epsilon ? snr : snr + 1.0);
+      });
+      loss = mean(w * mse_loss(out, target, Reduction::None));
+    } else {
+      loss = mse_loss(out, target);
+    }
+    const float loss_value = loss.item();
+    if (!std::isfinite(loss_value)) {
+      progress.message("training stopped: the loss is " + std::to_string(loss_value) + " at step " +
+                       std::to_string(step + 1) + "; the last good checkpoint (" + ckpt_path +
+                       ") is kept. Try a lower --lr.");
+      status = 3;
+      break;
+    }
+    optimizer.zero_grad();
+    loss.backward();
+    const float grad_norm = cfg.grad_clip > 0 ? optim::clip_grad_norm_(model->parameters(), cfg.grad_clip) : 0.0f;
+    const double lr = optimizer.get_lr();
+    optimizer.step();
+    scheduler.step();
+    ema.update();
+    ++step;
+
+    progress.update(step, loss_value, lr);
+    if (step % cfg.log_every == 0 || step == cfg.steps)
+      csv << step << ',' << loss_value << ',' << lr << ',' << grad_norm << ',' << progress.images_per_second()
+          << '\n' << std::flush;
+    const bool last = step == cfg.steps;
+    if ((cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || last || step == run.stop_after)
+      save_checkpoint(step);
+    if (cfg.sample_every > 0 && step % cfg.sample_every == 0 && !last) {
+      optim::EMAGuard use_ema(ema, *model);
+      char name[64];
+      std::snprintf(name, sizeof name, "/samples_%06lld.png", static_cast<long long>(step));
+      write_sample_grid(*model, schedule, run.diffusion, 20, std::min(cfg.sample_steps, 25), cfg.guidance, 1,
+                        run.out_dir + name);
+    }
+    if (step == run.stop_after) break;
+    if (detail::interrupted()) {
+      save_checkpoint(step);
+      progress.message("interrupted at step " + std::to_string(step) + ": checkpoint saved to " + ckpt_path +
+                       "; continue with --resume " + ckpt_path);
+      status = 130;
+      break;
+    }
+  }
+  std::signal(SIGINT, previous_handler);
+  if (status == 0 && step == cfg.steps) {
+    std::printf("trained %lld steps in %s; drawing the final sample grid...\n", static_cast<long long>(step),
+                format_duration(progress.elapsed()).c_str());
+    std::fflush(stdout);
+    optim::EMAGuard use_ema(ema, *model);
+    write_sample_grid(*model, schedule, run.diffusion, 100, cfg.sample_steps, cfg.guidance, 1,
+                      run.out_dir + "/samples.png");
+    std::printf("wrote %s/samples.png (DDIM %d steps, guidance %.2g) and %s\n", run.out_dir.c_str(),
+                cfg.sample_steps, cfg.guidance, ckpt_path.c_str());
+  }
+  return status;
+}
+
+}  // namespace ddpm
