@@ -291,6 +291,14 @@ TEST_CASE("a chain of 100,000 ops dropped without backward is torn down without 
     for (int i = 0; i < 50000; ++i) y = (y + y) * 0.5f;
   }
   {
+    // 100,000 nodes in a row that each list the same tensor twice (y * y): the input
+    // is uniquely owned only at its second entry. (This crashed before the engine fix.)
+    Tensor one = ones({2}).requires_grad_();
+    Tensor y = one;
+    for (int i = 0; i < 100000; ++i) y = y * y;
+    CHECK(y.at({0}) == 1.0f);
+  }
+  {
     // A backward with retain_graph, then the retained graph is dropped.
     Tensor y = x;
     for (int i = 0; i < 100000; ++i) y = y + 0.0f;

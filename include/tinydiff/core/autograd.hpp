@@ -63,6 +63,7 @@ inline void drop_graph_iteratively(std::vector<Tensor>& inputs) {
   for (Tensor& t : inputs) {
     TensorImpl* impl = t.impl();
     if (impl && t.impl_ptr().use_count() == 1 && impl->grad_fn) pending.push_back(std::move(impl->grad_fn));
+    t = Tensor();  // drop this handle now, so a tensor listed twice (x * x) is uniquely owned at its last entry
   }
   inputs.clear();
   if (draining) return;

@@ -13,8 +13,8 @@
 //
 // Parallel over the batch (OpenMP), each thread with its own col buffer; the
 // GEMMs inside run single-threaded. With one image the loop runs serially and
-// Eigen parallelises the GEMM instead. Results are deterministic for a fixed
-// thread count.
+// Eigen parallelises the GEMM instead; tiny convolutions run on one thread.
+// Results are deterministic for a fixed thread count.
 #include <omp.h>
 
 #include <cstdint>
@@ -55,6 +55,12 @@ struct ConvParams {
     g.out_w = out_w;
     return g;
   }
+  // Whether to split the batch over threads: only when there are several images and
+  // enough multiply-adds (N Cout K L) to pay for waking the OpenMP team.
+  bool parallel_over_batch() const {
+    const int64_t macs = batch * out_channels * in_per_group() * kernel_h * kernel_w * out_h * out_w;
+    return batch > 1 && macs >= (int64_t{1} << 17);
+  }
   // A 1x1 kernel at stride 1 without padding reads each pixel once in place:
   // the image itself is the patch matrix, so im2col/col2im are skipped.
   bool is_pointwise() const {
@@ -79,7 +85,7 @@ inline void conv2d_forward(const float* x, const float* w, const float* b, float
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
-#pragma omp parallel if (p.batch > 1)
+#pragma omp parallel if (p.parallel_over_batch())
   {
     std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
 #pragma omp for schedule(static)
@@ -111,7 +117,7 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
-#pragma omp parallel if (p.batch > 1)
+#pragma omp parallel if (p.parallel_over_batch())
   {
     std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
 #pragma omp for schedule(static)
@@ -139,7 +145,7 @@ inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, c
   std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
   std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
   int team = 1;
-#pragma omp parallel if (p.batch > 1)
+#pragma omp parallel if (p.parallel_over_batch())
   {
 #pragma omp single
     {

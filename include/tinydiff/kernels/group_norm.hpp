@@ -1,11 +1,10 @@
 #pragma once
-// Group normalisation on raw float pointers (no autograd); layer norm uses it too.
+// Group normalisation on raw float pointers (no autograd).
 //
 // x is viewed as [N, C, S] (S = product of the spatial dims), C split into G
 // groups of Cg = C / G channels. Each (n, group) block of M = Cg * S values is
 // contiguous and is normalised by its own mean and biased variance:
 //   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps),  y = xhat * w[c] + b[c]
-// Layer norm over trailing dims of total size D is the case G = 1, C = D, S = 1.
 //
 // Backward (g = dL/dy, dxhat = g * w[c], means over the block's M values):
 //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
@@ -65,16 +64,16 @@ inline void group_norm_forward(const float* x, const float* weight, const float*
     mean[ng] = static_cast<float>(mu);
     rstd[ng] = static_cast<float>(r);
     const int64_t c0 = (ng % G) * Cg;
+    const auto mu_f = static_cast<float>(mu);
     for (int64_t cg = 0; cg < Cg; ++cg) {
       const int64_t c = c0 + cg;
-      // y = x * scale + shift,  scale = rstd * w,  shift = b - mean * scale
-      const double scale = r * (weight ? weight[c] : 1.0);
-      const auto scale_f = static_cast<float>(scale);
-      const auto shift_f = static_cast<float>((bias ? bias[c] : 0.0) - mu * scale);
+      // y = (x - mean) * scale + b,  scale = rstd * w  (centred first: exact when x == mean)
+      const auto scale = static_cast<float>(r * (weight ? weight[c] : 1.0));
+      const float shift = bias ? bias[c] : 0.0f;
       const float* xc = xb + cg * S;
       float* yc = yb + cg * S;
 #pragma omp simd
-      for (int64_t s = 0; s < S; ++s) yc[s] = xc[s] * scale_f + shift_f;
+      for (int64_t s = 0; s < S; ++s) yc[s] = (xc[s] - mu_f) * scale + shift;
     }
   }
 }

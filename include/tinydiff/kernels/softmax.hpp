@@ -27,7 +27,6 @@ inline void softmax_forward(const float* x, float* y, int64_t outer, int64_t siz
     float* yl = y + base;
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t i = 0; i < size; ++i) m = xl[i * inner] > m ? xl[i * inner] : m;
-    if (std::isinf(m)) m = 0.0f;  // all -inf (or +inf present): keep e^(x - m) well defined, like PyTorch
     double total = 0.0;
     for (int64_t i = 0; i < size; ++i) {
       const float e = std::exp(xl[i * inner] - m);

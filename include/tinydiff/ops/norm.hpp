@@ -1,12 +1,12 @@
 #pragma once
 // Normalisation layers' functional forms: group_norm and layer_norm, as
-// torch.nn.functional. Both run the one kernel in kernels/group_norm.hpp
-// (layer norm is group norm with one group, one "spatial" position and the
-// normalised dims as channels), with its hand-written backward.
+// torch.nn.functional, with hand-written backward kernels (kernels/group_norm.hpp,
+// kernels/layer_norm.hpp). The forward saves each group's (row's) mean and rstd.
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/kernels/group_norm.hpp"
+#include "tinydiff/kernels/layer_norm.hpp"
 
 namespace tinydiff {
 
@@ -17,31 +17,6 @@ inline void check_norm_param(const Tensor& p, const Shape& expected, const char*
   if (!p.defined()) return;
   TD_CHECK(p.shape() == expected, op, which, " of shape ", shape_str(p.shape()), " does not match expected ",
            shape_str(expected), " for input of shape ", shape_str(x_shape));
-}
-
-// Runs the group-norm kernel on x viewed as [N, C, S] with G groups and records its backward as
-// `name`; weight and bias (optional) have `param_shape`, of C elements.
-inline Tensor group_norm_node(const Tensor& x, int64_t N, int64_t C, int64_t S, int64_t G, const Tensor& weight,
-                              const Tensor& bias, const Shape& param_shape, double eps, const char* name) {
-  Tensor y = Tensor::empty(x.shape());
-  Tensor mean = Tensor::empty({N, G}), rstd = Tensor::empty({N, G});
-  kernels::group_norm_forward(x.data(), weight.defined() ? weight.data() : nullptr,
-                              bias.defined() ? bias.data() : nullptr, N, C, S, G, eps, y.data(), mean.data(),
-                              rstd.data());
-  record_op(y, name, {x, weight, bias},
-            [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, rstd, N, C, S, G,
-             param_shape](
-                const Tensor& g, const std::vector<bool>& needs) {
-              Tensor dx = needs[0] ? Tensor::empty(x.shape()) : Tensor();
-              Tensor dw = needs[1] ? Tensor::empty(param_shape) : Tensor();
-              Tensor db = needs[2] ? Tensor::empty(param_shape) : Tensor();
-              kernels::group_norm_backward(g.data(), x.data(), mean.data(), rstd.data(),
-                                           w.defined() ? w.data() : nullptr, N, C, S, G,
-                                           dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
-                                           db.defined() ? db.data() : nullptr);
-              return std::vector<Tensor>{dx, dw, db};
-            });
-  return y;
 }
 }  // namespace detail
 
@@ -62,7 +37,25 @@ inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weig
   TD_CHECK(eps >= 0.0, "group_norm", "eps must be non-negative, got ", eps);
   detail::check_norm_param(weight, {C}, "group_norm", "weight", x.shape());
   detail::check_norm_param(bias, {C}, "group_norm", "bias", x.shape());
-  return detail::group_norm_node(x, N, C, S, num_groups, weight, bias, {C}, eps, "group_norm");
+  const int64_t G = num_groups;
+  Tensor y = Tensor::empty(x.shape());
+  Tensor mean = Tensor::empty({N, G}), rstd = Tensor::empty({N, G});
+  kernels::group_norm_forward(x.data(), weight.defined() ? weight.data() : nullptr,
+                              bias.defined() ? bias.data() : nullptr, N, C, S, G, eps, y.data(), mean.data(),
+                              rstd.data());
+  record_op(y, "group_norm", {x, weight, bias},
+            [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, rstd, N, C, S, G](
+                const Tensor& g, const std::vector<bool>& needs) {
+              Tensor dx = needs[0] ? Tensor::empty(x.shape()) : Tensor();
+              Tensor dw = needs[1] ? Tensor::empty({C}) : Tensor();
+              Tensor db = needs[2] ? Tensor::empty({C}) : Tensor();
+              kernels::group_norm_backward(g.data(), x.data(), mean.data(), rstd.data(),
+                                           w.defined() ? w.data() : nullptr, N, C, S, G,
+                                           dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
+                                           db.defined() ? db.data() : nullptr);
+              return std::vector<Tensor>{dx, dw, db};
+            });
+  return y;
 }
 
 // Layer norm over the trailing dims `normalized_shape` of x: each slice over
@@ -84,7 +77,24 @@ inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const T
   const int64_t D = shape_numel(normalized_shape);
   int64_t outer = 1;
   for (int64_t d = 0; d < x.dim() - k; ++d) outer *= x.size(d);
-  return detail::group_norm_node(x, outer, D, 1, 1, weight, bias, normalized_shape, eps, "layer_norm");
+  Tensor y = Tensor::empty(x.shape());
+  Tensor mean = Tensor::empty({outer}), rstd = Tensor::empty({outer});
+  kernels::layer_norm_forward(x.data(), weight.defined() ? weight.data() : nullptr,
+                              bias.defined() ? bias.data() : nullptr, outer, D, eps, y.data(), mean.data(),
+                              rstd.data());
+  record_op(y, "layer_norm", {x, weight, bias},
+            [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean, rstd, outer, D,
+             normalized_shape](const Tensor& g, const std::vector<bool>& needs) {
+              Tensor dx = needs[0] ? Tensor::empty(x.shape()) : Tensor();
+              Tensor dw = needs[1] ? Tensor::empty(normalized_shape) : Tensor();
+              Tensor db = needs[2] ? Tensor::empty(normalized_shape) : Tensor();
+              kernels::layer_norm_backward(g.data(), x.data(), mean.data(), rstd.data(),
+                                           w.defined() ? w.data() : nullptr, outer, D,
+                                           dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
+                                           db.defined() ? db.data() : nullptr);
+              return std::vector<Tensor>{dx, dw, db};
+            });
+  return y;
 }
 
 }  // namespace tinydiff

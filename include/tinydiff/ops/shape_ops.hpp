@@ -103,6 +103,7 @@ inline AroundDim around_dim(const Shape& s, int64_t dim) {
 // Copies entries [start, start + length) of the middle dim of src ([outer, size, inner])
 // into dst ([outer, length, inner]).
 inline void copy_dim_range(const float* src, float* dst, const AroundDim& a, int64_t start, int64_t length) {
+  if (length * a.inner == 0) return;  // nothing to copy; an empty tensor's data() is null, which memcpy must not see
   for (int64_t o = 0; o < a.outer; ++o)
     std::memcpy(dst + o * length * a.inner, src + (o * a.size + start) * a.inner,
                 sizeof(float) * static_cast<size_t>(length * a.inner));
@@ -124,7 +125,7 @@ inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length
   record_op(y, "narrow", {x}, [x_shape = x.shape(), d, start, length](const Tensor& g, const std::vector<bool>&) {
     Tensor dx = zeros(x_shape);
     const auto a = detail::around_dim(x_shape, d);
-    for (int64_t o = 0; o < a.outer; ++o)
+    for (int64_t o = 0; length * a.inner > 0 && o < a.outer; ++o)
       std::memcpy(dx.data() + (o * a.size + start) * a.inner, g.data() + o * length * a.inner,
                   sizeof(float) * static_cast<size_t>(length * a.inner));
     return std::vector<Tensor>{dx};
@@ -161,7 +162,7 @@ inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   int64_t start = 0;
   for (const Tensor& t : tensors) {
     const int64_t len = t.shape()[d];
-    for (int64_t o = 0; o < out_a.outer; ++o)
+    for (int64_t o = 0; len * out_a.inner > 0 && o < out_a.outer; ++o)
       std::memcpy(y.data() + (o * out_a.size + start) * out_a.inner, t.data() + o * len * out_a.inner,
                   sizeof(float) * static_cast<size_t>(len * out_a.inner));
     starts.push_back(start);
@@ -191,7 +192,7 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
   out_shape[d] = static_cast<int64_t>(indices.size());
   Tensor y = Tensor::empty(out_shape);
   const int64_t n = static_cast<int64_t>(indices.size());
-  for (int64_t o = 0; o < a.outer; ++o)
+  for (int64_t o = 0; a.inner > 0 && o < a.outer; ++o)
     for (int64_t j = 0; j < n; ++j)
       std::memcpy(y.data() + (o * n + j) * a.inner, x.data() + (o * a.size + indices[j]) * a.inner,
                   sizeof(float) * static_cast<size_t>(a.inner));

@@ -1,0 +1,184 @@
+// Training mechanics: exact resume, checkpoints of another architecture, and bad data files.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "../train.hpp"
+
+using namespace ddpm;
+using namespace tinydiff;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("ddpm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// A small model and a short run, so the test takes seconds.
+TrainRun tiny_run(const std::string& out) {
+  TrainRun run;
+  run.train = preset("test");
+  run.train.steps = 6;
+  run.train.batch = 3;
+  run.train.checkpoint_every = 0;
+  run.train.log_every = 100;
+  run.model.base = 8;
+  run.model.mults = {1, 2};
+  run.model.groups = 2;
+  run.out_dir = out;
+  return run;
+}
+
+void check_same_tensors(const std::string& a, const std::string& b) {
+  const io::SafetensorsFile fa = io::load_safetensors(a), fb = io::load_safetensors(b);
+  REQUIRE(fa.tensors.size() == fb.tensors.size());
+  for (size_t i = 0; i < fa.tensors.size(); ++i) {
+    INFO(fa.tensors[i].first);
+    CHECK(fa.tensors[i].first == fb.tensors[i].first);
+    CHECK(fa.tensors[i].second.to_vector() == fb.tensors[i].second.to_vector());
+  }
+  CHECK(fa.metadata.at("rng") == fb.metadata.at("rng"));
+  CHECK(fa.metadata.at("step") == fb.metadata.at("step"));
+}
+}  // namespace
+
+TEST_CASE("N steps, stop, resume for N more gives the same weights as 2N uninterrupted") {
+  TempDir dir;
+  TrainRun whole = tiny_run(dir / "whole");
+  REQUIRE(train(whole) == 0);
+
+  TrainRun first = tiny_run(dir / "split");
+  first.stop_after = 3;
+  REQUIRE(train(first) == 0);
+  {
+    const io::SafetensorsFile half = io::load_safetensors(dir / "split/checkpoint.safetensors");
+    CHECK(half.metadata.at("step") == "3");
+  }
+  TrainRun second = tiny_run(dir / "split");
+  second.resume = dir / "split/checkpoint.safetensors";
+  REQUIRE(train(second) == 0);
+  check_same_tensors(dir / "whole/checkpoint.safetensors", dir / "split/checkpoint.safetensors");
+  // The log of the resumed run continues the first one.
+  std::ifstream csv(dir / "split/log.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK(header == "step,loss,lr,grad_norm,images_per_sec");
+}
+
+TEST_CASE("a checkpoint of another architecture is refused with a clear error") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "a");
+  run.train.steps = 1;
+  REQUIRE(train(run) == 0);
+
+  TrainRun other = tiny_run(dir / "b");
+  other.model.base = 16;
+  other.resume = dir / "a/checkpoint.safetensors";
+  CHECK_THROWS_WITH_AS(train(other), doctest::Contains("holds a model"), tinydiff::Error);
+
+  // A weights file loads only into its own architecture when the metadata is absent too.
+  UNetConfig small;
+  small.base = 8;
+  small.mults = {1, 2};
+  small.groups = 2;
+  UNet model(small);
+  io::save(model, dir / "plain.safetensors");  // no metadata: sample falls back to the flags
+  CHECK_THROWS_WITH_AS(load_model_for_sampling(dir / "plain.safetensors", true, UNetConfig{}, DiffusionConfig{}),
+                       doctest::Contains("shape"), tinydiff::Error);
+  CHECK_NOTHROW(load_model_for_sampling(dir / "plain.safetensors", true, small, DiffusionConfig{}));
+  // A weights file is not a training checkpoint.
+  TrainRun from_weights = tiny_run(dir / "c");
+  from_weights.resume = dir / "a/ema.safetensors";
+  CHECK_THROWS_WITH_AS(train(from_weights), doctest::Contains("not a ddpm_mnist training checkpoint"), tinydiff::Error);
+}
+
+TEST_CASE("a non-finite loss stops training and keeps the last good checkpoint") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "nan");
+  run.train.steps = 2;
+  run.train.lr = 1e30;  // the first update explodes the weights
+  run.train.warmup = 0;
+  run.train.grad_clip = 0;
+  run.train.checkpoint_every = 1;
+  const int status = train(run);
+  CHECK(status == 3);
+  // The checkpoint of step 1 (the last finite loss) is still there, and nothing half-written.
+  const io::SafetensorsFile kept = io::load_safetensors(dir / "nan/checkpoint.safetensors");
+  CHECK(kept.metadata.at("step") == "1");
+  for (const auto& entry : fs::directory_iterator(dir.path / "nan"))
+    CHECK(entry.path().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("corrupt or truncated IDX files give errors naming the file") {
+  TempDir dir;
+  const std::string good = dir / "good-idx3-ubyte.gz";
+  std::vector<uint8_t> pixels(2 * 28 * 28, 7);
+  io::write_idx(good, {2, 28, 28}, pixels);
+  const io::IdxArray back = io::read_idx(good);
+  CHECK(back.dims == std::vector<int64_t>{2, 28, 28});
+  CHECK(back.data == pixels);
+
+  auto write_raw = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream f(dir / name, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return dir / name;
+  };
+  std::vector<uint8_t> header = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28};
+  std::vector<uint8_t> truncated = header;
+  truncated.resize(header.size() + 100, 1);
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("trunc", truncated)), doctest::Contains("truncated"), tinydiff::Error);
+  std::vector<uint8_t> bad_magic = header;
+  bad_magic[0] = 1;
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("magic", bad_magic)), doctest::Contains("bad magic"), tinydiff::Error);
+  std::vector<uint8_t> bad_type = header;
+  bad_type[2] = 0x0d;
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("type", bad_type)), doctest::Contains("unsupported element type"),
+                       tinydiff::Error);
+  std::vector<uint8_t> extra = header;
+  extra.resize(header.size() + 2 * 28 * 28 + 5, 0);
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("extra", extra)), doctest::Contains("trailing"), tinydiff::Error);
+  std::vector<uint8_t> zero_dim = header;
+  zero_dim[7] = 0;
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("zero", zero_dim)), doctest::Contains("size 0"), tinydiff::Error);
+  CHECK_THROWS_WITH_AS(io::read_idx(write_raw("short", {0, 0})), doctest::Contains("truncated"), tinydiff::Error);
+  CHECK_THROWS_WITH_AS(io::read_idx(dir / "missing"), doctest::Contains("cannot open"), tinydiff::Error);
+  // A gzip stream cut in the middle.
+  std::ifstream in(good, std::ios::binary);
+  std::vector<uint8_t> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  gz.resize(gz.size() / 2);
+  CHECK_THROWS_AS(io::read_idx(write_raw("cut.gz", gz)), tinydiff::Error);
+  // Images and labels that disagree.
+  io::write_idx(dir / "labels-idx1-ubyte", {3}, {1, 2, 3});
+  CHECK_THROWS_WITH_AS(load_pair(good, dir / "labels-idx1-ubyte", "test"), doctest::Contains("labels"),
+                       tinydiff::Error);
+}
+
+TEST_CASE("the embedded MNIST subset loads: 10,000 real digits scaled to [-1, 1]") {
+  const Dataset d = load_dataset("mnist", "");
+  CHECK(d.images.shape() == Shape{10000, 1, 28, 28});
+  CHECK(d.labels.size() == 10000);
+  std::vector<int> counts(10, 0);
+  for (int64_t y : d.labels) counts[y]++;
+  CHECK(counts == std::vector<int>{1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978});
+  float lo = 1, hi = -1;
+  for (float v : d.images.to_vector()) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  CHECK(lo == -1.0f);
+  CHECK(hi == 1.0f);
+  CHECK_THROWS_WITH_AS(load_dataset("cifar", ""), doctest::Contains("unknown dataset"), tinydiff::Error);
+}

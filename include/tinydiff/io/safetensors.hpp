@@ -1,0 +1,457 @@
+#pragma once
+// safetensors: the tensor file format Hugging Face and PyTorch users share.
+//
+//   [N: 8-byte little-endian uint64][N bytes of UTF-8 JSON header][data buffer]
+//
+//   header = {"__metadata__": {"key": "value", ...},                 (optional)
+//             "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+//
+// data_offsets are byte offsets into the data buffer (which starts right after the
+// header); the tensors tile the buffer exactly, no gaps, no overlaps. Values are
+// little-endian and row-major. Writers pad the header with spaces to a multiple of 8.
+//
+// save_safetensors writes F32. load_safetensors reads F32, F64, F16, BF16, I64, I32,
+// I16, I8, U64, U32, U16, U8 and BOOL, converting everything to float32 (so a PyTorch
+// fixture with int64 labels loads). Every malformed file throws tinydiff::Error
+// "load_safetensors: '<path>': <problem>"; sizes are checked against the file size
+// before anything is allocated, and nothing is read out of bounds.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tinydiff/core/error.hpp"
+#include "tinydiff/core/shape.hpp"
+#include "tinydiff/core/tensor.hpp"
+#include "tinydiff/io/atomic_file.hpp"
+
+namespace tinydiff::io {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using Metadata = std::map<std::string, std::string>;
+
+// What load_safetensors returns.
+struct SafetensorsFile {
+  NamedTensors tensors;  // in the order of their data in the file
+  Metadata metadata;     // the "__metadata__" strings; empty when the file has none
+  std::string path;      // the file it came from (for error messages)
+
+  bool contains(const std::string& name) const {
+    for (const auto& entry : tensors)
+      if (entry.first == name) return true;
+    return false;
+  }
+  // The tensor called `name`; throws tinydiff::Error if there is none.
+  const Tensor& get(const std::string& name) const {
+    for (const auto& entry : tensors)
+      if (entry.first == name) return entry.second;
+    std::string names;
+    for (size_t i = 0; i < tensors.size() && i < 10; ++i) names += (i ? ", '" : "'") + tensors[i].first + "'";
+    if (tensors.size() > 10) names += ", ...";
+    throw Error(::tinydiff::detail::concat("SafetensorsFile::get: no tensor named '", name, "' in '", path,
+                                           "' (it has ", tensors.size(), ": ", names, ")"));
+  }
+};
+
+namespace safetensors_detail {
+
+using Json = nlohmann::ordered_json;  // keeps the header's key order
+
+// The reference implementation's limit on the header size.
+constexpr uint64_t kMaxHeaderBytes = 100000000;
+
+enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL };
+struct DTypeInfo {
+  const char* name;
+  DType dtype;
+  uint64_t size;  // bytes per element
+};
+inline const DTypeInfo* find_dtype(const std::string& name) {
+  static const DTypeInfo table[] = {
+      {"F64", DType::F64, 8}, {"F32", DType::F32, 4}, {"F16", DType::F16, 2}, {"BF16", DType::BF16, 2},
+      {"I64", DType::I64, 8}, {"I32", DType::I32, 4}, {"I16", DType::I16, 2}, {"I8", DType::I8, 1},
+      {"U64", DType::U64, 8}, {"U32", DType::U32, 4}, {"U16", DType::U16, 2}, {"U8", DType::U8, 1},
+      {"BOOL", DType::BOOL, 1}};
+  for (const DTypeInfo& d : table)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+inline bool host_is_little_endian() {
+  const uint32_t one = 1;
+  unsigned char first = 0;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+[[noreturn]] inline void fail(const char* op, const std::string& path, const std::string& problem) {
+  throw Error(::tinydiff::detail::concat(op, ": '", path, "': ", problem));
+}
+
+// IEEE 754 half (1 sign, 5 exponent, 10 mantissa bits) -> float, exactly.
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1fu;
+  const uint32_t mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // inf or nan
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);  // normal: rebias 15 -> 127
+  } else {
+    // zero or subnormal: mantissa * 2^-24, exact in float
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// One element of `dtype` stored little-endian at p, as float.
+inline float element_to_float(DType dtype, const unsigned char* p) {
+  auto load = [p](int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+  };
+  switch (dtype) {
+    case DType::F64: {
+      const uint64_t bits = load(8);
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return static_cast<float>(d);
+    }
+    case DType::F32: {
+      const auto bits = static_cast<uint32_t>(load(4));
+      float f;
+      std::memcpy(&f, &bits, sizeof f);
+      return f;
+    }
+    case DType::F16: return half_to_float(static_cast<uint16_t>(load(2)));
+    case DType::BF16: {
+      const uint32_t bits = static_cast<uint32_t>(load(2)) << 16;  // bfloat16 is the top half of a float
+      float f;
+      std::memcpy(&f, &bits, sizeof f);
+      return f;
+    }
+    case DType::I64: return static_cast<float>(static_cast<int64_t>(load(8)));
+    case DType::I32: return static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(load(4))));
+    case DType::I16: return static_cast<float>(static_cast<int16_t>(static_cast<uint16_t>(load(2))));
+    case DType::I8: return static_cast<float>(static_cast<int8_t>(p[0]));
+    case DType::U64: return static_cast<float>(load(8));
+    case DType::U32: return static_cast<float>(load(4));
+    case DType::U16: return static_cast<float>(load(2));
+    case DType::U8: return static_cast<float>(p[0]);
+    case DType::BOOL: return p[0] != 0 ? 1.0f : 0.0f;
+  }
+  return 0.0f;
+}
+
+// One tensor's header entry, checked.
+struct Entry {
+  std::string name;
+  const DTypeInfo* dtype = nullptr;
+  Shape shape;
+  uint64_t begin = 0, end = 0;
+  size_t header_index = 0;  // breaks ties between empty tensors at the same offset
+};
+
+inline std::string offsets_str(uint64_t begin, uint64_t end) {
+  return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+}
+
+// Parses the header bytes, rejecting invalid JSON and duplicate keys (which
+// nlohmann would otherwise silently collapse to one).
+inline Json parse_header_json(const char* op, const std::string& path, const std::string& text) {
+  std::vector<std::set<std::string>> open_objects;  // the keys seen so far in each open object
+  std::string duplicate;
+  Json::parser_callback_t track_keys = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == Json::parse_event_t::key && !open_objects.empty()) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
+    }
+    return true;
+  };
+  // nlohmann stops at a NUL byte as if the input ended there; in JSON a raw NUL is
+  // never valid, so reject it rather than ignore what follows.
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos)
+    fail(op, path, "header is not valid JSON: it contains a NUL byte at offset " + std::to_string(nul));
+  Json header;
+  try {
+    header = Json::parse(text.begin(), text.end(), track_keys);
+  } catch (const nlohmann::json::exception& e) {
+    fail(op, path, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!duplicate.empty()) fail(op, path, "duplicate key '" + duplicate + "' in the header");
+  return header;
+}
+
+// Checks one tensor entry of the header against the data buffer's size.
+inline Entry parse_entry(const char* op, const std::string& path, const std::string& name, const Json& value,
+                         uint64_t buffer_size) {
+  const std::string where = "tensor '" + name + "'";
+  auto bad = [&](const std::string& problem) { fail(op, path, where + ": " + problem); };
+  if (!value.is_object())
+    bad(std::string("entry must be an object with dtype, shape and data_offsets, got ") + value.type_name());
+  for (const char* field : {"dtype", "shape", "data_offsets"})
+    if (!value.contains(field)) bad(std::string("entry is missing \"") + field + "\"");
+
+  Entry entry;
+  entry.name = name;
+  const Json& dtype = value.at("dtype");
+  if (!dtype.is_string()) bad(std::string("\"dtype\" must be a string, got ") + dtype.type_name());
+  entry.dtype = find_dtype(dtype.get<std::string>());
+  if (!entry.dtype)
+    bad("unknown dtype \"" + dtype.get<std::string>() +
+        "\" (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)");
+
+  // shape: non-negative integers whose product (in elements, then bytes) does not overflow
+  const Json& shape = value.at("shape");
+  if (!shape.is_array()) bad(std::string("\"shape\" must be an array of integers, got ") + shape.type_name());
+  uint64_t numel = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const Json& dim = shape[i];
+    if (!dim.is_number_integer())
+      bad("shape dimension " + std::to_string(i) + " is not an integer (got " + dim.dump() + ")");
+    if (!dim.is_number_unsigned())
+      bad("shape dimension " + std::to_string(i) + " is negative (" + dim.dump() + ")");
+    const uint64_t d = dim.get<uint64_t>();
+    if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        (d != 0 && numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / d))
+      bad("shape " + shape.dump() + " is too large (element count overflows)");
+    numel *= d;
+    entry.shape.push_back(static_cast<int64_t>(d));
+  }
+
+  // data_offsets: [begin, end], begin <= end <= buffer size
+  const Json& offsets = value.at("data_offsets");
+  if (!offsets.is_array() || offsets.size() != 2)
+    bad("\"data_offsets\" must be an array [begin, end], got " + offsets.dump());
+  if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    bad("\"data_offsets\" must be two non-negative integers, got " + offsets.dump());
+  entry.begin = offsets[0].get<uint64_t>();
+  entry.end = offsets[1].get<uint64_t>();
+  if (entry.begin > entry.end) bad("data_offsets " + offsets_str(entry.begin, entry.end) + " have begin > end");
+  if (entry.end > buffer_size)
+    bad("data_offsets " + offsets_str(entry.begin, entry.end) + " are out of range of the data buffer (" +
+        std::to_string(buffer_size) + " bytes)");
+
+  // numel * element size must be exactly the span
+  const uint64_t span = entry.end - entry.begin;
+  const bool fits = numel <= std::numeric_limits<uint64_t>::max() / entry.dtype->size;
+  const uint64_t needed = fits ? numel * entry.dtype->size : 0;
+  if (!fits || needed != span)
+    bad("shape/size mismatch: shape " + shape_str(entry.shape) + " of " + entry.dtype->name + " needs " +
+        (fits ? std::to_string(needed) : std::string("more than 2^64")) + " bytes but data_offsets " +
+        offsets_str(entry.begin, entry.end) + " span " + std::to_string(span));
+  return entry;
+}
+
+// Checks the whole header; returns the tensors sorted by their data offsets.
+inline std::vector<Entry> parse_header(const char* op, const std::string& path, const std::string& text,
+                                       uint64_t buffer_size, Metadata& metadata) {
+  const Json header = parse_header_json(op, path, text);
+  if (!header.is_object()) fail(op, path, std::string("header must be a JSON object, got ") + header.type_name());
+
+  std::vector<Entry> entries;
+  size_t index = 0;
+  for (auto it = header.begin(); it != header.end(); ++it, ++index) {
+    if (it.key() == "__metadata__") {
+      const Json& meta = it.value();
+      if (!meta.is_object())
+        fail(op, path, std::string("__metadata__ must be an object of strings, got ") + meta.type_name());
+      for (auto m = meta.begin(); m != meta.end(); ++m) {
+        if (!m.value().is_string())
+          fail(op, path, "__metadata__ must be an object of strings, but the value of '" + m.key() + "' is " +
+                             m.value().type_name());
+        metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(op, path, it.key(), it.value(), buffer_size));
+    entries.back().header_index = index;
+  }
+
+  // The sorted ranges must tile [0, buffer_size) exactly.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.begin != b.begin) return a.begin < b.begin;
+    if (a.end != b.end) return a.end < b.end;
+    return a.header_index < b.header_index;
+  });
+  uint64_t covered = 0;
+  const Entry* previous = nullptr;
+  for (const Entry& e : entries) {
+    if (e.begin < covered)
+      fail(op, path, "tensor '" + e.name + "' (data_offsets " + offsets_str(e.begin, e.end) +
+                         ") overlaps tensor '" + previous->name + "' (data_offsets " +
+                         offsets_str(previous->begin, previous->end) + ")");
+    if (e.begin > covered)
+      fail(op, path, "gap in the data buffer: bytes " + offsets_str(covered, e.begin) +
+                         " belong to no tensor (before tensor '" + e.name + "')");
+    covered = e.end;
+    previous = &e;
+  }
+  if (covered != buffer_size)
+    fail(op, path, "gap in the data buffer: its last " + std::to_string(buffer_size - covered) + " of " +
+                       std::to_string(buffer_size) + " bytes belong to no tensor");
+  return entries;
+}
+
+}  // namespace safetensors_detail
+
+// Reads a safetensors file; every tensor comes back as float32, in data order.
+inline SafetensorsFile load_safetensors(const std::string& path) {
+  namespace sd = safetensors_detail;
+  const char* op = "load_safetensors";
+  namespace fs = std::filesystem;
+
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) sd::fail(op, path, "cannot open the file: it does not exist");
+  if (fs::is_directory(status)) sd::fail(op, path, "cannot open the file: it is a directory");
+  if (!fs::is_regular_file(status)) sd::fail(op, path, "cannot open the file: not a regular file");
+  const uint64_t file_size = fs::file_size(path, ec);
+  if (ec) sd::fail(op, path, "cannot open the file: " + ec.message());
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in) sd::fail(op, path, "cannot open the file for reading (unreadable)");
+
+  // header length
+  if (file_size < 8)
+    sd::fail(op, path, "file is too short (" + std::to_string(file_size) +
+                           " bytes) to hold the 8-byte header length");
+  unsigned char length_bytes[8];
+  if (!in.read(reinterpret_cast<char*>(length_bytes), 8)) sd::fail(op, path, "cannot read the header length");
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
+  if (header_size > sd::kMaxHeaderBytes)
+    sd::fail(op, path, "header length " + std::to_string(header_size) + " is too large (limit " +
+                           std::to_string(sd::kMaxHeaderBytes) + " bytes)");
+  if (header_size > file_size - 8)
+    sd::fail(op, path, "header length " + std::to_string(header_size) + " runs past the end of the file (" +
+                           std::to_string(file_size) + " bytes)");
+
+  // header
+  std::string header(static_cast<size_t>(header_size), '\0');
+  if (header_size && !in.read(&header[0], static_cast<std::streamsize>(header_size)))
+    sd::fail(op, path, "unexpected end of file while reading the header");
+  const uint64_t buffer_size = file_size - 8 - header_size;
+
+  SafetensorsFile result;
+  result.path = path;
+  const std::vector<sd::Entry> entries = sd::parse_header(op, path, header, buffer_size, result.metadata);
+
+  // data: the entries tile the buffer in this order, so read them one after the other
+  const bool little_endian = sd::host_is_little_endian();
+  std::vector<unsigned char> chunk;
+  for (const sd::Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape);
+    float* out = t.data();
+    const uint64_t element_size = e.dtype->size;
+    uint64_t remaining = e.end - e.begin;
+    if (e.dtype->dtype == sd::DType::F32 && little_endian) {
+      if (remaining && !in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(remaining)))
+        sd::fail(op, path, "unexpected end of file while reading tensor '" + e.name + "'");
+    } else {
+      const uint64_t chunk_elements = (uint64_t{1} << 20) / element_size;
+      while (remaining > 0) {
+        const uint64_t bytes = std::min(remaining, chunk_elements * element_size);
+        chunk.resize(static_cast<size_t>(bytes));
+        if (!in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(bytes)))
+          sd::fail(op, path, "unexpected end of file while reading tensor '" + e.name + "'");
+        for (uint64_t i = 0; i < bytes / element_size; ++i)
+          *out++ = sd::element_to_float(e.dtype->dtype, chunk.data() + i * element_size);
+        remaining -= bytes;
+      }
+    }
+    result.tensors.emplace_back(e.name, std::move(t));
+  }
+  return result;
+}
+
+// Writes `tensors` (as F32, in the given order) and `metadata` to `path`, atomically:
+// on any failure the file that was at `path` is left as it was. Names must be
+// non-empty, unique and not "__metadata__".
+inline void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {}) {
+  namespace sd = safetensors_detail;
+  const char* op = "save_safetensors";
+
+  std::set<std::string> seen;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty()) sd::fail(op, path, "tensor name is empty");
+    if (name == "__metadata__") sd::fail(op, path, "tensor name '__metadata__' is reserved for the metadata");
+    if (!seen.insert(name).second) sd::fail(op, path, "duplicate tensor name '" + name + "'");
+    if (!t.defined()) sd::fail(op, path, "tensor '" + name + "' is undefined");
+  }
+
+  // header: metadata first, then the tensors in order, packed one after the other
+  sd::Json header = sd::Json::object();
+  if (!metadata.empty()) {
+    sd::Json meta = sd::Json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    header["__metadata__"] = std::move(meta);
+  }
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+    sd::Json entry = sd::Json::object();
+    entry["dtype"] = "F32";
+    entry["shape"] = t.shape();
+    entry["data_offsets"] = sd::Json::array({offset, offset + bytes});
+    header[name] = std::move(entry);
+    offset += bytes;
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    sd::fail(op, path, std::string("a tensor name or metadata string is not valid UTF-8: ") + e.what());
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  write_file_atomically(
+      path,
+      [&](std::ostream& out) {
+        unsigned char length_bytes[8];
+        for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(text.size() >> (8 * i));
+        out.write(reinterpret_cast<const char*>(length_bytes), 8);
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+        const bool little_endian = sd::host_is_little_endian();
+        std::vector<unsigned char> swapped;
+        for (const auto& entry : tensors) {
+          const Tensor& t = entry.second;
+          const size_t n = static_cast<size_t>(t.numel());
+          if (n == 0) continue;
+          if (little_endian) {
+            out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(n * sizeof(float)));
+          } else {
+            swapped.resize(n * sizeof(float));
+            for (size_t i = 0; i < n; ++i) {
+              uint32_t bits;
+              std::memcpy(&bits, t.data() + i, sizeof bits);
+              for (int b = 0; b < 4; ++b) swapped[4 * i + b] = static_cast<unsigned char>(bits >> (8 * b));
+            }
+            out.write(reinterpret_cast<const char*>(swapped.data()), static_cast<std::streamsize>(swapped.size()));
+          }
+        }
+      },
+      op);
+}
+
+}  // namespace tinydiff::io

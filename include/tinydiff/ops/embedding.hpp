@@ -1,0 +1,38 @@
+#pragma once
+// Embedding lookup, as torch.nn.functional.embedding: rows of a table picked by index.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/factories.hpp"
+
+namespace tinydiff {
+
+// weight [num, dim], indices (len of them, each in [0, num)) -> [len, dim].
+//   y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
+// (a repeated index accumulates; the indices themselves get no gradient).
+inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weight) {
+  TD_CHECK(weight.dim() == 2, "embedding", "expected weight of shape [num_embeddings, dim], got ",
+           shape_str(weight.shape()));
+  const int64_t num = weight.size(0), dim = weight.size(1), len = static_cast<int64_t>(indices.size());
+  for (int64_t j = 0; j < len; ++j)
+    TD_CHECK(indices[j] >= 0 && indices[j] < num, "embedding", "index ", indices[j], " at position ", j,
+             " is out of range [0, ", num, ") for weight of shape ", shape_str(weight.shape()));
+  Tensor y = Tensor::empty({len, dim});
+  for (int64_t j = 0; j < len; ++j)
+    std::memcpy(y.data() + j * dim, weight.data() + indices[j] * dim, sizeof(float) * static_cast<size_t>(dim));
+  record_op(y, "embedding", {weight}, [indices, num, dim](const Tensor& g, const std::vector<bool>&) {
+    Tensor dw = zeros({num, dim});
+    const int64_t len = static_cast<int64_t>(indices.size());
+    for (int64_t j = 0; j < len; ++j) {  // serial: repeated indices add into the same row
+      float* row = dw.data() + indices[j] * dim;
+      const float* gj = g.data() + j * dim;
+      for (int64_t k = 0; k < dim; ++k) row[k] += gj[k];
+    }
+    return std::vector<Tensor>{dw};
+  });
+  return y;
+}
+
+}  // namespace tinydiff

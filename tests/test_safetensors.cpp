@@ -1,0 +1,576 @@
+// safetensors read/write: round trips, files built byte by byte (what other writers
+// write), the layout of what we write, every malformed-file error, and atomic saves.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <tinydiff/tinydiff.hpp>
+
+using namespace tinydiff;
+using namespace tinydiff::io;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp directory, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() /
+           ("tinydiff_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string le_u64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  return s;
+}
+uint64_t read_le_u64(const std::string& s, size_t at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+  return v;
+}
+// Bytes of a list of values written little-endian, `width` bytes each.
+std::string le_bytes(const std::vector<uint64_t>& values, int width) {
+  std::string s;
+  for (uint64_t v : values)
+    for (int i = 0; i < width; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return s;
+}
+uint32_t float_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+uint64_t double_bits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
+
+// A safetensors file: length, header text as given (no padding added), data.
+std::string make_file(const std::string& header, const std::string& data) {
+  return le_u64(header.size()) + header + data;
+}
+
+Tensor from_values(const Shape& shape, const std::vector<float>& values) {
+  Tensor t = Tensor::empty(shape);
+  REQUIRE(t.numel() == static_cast<int64_t>(values.size()));
+  if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         (a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * 4) == 0);
+}
+
+// The message of the tinydiff::Error that f throws; fails the test when f throws
+// nothing or something else.
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL_CHECK("threw a non-tinydiff exception: ", e.what());
+    return "";
+  }
+  FAIL_CHECK("did not throw");
+  return "";
+}
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: round trip of several tensors and metadata is bit-exact") {
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  Generator gen(7);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  NamedTensors tensors = {
+      {"scalar", scalar_tensor(3.25f)},
+      {"vector", from_values({6}, {-0.0f, inf, -inf, nan, 1e-45f /* denormal */, 3.4028235e38f})},
+      {"conv.weight", randn({2, 3, 4, 5}, &gen)},
+      {"empty", Tensor::empty({3, 0, 2})},
+      {"bias", randn({3}, &gen)},
+  };
+  const Metadata metadata = {{"format", "pt"}, {"note", "gr\xc3\xbc\xc3\x9f" "e, \"quoted\"\n"}};
+  save_safetensors(path, tensors, metadata);
+
+  const SafetensorsFile loaded = load_safetensors(path);
+  CHECK(loaded.metadata == metadata);
+  CHECK(loaded.path == path);
+  REQUIRE(loaded.tensors.size() == tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    INFO("tensor ", tensors[i].first);
+    CHECK(loaded.tensors[i].first == tensors[i].first);  // data order = save order
+    CHECK(same_bits(loaded.tensors[i].second, tensors[i].second));
+  }
+  CHECK(loaded.get("scalar").dim() == 0);
+  CHECK(loaded.get("scalar").item() == 3.25f);
+  CHECK(loaded.get("empty").shape() == Shape{3, 0, 2});
+  CHECK(loaded.contains("bias"));
+  CHECK_FALSE(loaded.contains("missing"));
+  const std::string message = error_of([&] { loaded.get("missing"); });
+  CHECK(contains(message, "'missing'"));
+  CHECK(contains(message, path));
+}
+
+TEST_CASE("safetensors: no tensors and no metadata round trip as an empty header") {
+  TempDir dir;
+  const std::string path = dir.file("empty.safetensors");
+  save_safetensors(path, {});
+  const std::string bytes = read_bytes(path);
+  CHECK(bytes == le_u64(8) + "{}      ");
+  const SafetensorsFile loaded = load_safetensors(path);
+  CHECK(loaded.tensors.empty());
+  CHECK(loaded.metadata.empty());
+}
+
+TEST_CASE("safetensors: the written header is JSON padded to 8 bytes and the layout matches the spec") {
+  TempDir dir;
+  const std::string path = dir.file("layout.safetensors");
+  Tensor a = from_values({2}, {1.0f, -2.0f});
+  Tensor b = from_values({2, 3}, {0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f});
+  Tensor c = scalar_tensor(7.0f);
+  Tensor e = Tensor::empty({0});
+  save_safetensors(path, {{"z_first", a}, {"b", b}, {"e", e}, {"c", c}}, {{"k", "v"}});
+
+  const std::string bytes = read_bytes(path);
+  REQUIRE(bytes.size() >= 8);
+  const uint64_t n = read_le_u64(bytes, 0);
+  CHECK(n % 8 == 0);
+  CHECK((8 + n) % 8 == 0);
+  REQUIRE(8 + n <= bytes.size());
+  const std::string header = bytes.substr(8, n);
+  // Padding is spaces only, after the closing brace.
+  const size_t close = header.find_last_of('}');
+  REQUIRE(close != std::string::npos);
+  CHECK(header.find_first_not_of(' ', close + 1) == std::string::npos);
+  CHECK(header.size() - (close + 1) < 8);
+
+  const nlohmann::json j = nlohmann::json::parse(header);  // parseable by a plain JSON parser
+  REQUIRE(j.is_object());
+  CHECK(j.size() == 5);
+  CHECK(j["__metadata__"] == nlohmann::json({{"k", "v"}}));
+  // Offsets by hand: a = 2 floats = 8 bytes, b = 6 floats = 24 bytes, e = 0 bytes, c = 4 bytes.
+  CHECK(j["z_first"] == nlohmann::json::parse(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})"));
+  CHECK(j["b"] == nlohmann::json::parse(R"({"dtype":"F32","shape":[2,3],"data_offsets":[8,32]})"));
+  CHECK(j["e"] == nlohmann::json::parse(R"({"dtype":"F32","shape":[0],"data_offsets":[32,32]})"));
+  CHECK(j["c"] == nlohmann::json::parse(R"({"dtype":"F32","shape":[],"data_offsets":[32,36]})"));
+  CHECK(bytes.size() == 8 + n + 36);
+
+  // The data: little-endian float32 at those offsets.
+  const std::string data = bytes.substr(8 + n);
+  CHECK(data.substr(0, 8) == le_bytes({float_bits(1.0f), float_bits(-2.0f)}, 4));
+  CHECK(data.substr(8, 24) == le_bytes({float_bits(0.5f), float_bits(1.5f), float_bits(2.5f), float_bits(3.5f),
+                                        float_bits(4.5f), float_bits(5.5f)},
+                                       4));
+  CHECK(data.substr(32, 4) == le_bytes({float_bits(7.0f)}, 4));
+
+  // Loading returns data order (which is save order here), whatever the JSON key order.
+  const SafetensorsFile loaded = load_safetensors(path);
+  REQUIRE(loaded.tensors.size() == 4);
+  CHECK(loaded.tensors[0].first == "z_first");
+  CHECK(loaded.tensors[1].first == "b");
+  CHECK(loaded.tensors[2].first == "e");
+  CHECK(loaded.tensors[3].first == "c");
+}
+
+TEST_CASE("safetensors: a file built byte by byte with F32, I64 and F16 tensors loads (what other writers write)") {
+  TempDir dir;
+  const std::string path = dir.file("hand.safetensors");
+  // Header keys deliberately not in data order, with spaces and a newline like a
+  // pretty-printing writer, and trailing space padding.
+  const std::string header =
+      "{\"labels\": {\"dtype\": \"I64\", \"shape\": [3], \"data_offsets\": [24, 48]},\n"
+      " \"__metadata__\": {\"format\": \"pt\"},\n"
+      " \"half\": {\"dtype\": \"F16\", \"shape\": [2, 3], \"data_offsets\": [48, 60]},\n"
+      " \"weight\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}}   ";
+  std::string data;
+  // weight: 1.5 = 0x3FC00000, -2 = 0xC0000000, 0, 0.25, 1e6, -0.1 (F32, little-endian)
+  data += std::string("\x00\x00\xc0\x3f", 4) + std::string("\x00\x00\x00\xc0", 4) + std::string(4, '\0') +
+          std::string("\x00\x00\x80\x3e", 4) + le_bytes({float_bits(1e6f), float_bits(-0.1f)}, 4);
+  // labels: 7, -1, 123456789 (I64, little-endian two's complement)
+  data += std::string("\x07\x00\x00\x00\x00\x00\x00\x00", 8) + std::string(8, '\xff') +
+          le_bytes({123456789}, 8);
+  // half: 1.0 = 0x3C00, -2.0 = 0xC000, 0.5 = 0x3800, 65504 = 0x7BFF, 2^-24 = 0x0001 (subnormal), -inf = 0xFC00
+  data += le_bytes({0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0001, 0xFC00}, 2);
+  REQUIRE(data.size() == 60);
+  write_bytes(path, make_file(header, data));
+
+  const SafetensorsFile f = load_safetensors(path);
+  CHECK(f.metadata == Metadata{{"format", "pt"}});
+  REQUIRE(f.tensors.size() == 3);
+  CHECK(f.tensors[0].first == "weight");  // data order, not header order
+  CHECK(f.tensors[1].first == "labels");
+  CHECK(f.tensors[2].first == "half");
+  CHECK(f.get("weight").shape() == Shape{2, 3});
+  CHECK(f.get("weight").to_vector() == std::vector<float>{1.5f, -2.0f, 0.0f, 0.25f, 1e6f, -0.1f});
+  CHECK(f.get("labels").shape() == Shape{3});
+  CHECK(f.get("labels").to_vector() == std::vector<float>{7.0f, -1.0f, 123456789.0f});
+  CHECK(f.get("half").shape() == Shape{2, 3});
+  const std::vector<float> half = f.get("half").to_vector();
+  CHECK(half[0] == 1.0f);
+  CHECK(half[1] == -2.0f);
+  CHECK(half[2] == 0.5f);
+  CHECK(half[3] == 65504.0f);
+  CHECK(half[4] == std::ldexp(1.0f, -24));
+  CHECK(half[5] == -std::numeric_limits<float>::infinity());
+}
+
+TEST_CASE("safetensors: every other dtype converts to float32") {
+  TempDir dir;
+  const std::string path = dir.file("dtypes.safetensors");
+  struct Case {
+    const char* name;
+    const char* dtype;
+    std::string bytes;
+    std::vector<float> expected;
+  };
+  const std::vector<Case> cases = {
+      {"f64", "F64", le_bytes({double_bits(0.1), double_bits(-3.0)}, 8), {0.1f, -3.0f}},
+      {"bf16", "BF16", le_bytes({0x3F80, 0xC040, 0x7F80}, 2), {1.0f, -3.0f, std::numeric_limits<float>::infinity()}},
+      {"i32", "I32", le_bytes({5, 0xFFFFFFFEull}, 4), {5.0f, -2.0f}},
+      {"i16", "I16", le_bytes({0x7FFF, 0x8000}, 2), {32767.0f, -32768.0f}},
+      {"i8", "I8", le_bytes({0x80, 0x7F, 0xFF}, 1), {-128.0f, 127.0f, -1.0f}},
+      {"u8", "U8", le_bytes({0, 200, 255}, 1), {0.0f, 200.0f, 255.0f}},
+      {"u16", "U16", le_bytes({65535}, 2), {65535.0f}},
+      {"u32", "U32", le_bytes({4000000000ull}, 4), {4e9f}},
+      {"u64", "U64", le_bytes({1ull << 40}, 8), {1099511627776.0f}},
+      {"flags", "BOOL", le_bytes({1, 0, 1, 1}, 1), {1.0f, 0.0f, 1.0f, 1.0f}},
+  };
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  std::string data;
+  for (const Case& c : cases) {
+    nlohmann::ordered_json entry = nlohmann::ordered_json::object();
+    entry["dtype"] = c.dtype;
+    entry["shape"] = nlohmann::ordered_json::array({c.expected.size()});
+    entry["data_offsets"] = nlohmann::ordered_json::array({data.size(), data.size() + c.bytes.size()});
+    header[c.name] = entry;
+    data += c.bytes;
+  }
+  write_bytes(path, make_file(header.dump(), data));  // unpadded header: readers must accept it
+  const SafetensorsFile f = load_safetensors(path);
+  REQUIRE(f.tensors.size() == cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO("dtype ", std::string(cases[i].dtype));
+    CHECK(f.tensors[i].first == cases[i].name);
+    CHECK(f.tensors[i].second.shape() == Shape{static_cast<int64_t>(cases[i].expected.size())});
+    CHECK(f.tensors[i].second.to_vector() == cases[i].expected);
+  }
+}
+
+TEST_CASE("safetensors: empty tensors sharing an offset are fine and keep header order") {
+  TempDir dir;
+  const std::string path = dir.file("zeros.safetensors");
+  const std::string header =
+      R"({"b":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+      R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+      R"("c":{"dtype":"I64","shape":[2,0],"data_offsets":[4,4]}})";
+  write_bytes(path, make_file(header, le_bytes({float_bits(2.0f)}, 4)));
+  const SafetensorsFile f = load_safetensors(path);
+  REQUIRE(f.tensors.size() == 3);
+  CHECK(f.tensors[0].first == "a");
+  CHECK(f.tensors[1].first == "b");
+  CHECK(f.tensors[2].first == "c");
+  CHECK(f.get("c").shape() == Shape{2, 0});
+}
+
+TEST_CASE("safetensors: every malformed file gives an Error naming the file and the problem") {
+  TempDir dir;
+  const std::string path = dir.file("bad.safetensors");
+  auto load_error = [&](const std::string& bytes) {
+    write_bytes(path, bytes);
+    return error_of([&] { load_safetensors(path); });
+  };
+  // A valid entry for a 2-float tensor, and its 8 data bytes.
+  const std::string ok_entry = R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  const std::string eight(8, '\0');
+  auto with_entry = [&](const std::string& entry_json, const std::string& data) {
+    return make_file("{\"t\":" + entry_json + "}", data);
+  };
+
+  struct Case {
+    const char* what;
+    std::string bytes;
+    const char* word;  // must appear in the message
+  };
+  const std::vector<Case> cases = {
+      {"empty file", "", "too short"},
+      {"file shorter than 8 bytes", "\x01\x02\x03", "too short"},
+      {"header length past the end", le_u64(100) + "{}", "past the end"},
+      {"header length absurdly large", le_u64(uint64_t{1} << 62) + "{}", "too large"},
+      {"header length of 2^64-1", le_u64(~uint64_t{0}), "too large"},
+      {"empty header", le_u64(0), "not valid JSON"},
+      {"header not JSON", make_file("{\"t\": nope}", ""), "not valid JSON"},
+      {"header cut short", make_file("{\"t\":{\"dtype\":\"F32\"", ""), "not valid JSON"},
+      {"garbage after the JSON", make_file("{} x", ""), "not valid JSON"},
+      {"header padded with NULs", make_file(std::string("{}\0\0", 4), ""), "NUL"},
+      {"NUL then more JSON", make_file(std::string("{}\0{\"x\":1}", 10), ""), "NUL"},
+      {"header not UTF-8", make_file("{\"\xff\":{}}", ""), "not valid JSON"},
+      {"header an array", make_file("[1, 2]", ""), "must be a JSON object"},
+      {"header a string", make_file("\"hello\"", ""), "must be a JSON object"},
+      {"entry not an object", with_entry("[0, 8]", eight), "must be an object"},
+      {"missing dtype", with_entry(R"({"shape":[2],"data_offsets":[0,8]})", eight), "missing \"dtype\""},
+      {"missing shape", with_entry(R"({"dtype":"F32","data_offsets":[0,8]})", eight), "missing \"shape\""},
+      {"missing data_offsets", with_entry(R"({"dtype":"F32","shape":[2]})", eight), "missing \"data_offsets\""},
+      {"dtype not a string", with_entry(R"({"dtype":4,"shape":[2],"data_offsets":[0,8]})", eight),
+       "\"dtype\" must be a string"},
+      {"unknown dtype", with_entry(R"({"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]})", eight),
+       "unknown dtype"},
+      {"lower-case dtype", with_entry(R"({"dtype":"f32","shape":[2],"data_offsets":[0,8]})", eight),
+       "unknown dtype"},
+      {"shape not an array", with_entry(R"({"dtype":"F32","shape":2,"data_offsets":[0,8]})", eight),
+       "\"shape\" must be an array"},
+      {"negative dim", with_entry(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})", eight), "negative"},
+      {"fractional dim", with_entry(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,8]})", eight),
+       "not an integer"},
+      {"dim as float 2.0", with_entry(R"({"dtype":"F32","shape":[2.0],"data_offsets":[0,8]})", eight),
+       "not an integer"},
+      {"dim as string", with_entry(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,8]})", eight),
+       "not an integer"},
+      {"shape overflows", with_entry(R"({"dtype":"F32","shape":[4294967296,4294967296,0],"data_offsets":[0,0]})", ""),
+       "too large"},
+      {"dim past int64", with_entry(R"({"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]})", eight),
+       "too large"},
+      {"data_offsets not an array", with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":8})", eight),
+       "[begin, end]"},
+      {"data_offsets of 3", with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":[0,4,8]})", eight),
+       "[begin, end]"},
+      {"data_offsets negative", with_entry(R"({"dtype":"F32","shape":[0],"data_offsets":[-8,-8]})", ""),
+       "non-negative integers"},
+      {"data_offsets fractional", with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8.0]})", eight),
+       "non-negative integers"},
+      {"begin > end", with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":[8,0]})", eight), "begin > end"},
+      {"offsets out of range", with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})", std::string(4, '\0')),
+       "out of range"},
+      {"offsets far out of range",
+       with_entry(R"({"dtype":"F32","shape":[2],"data_offsets":[18446744073709551607,18446744073709551615]})", eight),
+       "out of range"},
+      {"shape/size mismatch", with_entry(R"({"dtype":"F32","shape":[3],"data_offsets":[0,8]})", eight), "mismatch"},
+      {"shape/size mismatch (dtype size)", with_entry(R"({"dtype":"F64","shape":[2],"data_offsets":[0,8]})", eight),
+       "mismatch"},
+      {"huge shape for a small span",
+       with_entry(R"({"dtype":"F64","shape":[1152921504606846976, 4],"data_offsets":[0,8]})", eight), "mismatch"},
+      {"overlapping tensors",
+       make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                 std::string(12, '\0')),
+       "overlaps"},
+      {"two tensors on the same bytes",
+       make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                 eight),
+       "overlaps"},
+      {"gap between tensors",
+       make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                 std::string(12, '\0')),
+       "gap"},
+      {"gap at the start", with_entry(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})", eight), "gap"},
+      {"trailing bytes no tensor covers", make_file("{" + ok_entry + "}", std::string(12, '\0')), "gap"},
+      {"data but no tensors", make_file("{}", "abcd"), "gap"},
+      {"duplicate tensor names",
+       make_file(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                 R"("t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                 eight),
+       "duplicate"},
+      {"duplicate field in an entry",
+       with_entry(R"({"dtype":"F32","dtype":"F64","shape":[2],"data_offsets":[0,8]})", eight), "duplicate"},
+      {"__metadata__ not an object", make_file(R"({"__metadata__":["a"]})", ""), "__metadata__"},
+      {"__metadata__ null", make_file(R"({"__metadata__":null})", ""), "__metadata__"},
+      {"__metadata__ value not a string", make_file(R"({"__metadata__":{"epoch":3}})", ""), "strings"},
+  };
+  for (const Case& c : cases) {
+    INFO("case: ", std::string(c.what));
+    const std::string message = load_error(c.bytes);
+    INFO("message: ", message);
+    CHECK(contains(message, path));
+    CHECK(contains(message, c.word));
+    CHECK(contains(message, "load_safetensors"));
+  }
+}
+
+TEST_CASE("safetensors: a missing file or a directory gives an Error naming it") {
+  TempDir dir;
+  const std::string missing = dir.file("nope.safetensors");
+  std::string message = error_of([&] { load_safetensors(missing); });
+  CHECK(contains(message, missing));
+  CHECK(contains(message, "does not exist"));
+  message = error_of([&] { load_safetensors(dir.path.string()); });
+  CHECK(contains(message, dir.path.string()));
+  CHECK(contains(message, "directory"));
+}
+
+TEST_CASE("safetensors: truncated or corrupted files throw Error, never crash") {
+  TempDir dir;
+  const std::string good_path = dir.file("good.safetensors");
+  const std::string path = dir.file("bad.safetensors");
+  Generator gen(3);
+  save_safetensors(good_path, {{"a", randn({3}, &gen)}, {"b", scalar_tensor(1.0f)}, {"c", randn({2, 2}, &gen)}},
+                   {{"m", "x"}});
+  const std::string good = read_bytes(good_path);
+  // Every proper prefix is malformed (too short, header cut, or data missing).
+  for (size_t n = 0; n < good.size(); ++n) {
+    write_bytes(path, good.substr(0, n));
+    INFO("prefix of ", n, " bytes");
+    CHECK_THROWS_AS(load_safetensors(path), Error);
+  }
+  // Every single-byte change of the length and header either loads or throws tinydiff::Error.
+  const uint64_t header_end = 8 + read_le_u64(good, 0);
+  const unsigned char replacements[] = {0x00, '9', '"', '{', ']', ',', ' ', 0xff};
+  int loaded = 0, rejected = 0;
+  for (size_t i = 0; i < header_end; ++i) {
+    for (unsigned char r : replacements) {
+      std::string bad = good;
+      if (static_cast<unsigned char>(bad[i]) == r) continue;
+      bad[i] = static_cast<char>(r);
+      write_bytes(path, bad);
+      try {
+        load_safetensors(path);
+        ++loaded;
+      } catch (const Error&) {
+        ++rejected;
+      }
+    }
+  }
+  CHECK(rejected > 0);
+  CHECK(loaded + rejected > 0);
+}
+
+TEST_CASE("safetensors: save rejects bad names before touching the file") {
+  TempDir dir;
+  const std::string path = dir.file("names.safetensors");
+  const Tensor t = scalar_tensor(1.0f);
+  struct Case {
+    const char* what;
+    NamedTensors tensors;
+    const char* word;
+  };
+  const std::vector<Case> cases = {
+      {"duplicate", {{"w", t}, {"b", t}, {"w", t}}, "duplicate"},
+      {"empty name", {{"", t}}, "empty"},
+      {"reserved name", {{"__metadata__", t}}, "reserved"},
+      {"undefined tensor", {{"w", Tensor()}}, "undefined"},
+  };
+  for (const Case& c : cases) {
+    INFO("case: ", std::string(c.what));
+    const std::string message = error_of([&] { save_safetensors(path, c.tensors); });
+    CHECK(contains(message, path));
+    CHECK(contains(message, c.word));
+    CHECK(contains(message, "save_safetensors"));
+    CHECK_FALSE(fs::exists(path));
+  }
+  // A name that is not valid UTF-8 cannot be written as JSON.
+  const std::string message = error_of([&] { save_safetensors(path, {{"bad\xff", t}}); });
+  CHECK(contains(message, "UTF-8"));
+  CHECK(dir.entries().empty());
+}
+
+TEST_CASE("safetensors: a failed save leaves the old file intact and no temp file behind") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const Tensor a = from_values({2}, {1.0f, 2.0f});
+  save_safetensors(path, {{"a", a}}, {{"step", "1"}});
+  const std::string old_bytes = read_bytes(path);
+  REQUIRE(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
+
+  SUBCASE("duplicate name") {
+    CHECK_THROWS_AS(save_safetensors(path, {{"a", a}, {"a", a}}), Error);
+  }
+  SUBCASE("the write itself throws half way") {
+    const std::string message = error_of([&] {
+      write_file_atomically(path, [](std::ostream& out) {
+        out << "partial bytes";
+        throw Error("writer: out of disk");
+      });
+    });
+    CHECK(message == "writer: out of disk");  // the writer's own exception passes through
+  }
+  SUBCASE("the writer leaves its stream failed") {
+    const std::string message = error_of([&] {
+      write_file_atomically(path, [](std::ostream& out) {
+        out << "partial";
+        out.setstate(std::ios::badbit);
+      });
+    });
+    CHECK(contains(message, path));
+  }
+  CHECK(read_bytes(path) == old_bytes);
+  CHECK(load_safetensors(path).metadata == Metadata{{"step", "1"}});
+  CHECK(dir.entries() == std::vector<std::string>{"ckpt.safetensors"});
+}
+
+TEST_CASE("safetensors: saving to a path that cannot be written throws and leaves nothing behind") {
+  TempDir dir;
+  const Tensor a = from_values({2}, {1.0f, 2.0f});
+  SUBCASE("the target is a directory") {
+    const std::string target = dir.file("is_a_dir");
+    fs::create_directory(target);
+    fs::create_directory(dir.path / "is_a_dir" / "inside");  // non-empty: rename over it must fail
+    const std::string message = error_of([&] { save_safetensors(target, {{"a", a}}); });
+    CHECK(contains(message, target));
+    CHECK(contains(message, "save_safetensors"));
+    CHECK(fs::is_directory(target));
+    CHECK(fs::is_directory(dir.path / "is_a_dir" / "inside"));
+    CHECK(dir.entries() == std::vector<std::string>{"is_a_dir"});
+  }
+  SUBCASE("the directory does not exist") {
+    const std::string target = (dir.path / "no_such_dir" / "x.safetensors").string();
+    const std::string message = error_of([&] { save_safetensors(target, {{"a", a}}); });
+    CHECK(contains(message, target));
+    CHECK(contains(message, "temporary file"));
+    CHECK(dir.entries().empty());
+  }
+}
+
+TEST_CASE("write_file_atomically replaces a file whole, including with a shorter one") {
+  TempDir dir;
+  const std::string path = dir.file("log.csv");
+  write_file_atomically(path, [](std::ostream& out) { out << std::string(200000, 'x'); });  // past the buffer
+  CHECK(read_bytes(path) == std::string(200000, 'x'));
+  write_file_atomically(path, [](std::ostream& out) { out << "short\n"; });
+  CHECK(read_bytes(path) == "short\n");
+  CHECK(dir.entries() == std::vector<std::string>{"log.csv"});
+}
