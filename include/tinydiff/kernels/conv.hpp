@@ -11,13 +11,16 @@
 //   weight gradient   dW_g     = sum_n dy[n, g] col^T
 //   bias gradient     db[o]    = sum_{n, oh, ow} dy[n, o, oh, ow]
 //
-// Parallel over the batch (OpenMP), each thread with its own col buffer; the
-// GEMMs inside run single-threaded. With one image the loop runs serially and
-// Eigen parallelises the GEMM instead; tiny convolutions run on one thread.
-// Results are deterministic for a fixed thread count.
+// Small planes are batched: m images' patches sit side by side in one col
+// [K, m*L] and share one GEMM. Parallel over chunks of the batch (OpenMP), each
+// thread with its own scratch buffers; the GEMMs inside run single-threaded.
+// With one chunk the loop runs serially and Eigen parallelises the GEMM instead;
+// tiny convolutions run on one thread. Results are deterministic for a fixed
+// thread count.
 #include <omp.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -79,73 +82,138 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
   }
 }
 
+namespace detail {
+// A per-thread scratch buffer that only grows: no allocation (or zeroing) per call.
+inline float* scratch(int slot, size_t count) {
+  thread_local std::vector<float> buffers[3];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < count) b.resize(count);
+  return b.data();
+}
+
+// Images per GEMM: small planes (14x14, 7x7) are batched side by side into one
+// wider GEMM, so the weight matrix is packed once per chunk, not once per image,
+// and the GEMM's N dimension is large enough to run at full speed.
+inline int64_t images_per_gemm(int64_t plane) {
+  constexpr int64_t kTargetColumns = 512;
+  const int64_t m = (kTargetColumns + plane - 1) / plane;
+  return m < 1 ? 1 : m;
+}
+
+// The chunks of the batch: [chunk * m, min(N, (chunk + 1) * m)).
+struct Chunks {
+  int64_t per, count;
+  Chunks(int64_t batch, int64_t plane) : per(images_per_gemm(plane)), count((batch + per - 1) / per) {}
+  int64_t begin(int64_t c) const { return c * per; }
+  int64_t size(int64_t c, int64_t batch) const { return std::min(per, batch - c * per); }
+};
+
+// Copies rows [C, L] of m images (batch stride `image_stride`) into one [C, m*L] matrix, or back.
+inline void gather_rows(const float* src, int64_t image_stride, int64_t m, int64_t rows, int64_t L, float* dst) {
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + r * m * L + j * L, src + j * image_stride + r * L, sizeof(float) * static_cast<size_t>(L));
+}
+inline void scatter_rows(const float* src, int64_t m, int64_t rows, int64_t L, float* dst, int64_t image_stride) {
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + j * image_stride + r * L, src + r * m * L + j * L, sizeof(float) * static_cast<size_t>(L));
+}
+}  // namespace detail
+
 // y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).
+// For a chunk of m images: col [K, m*L] holds their patches side by side, and one GEMM
+// gives Y [Cout_g, m*L], scattered back to each image (directly into y when m = 1,
+// starting from the bias so the GEMM accumulates onto it).
 inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
-#pragma omp parallel if (p.parallel_over_batch())
-  {
-    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < p.batch; ++n) {
-      for (int64_t g = 0; g < p.groups; ++g) {
-        const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
-        const float* patches = xg;
-        if (!pointwise) {
-          im2col(xg, geo, col.data());
-          patches = col.data();
+  const detail::Chunks chunks(p.batch, L);
+#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* patches;
+      if (pointwise && m == 1) {
+        patches = x + (n0 * p.in_channels + g * cin_g) * in_plane;
+      } else {
+        float* col = detail::scratch(0, static_cast<size_t>(K * cols));
+        for (int64_t j = 0; j < m; ++j) {
+          const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
+          if (pointwise)
+            for (int64_t k = 0; k < K; ++k)
+              std::memcpy(col + k * cols + j * L, xg + k * L, sizeof(float) * static_cast<size_t>(L));
+          else
+            im2col(xg, geo, col + j * L, cols);
         }
-        float* yg = y + (n * p.out_channels + g * cout_g) * L;
-        gemm(false, false, cout_g, L, K, 1.0f, w + g * cout_g * K, patches, 0.0f, yg);  // [Cout_g, K] x [K, L]
-        if (b)
-          for (int64_t o = 0; o < cout_g; ++o) {
-            const float bias = b[g * cout_g + o];
-            float* row = yg + o * L;
-            for (int64_t l = 0; l < L; ++l) row[l] += bias;
-          }
+        patches = col;
       }
+      float* out = m == 1 ? y + (n0 * p.out_channels + g * cout_g) * L
+                          : detail::scratch(1, static_cast<size_t>(cout_g * cols));
+      if (b)
+        for (int64_t o = 0; o < cout_g; ++o) std::fill(out + o * cols, out + (o + 1) * cols, b[g * cout_g + o]);
+      gemm(false, false, cout_g, cols, K, 1.0f, w + g * cout_g * K, patches, b ? 1.0f : 0.0f, out);
+      if (m > 1)
+        detail::scatter_rows(out, m, cout_g, L, y + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L);
     }
   }
 }
 
 // dx [N, Cin, in_h, in_w] = the input gradient of conv for upstream gradient dy [N, Cout, out_h, out_w].
-// (This is also conv_transpose2d's forward.)
+// (This is also conv_transpose2d's forward.) Per chunk: dcol [K, m*L] = W_g^T dY, then col2im per image.
 inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
-#pragma omp parallel if (p.parallel_over_batch())
-  {
-    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < p.batch; ++n) {
-      for (int64_t g = 0; g < p.groups; ++g) {
-        const float* dyg = dy + (n * p.out_channels + g * cout_g) * L;
-        float* dxg = dx + (n * p.in_channels + g * cin_g) * in_plane;
-        float* dcol = pointwise ? dxg : col.data();
-        gemm(true, false, K, L, cout_g, 1.0f, w + g * cout_g * K, dyg, 0.0f, dcol);  // [K, Cout_g] x [Cout_g, L]
-        if (!pointwise) col2im(dcol, geo, dxg);
+  const detail::Chunks chunks(p.batch, L);
+#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
+      float* dxg = dx + (n0 * p.in_channels + g * cin_g) * in_plane;
+      const float* dY = dyg;
+      if (m > 1) {
+        float* gathered = detail::scratch(1, static_cast<size_t>(cout_g * cols));
+        detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
+        dY = gathered;
+      }
+      if (pointwise && m == 1) {
+        gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dxg);  // [K, Cout_g] x [Cout_g, L]
+        continue;
+      }
+      float* dcol = detail::scratch(0, static_cast<size_t>(K * cols));
+      gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dcol);
+      for (int64_t j = 0; j < m; ++j) {
+        float* dxj = dxg + j * p.in_channels * in_plane;
+        if (pointwise)
+          for (int64_t k = 0; k < K; ++k)
+            std::memcpy(dxj + k * L, dcol + k * cols + j * L, sizeof(float) * static_cast<size_t>(L));
+        else
+          col2im(dcol + j * L, geo, dxj, cols);
       }
     }
   }
 }
 
-// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv: sum over images of dy col^T.
-// Each thread sums its (static, hence fixed) share of the images into its own
-// partial; the partials are then added in thread order.
+// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv: sum over images of dy col^T,
+// one GEMM per chunk of images (inner dimension m*L). Each thread sums its (static,
+// hence fixed) share of the chunks into its own partial; the partials are then added
+// in thread order, so the result is deterministic for a fixed thread count.
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const int64_t weight_size = p.out_channels * K;
   const bool pointwise = p.is_pointwise();
+  const detail::Chunks chunks(p.batch, L);
   std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
   std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
   int team = 1;
-#pragma omp parallel if (p.parallel_over_batch())
+#pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
   {
 #pragma omp single
     {
@@ -154,18 +222,34 @@ inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, c
     }  // implicit barrier: partials is ready
     const int tid = omp_get_thread_num();
     float* acc = tid == 0 ? dw : partials.data() + (tid - 1) * weight_size;
-    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * L));
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < p.batch; ++n) {
+    for (int64_t c = 0; c < chunks.count; ++c) {
+      const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
       for (int64_t g = 0; g < p.groups; ++g) {
-        const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
-        const float* patches = xg;
-        if (!pointwise) {
-          im2col(xg, geo, col.data());
-          patches = col.data();
+        const float* patches;
+        const float* dY;
+        if (m == 1) {
+          dY = dy + (n0 * p.out_channels + g * cout_g) * L;
+        } else {
+          float* gathered = detail::scratch(1, static_cast<size_t>(cout_g * cols));
+          detail::gather_rows(dy + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L, m, cout_g, L, gathered);
+          dY = gathered;
         }
-        const float* dyg = dy + (n * p.out_channels + g * cout_g) * L;
-        gemm(false, true, cout_g, K, L, 1.0f, dyg, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, L] x [L, K]
+        if (pointwise && m == 1) {
+          patches = x + (n0 * p.in_channels + g * cin_g) * in_plane;
+        } else {
+          float* col = detail::scratch(0, static_cast<size_t>(K * cols));
+          for (int64_t j = 0; j < m; ++j) {
+            const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
+            if (pointwise)
+              for (int64_t k = 0; k < K; ++k)
+                std::memcpy(col + k * cols + j * L, xg + k * L, sizeof(float) * static_cast<size_t>(L));
+            else
+              im2col(xg, geo, col + j * L, cols);
+          }
+          patches = col;
+        }
+        gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
       }
     }
   }

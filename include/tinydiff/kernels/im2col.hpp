@@ -45,8 +45,10 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t o
 }  // namespace detail
 
 // col [C*kh*kw, out_h*out_w] = patches of x [C, H, W] (see the top of the file).
-inline void im2col(const float* x, const PatchGeometry& g, float* col) {
-  const int64_t out_hw = g.out_h * g.out_w;
+// Rows of col are row_stride floats apart (default out_h*out_w), so several
+// images can fill side-by-side column blocks of one wider matrix.
+inline void im2col(const float* x, const PatchGeometry& g, float* col, int64_t row_stride = -1) {
+  const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
   for (int64_t c = 0; c < g.channels; ++c) {
     const float* plane = x + c * g.height * g.width;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
@@ -77,8 +79,8 @@ inline void im2col(const float* x, const PatchGeometry& g, float* col) {
 
 // x [C, H, W] = col2im(col): x is overwritten with the sum of the col entries
 // that im2col would have read from each pixel (the adjoint of im2col).
-inline void col2im(const float* col, const PatchGeometry& g, float* x) {
-  const int64_t out_hw = g.out_h * g.out_w;
+inline void col2im(const float* col, const PatchGeometry& g, float* x, int64_t row_stride = -1) {
+  const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
   std::memset(x, 0, sizeof(float) * static_cast<size_t>(g.channels * g.height * g.width));
   for (int64_t c = 0; c < g.channels; ++c) {
     float* plane = x + c * g.height * g.width;
