@@ -1,6 +1,6 @@
 // gradcheck on the structural ops: reductions, matmul (every batch and 1-D
 // case, with both or one operand requiring grad), transpose/permute, concat,
-// narrow/slice, index_select, broadcast_to/sum_to, reshape, clone.
+// narrow/slice, index_select, broadcast_to/sum_to, reshape, clone, linear.
 //
 // Tolerance: the gradcheck defaults, step h = 1e-3,
 // |analytic - numeric| <= 1e-3 + 1e-2 |numeric|, with a random upstream gradient.
@@ -173,4 +173,24 @@ TEST_CASE("gradcheck: a small network-like composition") {
         return mse_loss(concat({y, narrow(y, 1, 0, 1)}, 1).sum({1}), v[4].sum({1}) * 1.5f);
       },
       {x, w1, b1, w2, target}, "mlp");
+}
+
+TEST_CASE("linear: x w^T + b, its values, gradcheck for every input and shape, and errors") {
+  Generator gen(21);
+  // Values against matmul + add.
+  const Tensor x = randn({2, 3, 4}, &gen), w = randn({5, 4}, &gen), b = randn({5}, &gen);
+  const Tensor y = linear(x, w, b), expected = matmul(x, transpose(w, 0, 1)) + b;
+  REQUIRE(y.shape() == Shape{2, 3, 5});
+  for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.data()[i] == doctest::Approx(expected.data()[i]).epsilon(1e-5));
+  for (const Shape& xs : {Shape{4}, Shape{3, 4}, Shape{2, 3, 4}}) {
+    const std::string what = "linear on " + shape_str(xs);
+    expect_gradcheck([](const std::vector<Tensor>& v) { return linear(v[0], v[1], v[2]); },
+                     {normal(xs, gen), normal({5, 4}, gen), normal({5}, gen)}, what + " with bias");
+    expect_gradcheck([](const std::vector<Tensor>& v) { return linear(v[0], v[1]); },
+                     {normal(xs, gen), normal({5, 4}, gen)}, what + " without bias");
+    expect_gradcheck([](const std::vector<Tensor>& v) { return linear(v[0], v[1], v[2]); },
+                     {normal(xs, gen, false), normal({5, 4}, gen), normal({5}, gen, false)}, what + " weight only");
+  }
+  CHECK_THROWS_WITH_AS(linear(randn({2, 3}), randn({5, 4})), doctest::Contains("linear"), tinydiff::Error);
+  CHECK_THROWS_WITH_AS(linear(randn({2, 4}), randn({5, 4}), randn({4})), doctest::Contains("[5]"), tinydiff::Error);
 }

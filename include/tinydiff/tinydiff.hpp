@@ -16,6 +16,7 @@
 #include "tinydiff/ops/conv.hpp"
 #include "tinydiff/ops/dropout.hpp"
 #include "tinydiff/ops/embedding.hpp"
+#include "tinydiff/ops/linear.hpp"
 #include "tinydiff/ops/loss.hpp"
 #include "tinydiff/ops/loss_nn.hpp"
 #include "tinydiff/ops/matmul.hpp"

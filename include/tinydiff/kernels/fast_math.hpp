@@ -12,10 +12,13 @@
 
 namespace tinydiff::kernels {
 
-inline float fast_exp(float x) {
-  // Beyond these e^x over- or underflows float; clamping keeps the bit trick valid.
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;
-  x = x < -87.3365447504019f ? -87.3365447504019f : x;
+inline float fast_exp(float x_in) {
+  // Beyond these limits e^x over- or underflows float: the result is +inf above
+  // and 0 below (where std::exp would still give denormals). Clamping keeps the
+  // bit trick valid; the selects at the end restore the limits.
+  constexpr float kHigh = 88.3762626647949f, kLow = -87.3365447504019f;
+  float x = x_in > kHigh ? kHigh : x_in;
+  x = x < kLow ? kLow : x;
   // n = round(x / ln2): adding and subtracting 1.5 * 2^23 rounds to an integer in
   // float arithmetic (std::floor/round would be library calls, not vector code).
   const float shifter = 12582912.0f;
@@ -34,7 +37,8 @@ inline float fast_exp(float x) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  const float result = p * scale;
+  return x_in > kHigh ? __builtin_inff() : (x_in < kLow ? 0.0f : result);
 }
 
 // 1 / (1 + e^-x), branch-free.

@@ -8,6 +8,7 @@
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
+#include "tinydiff/ops/linear.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/matmul.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -36,15 +37,11 @@ class Linear : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::default_layer_init_(weight, bias, gen); }
 
-  // x [*, in] -> [*, out]: flattened to rows, one GEMM with the transposed weight, bias broadcast.
+  // x [*, in] -> [*, out] = x weight^T + bias (ops/linear.hpp).
   Tensor forward(const Tensor& x) override {
     TD_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "Linear", "input of shape ", shape_str(x.shape()),
              " does not end in in_features=", options.in_features());
-    Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-    out_shape.push_back(options.out_features());
-    Tensor y = matmul(reshape(x, {-1, options.in_features()}), transpose(weight, 0, 1));
-    if (bias.defined()) y = y + bias;
-    return reshape(y, out_shape);
+    return linear(x, weight, bias);
   }
 
   void pretty_print(std::ostream& out) const override {
