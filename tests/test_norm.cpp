@@ -9,9 +9,13 @@
 #include <vector>
 
 #include <tinydiff/testing/gradcheck.hpp>
+
+#include "test_helpers.hpp"
 #include <tinydiff/tinydiff.hpp>
 
 using namespace tinydiff;
+using test_helpers::check_error;
+using test_helpers::check_gradcheck;
 
 namespace {
 
@@ -31,30 +35,6 @@ void check_close(const Tensor& a, const Tensor& b, double atol, double rtol = 0.
   INFO("worst element ", worst_at, ": ", (worst_at >= 0 ? pa[worst_at] : 0.0f), " vs ",
        (worst_at >= 0 ? pb[worst_at] : 0.0f));
   CHECK(worst <= 0.0);
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no tinydiff::Error thrown>";
-}
-
-// The message names the op and contains each of `parts` (shapes, values).
-void check_error(const std::function<void()>& f, const std::string& op, const std::vector<std::string>& parts) {
-  const std::string msg = error_message(f);
-  INFO("message: ", msg);
-  CHECK(msg.rfind(op + ": ", 0) == 0);
-  for (const std::string& p : parts) CHECK(msg.find(p) != std::string::npos);
-}
-
-void check_gradcheck(const testing::GradcheckFunction& f, const std::vector<Tensor>& inputs,
-                     const testing::GradcheckOptions& options, const std::string& what) {
-  const auto r = testing::gradcheck(f, inputs, options);
-  INFO(what, ": ", r.message);
-  CHECK(r.passed);
 }
 
 // Naive group norm: for each (n, group) a double-precision mean and biased variance

@@ -10,9 +10,13 @@
 #include <vector>
 
 #include <tinydiff/testing/gradcheck.hpp>
+
+#include "test_helpers.hpp"
 #include <tinydiff/tinydiff.hpp>
 
 using namespace tinydiff;
+using test_helpers::check_error;
+using test_helpers::check_gradcheck;
 
 namespace {
 
@@ -22,29 +26,6 @@ void check_values(const Tensor& t, const std::vector<float>& expected, double to
     INFO("element ", i);
     CHECK(t.data()[i] == doctest::Approx(expected[i]).epsilon(tol));
   }
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no tinydiff::Error thrown>";
-}
-
-void check_error(const std::function<void()>& f, const std::string& op, const std::vector<std::string>& parts) {
-  const std::string msg = error_message(f);
-  INFO("message: ", msg);
-  CHECK(msg.rfind(op + ": ", 0) == 0);
-  for (const std::string& p : parts) CHECK(msg.find(p) != std::string::npos);
-}
-
-void check_gradcheck(const testing::GradcheckFunction& f, const std::vector<Tensor>& inputs,
-                     const testing::GradcheckOptions& options, const std::string& what) {
-  const auto r = testing::gradcheck(f, inputs, options);
-  INFO(what, ": ", r.message);
-  CHECK(r.passed);
 }
 
 // Values 0.05 * (a random permutation of 0..n-1) - offset: all distinct, at least

@@ -119,6 +119,27 @@ inline void scatter_rows(const float* src, int64_t m, int64_t rows, int64_t L, f
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(dst + j * image_stride + r * L, src + r * m * L + j * L, sizeof(float) * static_cast<size_t>(L));
 }
+
+// The patches of images [n0, n0 + m), group g, side by side: col [K, m*L] in scratch
+// slot 0 (im2col per image; a plain copy for a pointwise conv), or x itself for a
+// single image of a pointwise conv.
+inline const float* chunk_patches(const float* x, const ConvParams& p, const PatchGeometry& geo, int64_t n0,
+                                  int64_t m, int64_t g) {
+  const int64_t cin_g = p.in_per_group(), K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
+  const int64_t cols = m * L;
+  const bool pointwise = p.is_pointwise();
+  if (pointwise && m == 1) return x + (n0 * p.in_channels + g * cin_g) * in_plane;
+  float* col = scratch(0, static_cast<size_t>(K * cols));
+  for (int64_t j = 0; j < m; ++j) {
+    const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
+    if (pointwise)
+      for (int64_t k = 0; k < K; ++k)
+        std::memcpy(col + k * cols + j * L, xg + k * L, sizeof(float) * static_cast<size_t>(L));
+    else
+      im2col(xg, geo, col + j * L, cols);
+  }
+  return col;
+}
 }  // namespace detail
 
 // y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).
@@ -127,29 +148,14 @@ inline void scatter_rows(const float* src, int64_t m, int64_t rows, int64_t L, f
 // starting from the bias so the GEMM accumulates onto it).
 inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
-  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
-  const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
-  const bool pointwise = p.is_pointwise();
+  const int64_t cout_g = p.out_per_group();
+  const int64_t K = geo.col_rows(), L = geo.col_cols();
   const detail::Chunks chunks(p.batch, L);
 #pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
     for (int64_t g = 0; g < p.groups; ++g) {
-      const float* patches;
-      if (pointwise && m == 1) {
-        patches = x + (n0 * p.in_channels + g * cin_g) * in_plane;
-      } else {
-        float* col = detail::scratch(0, static_cast<size_t>(K * cols));
-        for (int64_t j = 0; j < m; ++j) {
-          const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
-          if (pointwise)
-            for (int64_t k = 0; k < K; ++k)
-              std::memcpy(col + k * cols + j * L, xg + k * L, sizeof(float) * static_cast<size_t>(L));
-          else
-            im2col(xg, geo, col + j * L, cols);
-        }
-        patches = col;
-      }
+      const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
       float* out = m == 1 ? y + (n0 * p.out_channels + g * cout_g) * L
                           : detail::scratch(1, static_cast<size_t>(cout_g * cols));
       if (b)
@@ -205,10 +211,9 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
 // in thread order, so the result is deterministic for a fixed thread count.
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
-  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
-  const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
+  const int64_t cout_g = p.out_per_group();
+  const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
-  const bool pointwise = p.is_pointwise();
   const detail::Chunks chunks(p.batch, L);
   std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
   std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
@@ -226,7 +231,6 @@ inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, c
     for (int64_t c = 0; c < chunks.count; ++c) {
       const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
       for (int64_t g = 0; g < p.groups; ++g) {
-        const float* patches;
         const float* dY;
         if (m == 1) {
           dY = dy + (n0 * p.out_channels + g * cout_g) * L;
@@ -235,20 +239,7 @@ inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, c
           detail::gather_rows(dy + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L, m, cout_g, L, gathered);
           dY = gathered;
         }
-        if (pointwise && m == 1) {
-          patches = x + (n0 * p.in_channels + g * cin_g) * in_plane;
-        } else {
-          float* col = detail::scratch(0, static_cast<size_t>(K * cols));
-          for (int64_t j = 0; j < m; ++j) {
-            const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
-            if (pointwise)
-              for (int64_t k = 0; k < K; ++k)
-                std::memcpy(col + k * cols + j * L, xg + k * L, sizeof(float) * static_cast<size_t>(L));
-            else
-              im2col(xg, geo, col + j * L, cols);
-          }
-          patches = col;
-        }
+        const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
         gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
       }
     }
