@@ -83,6 +83,8 @@ inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const 
   grid.columns = 10;
   grid.scale = 2;
   tinydiff::io::save_image_grid(path, x, grid);
+  // Sampling's batch sizes differ from training's: give their cached blocks back.
+  tinydiff::empty_cache();
 }
 
 // Runs (or resumes) training. Returns the process exit status: 0 done, 130 interrupted
