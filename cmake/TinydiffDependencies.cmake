@@ -83,8 +83,10 @@ endmacro()
 
 # CLI11 (the examples' command lines): the target CLI11::CLI11.
 macro(tinydiff_find_cli11)
-  find_package(CLI11 2 CONFIG QUIET)
-  if(NOT CLI11_FOUND)
+  if(NOT TARGET CLI11::CLI11)
+    find_package(CLI11 2 CONFIG QUIET)
+  endif()
+  if(NOT TARGET CLI11::CLI11)
     message(STATUS "tinydiff: CLI11 not found; fetching it (install libcli11-dev to avoid this)")
     FetchContent_Declare(tinydiff_cli11
       URL https://github.com/CLIUtils/CLI11/archive/refs/tags/v2.3.2.tar.gz)
