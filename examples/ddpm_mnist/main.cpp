@@ -3,12 +3,14 @@
 //   ddpm_mnist train --preset quick --out runs/quick
 //   ddpm_mnist sample --ckpt runs/quick/checkpoint.safetensors --n 100 --sampler ddim --steps 50
 //                     --guidance 3 --class 7 --seed 1 --out grid.png
+//   ddpm_mnist eval --classifier mnist_classifier.safetensors --ckpt runs/quick/ema.safetensors --n 1000
 // Bad flags or values print a usage message and exit with status 2.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
 
+#include "eval.hpp"
 #include "sample.hpp"
 #include "train.hpp"
 
@@ -109,6 +111,26 @@ int main(int argc, char** argv) {
   sample_cmd->add_flag("--no-clip", no_clip, "do not clip the predicted x_0 to [-1, 1]");
   add_model_flags(*sample_cmd, sample.fallback_model, sample.fallback_diffusion);
 
+  // ---- eval ----
+  ddpm::EvalRun eval;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "judge samples with the MNIST classifier: FID, label accuracy, histogram");
+  eval_cmd->add_option("--threads", threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  eval_cmd->add_option("--classifier", eval.classifier, "weights written by mnist_classifier")->capture_default_str()
+      ->check(CLI::ExistingFile);
+  eval_cmd->add_option("--ckpt", eval.ckpt, "draw the samples from this checkpoint")->check(CLI::ExistingFile);
+  eval_cmd->add_option("--idx", eval.idx_prefix, "or read PREFIX-images-idx3-ubyte.gz (+ PREFIX-labels-idx1-ubyte.gz)");
+  eval_cmd->add_option("--n", eval.n, "samples to draw (classes 0..9 in turn)")->capture_default_str()
+      ->check(CLI::Range(2, 9000));
+  eval_cmd->add_option("--sampler", eval.sampler.kind, "ddim or ddpm")->capture_default_str()
+      ->check(CLI::IsMember({"ddim", "ddpm"}));
+  eval_cmd->add_option("--steps", eval.sampler.steps, "sampling steps")->capture_default_str()->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--eta", eval.sampler.eta, "DDIM eta")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  eval_cmd->add_option("--guidance", eval.sampler.guidance,
+                       "guidance s: eps = eps_u + s (eps_c - eps_u); 0 unconditional, 1 conditional")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  eval_cmd->add_option("--seed", eval.seed, "random seed")->capture_default_str();
+  eval_cmd->add_option("--json", eval.json, "also write the figures as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -142,6 +164,7 @@ int main(int argc, char** argv) {
       if (*opt_guidance) c.guidance = overrides.guidance;
       return ddpm::train(train);
     }
+    if (eval_cmd->parsed()) return ddpm::eval_command(eval);
     sample.sampler.clip_x0 = !no_clip;
     return ddpm::sample_command(sample);
   } catch (const tinydiff::Error& e) {
