@@ -67,6 +67,7 @@ struct ShapePair {
 const std::vector<ShapePair> kBinaryShapes = {
     {{2, 3}, {2, 3}}, {{2, 3}, {3}},       {{3}, {2, 3}}, {{2, 1}, {1, 3}},
     {{4, 1, 3}, {2, 1}}, {{2, 3}, {}},     {{}, {2, 3}},  {{1}, {2, 2}},
+    {{2, 3, 2, 2}, {2, 3, 1, 1}}, {{3, 1, 1}, {2, 3, 2, 2}},  // one value per row (the fast path)
 };
 // Which operands require grad: both, only the first, only the second.
 const std::vector<std::pair<bool, bool>> kMasks = {{true, true}, {true, false}, {false, true}};

@@ -116,6 +116,27 @@ TEST_CASE("add, sub, mul, div: broadcasting") {
   check_values(scalar_tensor(1.0f) + scalar_tensor(2.0f), {}, {3});
 }
 
+TEST_CASE("broadcasting one value per row (per-channel [N, C, 1, 1]), large enough to run in parallel") {
+  // h [4, 64, 16, 16] with t [4, 64, 1, 1]: the U-Net's time-embedding add and its sum_to.
+  Generator gen(5);
+  const Tensor h = randn({4, 64, 16, 16}, &gen), t = randn({4, 64, 1, 1}, &gen);
+  const Tensor sum = h + t, diff = t - h;
+  double worst = 0.0;
+  for (int64_t r = 0; r < 4 * 64; ++r)
+    for (int64_t i = 0; i < 256; ++i) {
+      const float hv = h.data()[r * 256 + i], tv = t.data()[r];
+      worst = std::max(worst, static_cast<double>(std::fabs(sum.data()[r * 256 + i] - (hv + tv))));
+      worst = std::max(worst, static_cast<double>(std::fabs(diff.data()[r * 256 + i] - (tv - hv))));
+    }
+  CHECK(worst == 0.0);
+  const Tensor rows = sum_to(h, {4, 64, 1, 1});
+  for (int64_t r = 0; r < 4 * 64; ++r) {
+    double expected = 0.0;
+    for (int64_t i = 0; i < 256; ++i) expected += h.data()[r * 256 + i];
+    CHECK(rows.data()[r] == doctest::Approx(expected).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("scalar forms: x + s, x - s, x * s, x / s, s + x, s - x, s * x, s / x") {
   Tensor x = tensor({1, 2, 4, -0.5f});
   check_values(x + 2.0f, {4}, {3, 4, 6, 1.5f});

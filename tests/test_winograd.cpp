@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3): its forward and input gradient against the im2col + GEMM kernels
+// Winograd F(2x2, 3x3): its forward, input gradient and weight gradient against the im2col + GEMM kernels
 // (themselves checked against a nested-loop reference in test_conv.cpp) over batches,
 // channel counts, plane sizes (even, odd, smaller than a tile) and with / without bias.
 #include <doctest/doctest.h>
@@ -48,9 +48,9 @@ struct Plane {
 
 }  // namespace
 
-TEST_CASE("winograd F(2x2,3x3) matches the im2col kernels: forward and input gradient") {
+TEST_CASE("winograd F(2x2,3x3) matches the im2col kernels: forward, input and weight gradient") {
   Generator gen(11);
-  double worst_forward = 0.0, worst_input_grad = 0.0;
+  double worst_forward = 0.0, worst_input_grad = 0.0, worst_weight_grad = 0.0;
   for (int64_t n : {1, 3, 7})
     for (Channels ch : {Channels{1, 32}, Channels{32, 1}, Channels{3, 5}, Channels{32, 64}})
       for (Plane pl : {Plane{28, 28}, Plane{14, 14}, Plane{7, 7}, Plane{5, 6}, Plane{1, 1}, Plane{2, 3}})
@@ -86,9 +86,17 @@ TEST_CASE("winograd F(2x2,3x3) matches the im2col kernels: forward and input gra
           const double input_grad_error = relative_error(dx_win, dx_ref);
           CHECK(input_grad_error <= 1e-5);
           worst_input_grad = std::max(worst_input_grad, input_grad_error);
+
+          // Weight gradient (summed over the batch: the chunking and per-thread sums show here).
+          std::vector<float> dw_ref(w.size(), NAN), dw_win(w.size(), NAN);
+          kernels::conv2d_backward_weight_im2col(x.data(), dy.data(), dw_ref.data(), p);
+          kernels::winograd_conv3x3_backward_weight(x.data(), dy.data(), dw_win.data(), s);
+          const double weight_grad_error = relative_error(dw_win, dw_ref);
+          CHECK(weight_grad_error <= 1e-5);
+          worst_weight_grad = std::max(worst_weight_grad, weight_grad_error);
         }
   MESSAGE("winograd vs im2col, worst error / max |output|: forward ", worst_forward, ", input gradient ",
-          worst_input_grad);
+          worst_input_grad, ", weight gradient ", worst_weight_grad);
 }
 
 TEST_CASE("winograd F(2x2,3x3): a hand-computed case") {

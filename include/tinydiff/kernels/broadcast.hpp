@@ -56,9 +56,53 @@ inline void broadcast_copy(const float* x, const Shape& x_shape, float* out, con
   for_each_broadcast(out_shape, sx, sx, [&](int64_t o, int64_t i, int64_t) { out[o] = x[i]; });
 }
 
+// Whether `small` broadcast to `big` is "one value per row": after padding `small` with
+// leading 1s, it equals `big` on the first k dims and is 1 on the rest (a per-channel
+// [N, C, 1, 1] against [N, C, H, W]). Then big is [rows, inner] and small is [rows].
+struct RowBroadcast {
+  int64_t rows = 0, inner = 0;
+};
+inline bool row_broadcast(const Shape& small, const Shape& big, RowBroadcast& rb) {
+  if (small.size() > big.size()) return false;
+  const size_t lead = big.size() - small.size();
+  auto dim = [&](size_t d) { return d < lead ? int64_t{1} : small[d - lead]; };
+  size_t k = big.size();
+  while (k > 0 && dim(k - 1) == 1) --k;
+  rb.rows = 1;
+  rb.inner = 1;
+  for (size_t d = 0; d < big.size(); ++d) {
+    if (d < k) {
+      if (dim(d) != big[d]) return false;
+      rb.rows *= big[d];
+    } else {
+      rb.inner *= big[d];
+    }
+  }
+  return true;
+}
+
 // The reverse of broadcast_copy: sums g (of shape g_shape) into out (of
 // out_shape, which broadcasts to g_shape), accumulating in double.
 inline void sum_to(const float* g, const Shape& g_shape, float* out, const Shape& out_shape) {
+  RowBroadcast rb;
+  if (row_broadcast(out_shape, g_shape, rb) && rb.inner > 1) {
+    // Fast path: each output is the sum of one contiguous row of g (float lanes over
+    // chunks, the chunks added in double), rows split over the threads.
+#pragma omp parallel for schedule(static) if (rb.rows * rb.inner > (1 << 15))
+    for (int64_t r = 0; r < rb.rows; ++r) {
+      const float* row = g + r * rb.inner;
+      double total = 0.0;
+      for (int64_t start = 0; start < rb.inner; start += 256) {
+        const int64_t end = start + 256 < rb.inner ? start + 256 : rb.inner;
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = start; i < end; ++i) part += row[i];
+        total += part;
+      }
+      out[r] = static_cast<float>(total);
+    }
+    return;
+  }
   const int64_t n_out = shape_numel(out_shape);
   std::vector<double> acc(static_cast<size_t>(n_out), 0.0);
   const auto so = broadcast_strides(out_shape, g_shape);

@@ -209,8 +209,8 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
 }
 
 // 3x3 kernels at stride 1, padding 1 (dilation 1, groups 1) run as Winograd F(2x2, 3x3)
-// (kernels/winograd.hpp): 2.25x fewer multiplies than im2col, for the forward and the
-// input gradient. Everything else runs on im2col + GEMM, and so do convs of fewer than
+// (kernels/winograd.hpp): 2.25x fewer multiplies than im2col, for the forward, the
+// input gradient and the weight gradient. Everything else runs on im2col + GEMM, and so do convs of fewer than
 // 4 input channels (the U-Net's conv_in): there the GEMMs are thin and Winograd's output
 // transform dominates (1 -> 32 at 28x28: im2col 4x faster, forward and input gradient).
 inline bool winograd_applies(const ConvParams& p) {
@@ -240,11 +240,11 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
   conv2d_backward_input_im2col(dy, w, dx, p);
 }
 
-// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv: sum over images of dy col^T,
+// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv (im2col path): sum over images of dy col^T,
 // one GEMM per chunk of images (inner dimension m*L). Each thread sums its (static,
 // hence fixed) share of the chunks into its own partial; the partials are then added
 // in thread order, so the result is deterministic for a fixed thread count.
-inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
+inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float* dw, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
@@ -285,14 +285,26 @@ inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, c
   }
 }
 
-// db [C] = sum over n, h, w of dy [N, C, L] (accumulated in double).
+inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
+  if (winograd_applies(p)) {
+    winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p));
+    return;
+  }
+  conv2d_backward_weight_im2col(x, dy, dw, p);
+}
+
+// db [C] = sum over n, h, w of dy [N, C, L]: each plane summed in float (vectorised), the
+// planes' sums accumulated in double.
 inline void conv2d_backward_bias(const float* dy, float* db, int64_t batch, int64_t channels, int64_t plane) {
 #pragma omp parallel for schedule(static) if (batch * channels * plane > 32768)
   for (int64_t c = 0; c < channels; ++c) {
     double total = 0.0;
     for (int64_t n = 0; n < batch; ++n) {
       const float* row = dy + (n * channels + c) * plane;
-      for (int64_t l = 0; l < plane; ++l) total += row[l];
+      float row_sum = 0.0f;
+#pragma omp simd reduction(+ : row_sum)
+      for (int64_t l = 0; l < plane; ++l) row_sum += row[l];
+      total += row_sum;
     }
     db[c] = static_cast<float>(total);
   }

@@ -2,7 +2,7 @@
 // Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3 kernels at stride 1,
 // padding 1 (dilation 1, groups 1), on raw float pointers, NCHW, PyTorch's weight
 // layout w [Cout, Cin, 3, 3]. No autograd here: kernels/conv.hpp dispatches its
-// forward and input gradient to these functions when the shape fits.
+// forward, input gradient and weight gradient to these functions when the shape fits.
 //
 // The output is cut into 2x2 tiles; tile (ty, tx) reads the 4x4 input tile d whose top
 // left pixel is (2 ty - 1, 2 tx - 1) (pixels outside the image are zeros: the padding,
@@ -23,10 +23,18 @@
 //   dx[n, c] = sum_o conv(dy[n, o], rot180(w[o, c]))
 // so it only differs in the weight transform.
 //
+// The weight gradient runs the forward's algebra backwards. With dM = A dY A^T per
+// (out channel, tile), dY the tile's 2x2 output gradient (zeros beyond an odd H or W):
+//   dU[k] = V[k] dM[k]^T   16 GEMMs summed over the tiles of all images   dU [16][Cin][Cout]
+//   dw    = G^T dU G       per (out, in) channel pair: the 3x3 gradient
+// with 2.25x fewer multiplies than the im2col weight gradient, like the forward.
+//
 // Parallel over chunks of images (OpenMP, static schedule: deterministic for a fixed
 // thread count), each thread with its own scratch buffers that only grow; the GEMMs
 // inside run single-threaded. With one chunk the loop runs serially and Eigen
 // parallelises the GEMMs instead.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -193,6 +201,64 @@ inline void transform_output(const float* M, const float* b, const WinogradShape
     }
 }
 
+// dM[k][o][j T + t] = (A dY A^T)[k] for the 2x2 output-gradient tiles dY of the chunk dy [m, K, H, W].
+// Planes with an odd H or W are first copied into `padded` [2 th, 2 tw], whose last row and
+// column the caller zeroed, so the missing outputs read as zero gradient.
+inline void transform_output_grad(const float* dy, const WinogradShape& s, int64_t m, float* padded, float* dM) {
+  const int64_t K = s.out_channels, H = s.height, W = s.width, th = s.tiles_h(), tw = s.tiles_w();
+  const int64_t T = th * tw, P = m * T, Wp = 2 * tw, kstride = matrix_stride(K * P);
+  const bool direct = 2 * th == H && 2 * tw == W;
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t o = 0; o < K; ++o) {
+      const float* plane = dy + (j * K + o) * H * W;
+      if (!direct)
+        for (int64_t h = 0; h < H; ++h)
+          std::memcpy(padded + h * Wp, plane + h * W, sizeof(float) * static_cast<size_t>(W));
+      const float* src = direct ? plane : padded;
+      for (int64_t ty = 0; ty < th; ++ty) {
+        const float* __restrict top = src + 2 * ty * Wp;
+        const float* __restrict bottom = top + Wp;
+        float* __restrict d = dM + o * P + j * T + ty * tw;
+#pragma omp simd
+        for (int64_t tx = 0; tx < tw; ++tx) {
+          // A g for the tile's rows g0 = (p0, q0), g1 = (p1, q1): g0, g0 + g1, g0 - g1, -g1;
+          // then each row (p, q) times A^T: p, p + q, p - q, -q.
+          const float p0 = top[2 * tx], q0 = top[2 * tx + 1], p1 = bottom[2 * tx], q1 = bottom[2 * tx + 1];
+          const float r[4][2] = {{p0, q0}, {p0 + p1, q0 + q1}, {p0 - p1, q0 - q1}, {-p1, -q1}};
+          for (int i = 0; i < 4; ++i) {
+            d[(4 * i + 0) * kstride + tx] = r[i][0];
+            d[(4 * i + 1) * kstride + tx] = r[i][0] + r[i][1];
+            d[(4 * i + 2) * kstride + tx] = r[i][0] - r[i][1];
+            d[(4 * i + 3) * kstride + tx] = -r[i][1];
+          }
+        }
+      }
+    }
+}
+
+// dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the 4x4 one (dU as transform_weights
+// lays out U).
+inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, float* dw) {
+  const int64_t step = out * in;
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t c = 0; c < in; ++c) {
+      float u[4][4];
+      for (int k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[k * step + c * out + o];
+      float gu[3][4];  // G^T dU: rows u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3
+      for (int e = 0; e < 4; ++e) {
+        gu[0][e] = u[0][e] + 0.5f * (u[1][e] + u[2][e]);
+        gu[1][e] = 0.5f * (u[1][e] - u[2][e]);
+        gu[2][e] = 0.5f * (u[1][e] + u[2][e]) + u[3][e];
+      }
+      float* g = dw + (o * in + c) * 9;
+      for (int a = 0; a < 3; ++a) {  // (G^T dU) G: the same combination of columns
+        g[a * 3 + 0] = gu[a][0] + 0.5f * (gu[a][1] + gu[a][2]);
+        g[a * 3 + 1] = 0.5f * (gu[a][1] - gu[a][2]);
+        g[a * 3 + 2] = 0.5f * (gu[a][1] + gu[a][2]) + gu[a][3];
+      }
+    }
+}
+
 // y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cin][Cout] (+ b).
 inline void winograd_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles();
@@ -213,6 +279,14 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
       gemm(true, false, K, P, C, 1.0f, U + k * K * C, V + k * v_stride, 0.0f, M + k * m_stride);
     transform_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
   }
+}
+
+// Tiles per chunk of the weight gradient: its GEMMs sum over the tiles, so longer is better
+// until V and dM fall out of L2.
+inline int64_t images_per_weight_chunk(int64_t tiles) {
+  constexpr int64_t kTargetTiles = 256;
+  const int64_t m = (kTargetTiles + tiles - 1) / tiles;
+  return m < 1 ? 1 : m;
 }
 
 }  // namespace winograd_detail
@@ -236,6 +310,49 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
   float* U = winograd_detail::scratch(3, static_cast<size_t>(16 * t.out_channels * t.in_channels));
   winograd_detail::transform_weights(w, t.out_channels, t.in_channels, true, U);
   winograd_detail::winograd_run(dy, U, nullptr, dx, t);
+}
+
+// dw [Cout, Cin, 3, 3] = the weight gradient of that conv for x [N, Cin, H, W] and dy [N, Cout, H, W].
+// Each thread sums its (static, hence fixed) share of the chunks into its own dU; those are
+// added in thread order, so the result is deterministic for a fixed thread count.
+inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s) {
+  using namespace winograd_detail;
+  const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles(), u_size = 16 * C * K;
+  if (u_size == 0) return;
+  const int64_t per = images_per_weight_chunk(T), count = (s.batch + per - 1) / per;
+  const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
+  const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
+  const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
+  std::vector<float> partials;  // one dU per thread of the team
+  int team = 1;
+#pragma omp parallel if (parallel)
+  {
+#pragma omp single
+    {
+      team = omp_get_num_threads();
+      partials.assign(static_cast<size_t>(team * u_size), 0.0f);
+    }  // implicit barrier: partials is ready
+    float* dU = partials.data() + omp_get_thread_num() * u_size;
+#pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk < count; ++chunk) {
+      const int64_t n0 = chunk * per, m = std::min(per, s.batch - n0), P = m * T;
+      const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
+      float* V = scratch(0, static_cast<size_t>(16 * v_stride));
+      float* dM = scratch(1, static_cast<size_t>(16 * m_stride));
+      float* padded = scratch(2, static_cast<size_t>(padded_size));
+      std::fill(padded, padded + padded_size, 0.0f);
+      transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
+      std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of transform_output_grad
+      transform_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
+      for (int k = 0; k < 16; ++k)  // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]
+        gemm(false, true, C, K, P, 1.0f, V + k * v_stride, dM + k * m_stride, 1.0f, dU + k * C * K);
+    }
+  }
+  for (int t = 1; t < team; ++t) {
+    const float* part = partials.data() + t * u_size;
+    for (int64_t i = 0; i < u_size; ++i) partials[i] += part[i];
+  }
+  weights_from_transformed(partials.data(), K, C, dw);
 }
 
 }  // namespace tinydiff::kernels

@@ -51,6 +51,28 @@ Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
   const float* pa = a.data();
   const float* pb = b.data();
   float* py = y.data();
+  // Fast path: one side is the whole output and the other one value per row of it
+  // (h + bias[:, :, None, None]): a tight loop per row, rows split over the threads.
+  kernels::RowBroadcast rb;
+  const bool a_full = a.shape() == out_shape, b_full = b.shape() == out_shape;
+  if ((a_full && kernels::row_broadcast(b.shape(), out_shape, rb)) ||
+      (b_full && kernels::row_broadcast(a.shape(), out_shape, rb))) {
+    const int64_t rows = rb.rows, inner = rb.inner;
+#pragma omp parallel for schedule(static) if (rows * inner > kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* yr = py + r * inner;
+      if (a_full) {
+        const float* ar = pa + r * inner;
+        const float v = pb[r];
+        for (int64_t i = 0; i < inner; ++i) yr[i] = f(ar[i], v);
+      } else {
+        const float* br = pb + r * inner;
+        const float u = pa[r];
+        for (int64_t i = 0; i < inner; ++i) yr[i] = f(u, br[i]);
+      }
+    }
+    return y;
+  }
   kernels::for_each_broadcast(out_shape, kernels::broadcast_strides(a.shape(), out_shape),
                               kernels::broadcast_strides(b.shape(), out_shape),
                               [&](int64_t o, int64_t i, int64_t j) { py[o] = f(pa[i], pb[j]); });
