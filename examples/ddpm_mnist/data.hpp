@@ -51,6 +51,20 @@ inline Dataset load_pair(const std::string& images_path, const std::string& labe
   return d;
 }
 
+// The embedded digits are split as mnist_classifier splits them: the first 9,000
+// for training, the last 1,000 held out (the set is interleaved by class, so both
+// parts are balanced). `ddpm_mnist eval` measures samples against the held-out
+// part, so training on the embedded set must not see it.
+constexpr int64_t kHeldOutDigits = 1000;
+
+inline Dataset first_n(const Dataset& d, int64_t n, const std::string& what) {
+  Dataset part;
+  part.images = tinydiff::narrow(d.images, 0, 0, n);
+  part.labels.assign(d.labels.begin(), d.labels.begin() + n);
+  part.description = what + " (" + std::to_string(n) + " images)";
+  return part;
+}
+
 // dataset: "mnist" or "fashion"; dir: "" for the default location.
 inline Dataset load_dataset(const std::string& dataset, const std::string& dir) {
   if (dataset == "mnist") {
@@ -70,6 +84,15 @@ inline Dataset load_dataset(const std::string& dataset, const std::string& dir) 
                      detail::find_file(where, {"train-labels-idx1-ubyte"}), "Fashion-MNIST from " + where);
   }
   throw tinydiff::Error("dataset: unknown dataset '" + dataset + "' (mnist or fashion)");
+}
+
+// What training uses: everything, except that the embedded digits keep their
+// held-out 1,000 for evaluation.
+inline Dataset load_training_set(const std::string& dataset, const std::string& dir) {
+  Dataset d = load_dataset(dataset, dir);
+  if (dataset == "mnist" && dir.empty())
+    return first_n(d, d.images.size(0) - kHeldOutDigits, "embedded MNIST subset without its held-out digits");
+  return d;
 }
 
 }  // namespace ddpm

@@ -34,8 +34,7 @@ struct EvalRun {
   std::string json;        // also write the figures here
 };
 
-constexpr int64_t kHeldOutDigits = 1000;  // the last 1,000 embedded digits, as mnist_classifier holds out
-
+// The samples are judged against the embedded digits' held-out part (data.hpp: kHeldOutDigits).
 inline int eval_command(const EvalRun& run) {
   using namespace tinydiff;
   TD_CHECK(run.ckpt.empty() != run.idx_prefix.empty(), "eval", "give exactly one of --ckpt and --idx");
@@ -67,7 +66,8 @@ inline int eval_command(const EvalRun& run) {
       parts.push_back(sample(as_denoiser(*loaded.model), schedule, opt, {len, 1, 28, 28}, labels, classes, gen));
     }
     samples = concat(parts, 0);
-    if (classes == 0) intended.clear();
+    // Unconditional samples (no classes, or guidance 0) have no intended label.
+    if (classes == 0 || opt.guidance == 0.0) intended.clear();
     source = run.ckpt;
   } else {
     const Tensor raw = io::load_idx_images(run.idx_prefix + "-images-idx3-ubyte.gz");

@@ -98,7 +98,7 @@ inline int train(const TrainRun& run) {
   std::filesystem::create_directories(run.out_dir);
   const std::string ckpt_path = run.out_dir + "/checkpoint.safetensors";
 
-  const Dataset data = load_dataset(run.dataset, run.data_dir);
+  const Dataset data = load_training_set(run.dataset, run.data_dir);
   const NoiseSchedule schedule = NoiseSchedule::by_name(run.diffusion.schedule, run.diffusion.T);
   const Prediction prediction = prediction_kind(run.diffusion.prediction);
 

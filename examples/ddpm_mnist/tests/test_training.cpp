@@ -1,6 +1,7 @@
 // Training mechanics: exact resume, checkpoints of another architecture, and bad data files.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -181,4 +182,17 @@ TEST_CASE("the embedded MNIST subset loads: 10,000 real digits scaled to [-1, 1]
   CHECK(lo == -1.0f);
   CHECK(hi == 1.0f);
   CHECK_THROWS_WITH_AS(load_dataset("cifar", ""), doctest::Contains("unknown dataset"), tinydiff::Error);
+}
+
+TEST_CASE("training on the embedded subset leaves out the 1,000 digits eval holds out") {
+  const Dataset all = load_dataset("mnist", "");
+  const Dataset train = load_training_set("mnist", "");
+  CHECK(train.images.shape() == Shape{9000, 1, 28, 28});
+  REQUIRE(train.labels.size() == 9000);
+  CHECK(std::equal(train.labels.begin(), train.labels.end(), all.labels.begin()));
+  const std::vector<float> a = all.images.to_vector(), t = train.images.to_vector();
+  CHECK(std::equal(t.begin(), t.end(), a.begin()));
+  std::vector<int> counts(10, 0);  // both parts stay class-balanced
+  for (int64_t y : train.labels) counts[y]++;
+  CHECK(*std::min_element(counts.begin(), counts.end()) >= 750);
 }

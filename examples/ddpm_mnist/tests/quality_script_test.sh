@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/quality.sh end to end on a 2-step checkpoint: one eval per setting, one table
+# row each, no label accuracy for unconditional (guidance 0) samples, and a setting
+# already scored is read back rather than redrawn.
+#   quality_script_test.sh EXAMPLES_BUILD_DIR JUDGE_WEIGHTS WORK_DIR
+set -euo pipefail
+bin=$1 judge=$2 work=$3
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+rm -rf "$work"
+mkdir -p "$work/quality"
+"$bin/ddpm_mnist/ddpm_mnist" --threads 2 train --preset test --steps 2 --sample-every 0 --out "$work/run" >/dev/null
+cp "$judge" "$work/quality/classifier.safetensors"
+run() { TINYDIFF_BIN="$bin" bash "$root/scripts/quality.sh" "$work/run/ema.safetensors" "$work/quality/test" 20 "$@"; }
+table=$(run ddim:2:1 ddpm:3:0)
+echo "$table"
+[ "$(echo "$table" | grep -c '^| DDIM | 2 | 1 | 20 | ')" = 1 ]
+echo "$table" | grep -q '^| DDPM | 3 | 0 | 20 | .* | - | [0-9.]* |$'
+[ -f "$work/quality/test/ddim-2-g1.json" ] && [ -f "$work/quality/test/ddpm-3-g0.json" ]
+# Scored settings are not redrawn: the same table comes back without running eval.
+stamp=$(stat -c %Y "$work/quality/test/ddim-2-g1.json")
+[ "$(run ddim:2:1 ddpm:3:0)" = "$table" ]
+[ "$(stat -c %Y "$work/quality/test/ddim-2-g1.json")" = "$stamp" ]
+# A malformed setting list is refused with the usage text.
+if run 2>/dev/null; then echo "quality.sh accepted no settings"; exit 1; fi
+echo "quality.sh: ok"

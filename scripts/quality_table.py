@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Formats `ddpm_mnist eval --json` files as one markdown table (used by scripts/quality.sh)."""
+import json
+import sys
+
+
+def row(path):
+    with open(path) as f:
+        r = json.load(f)
+    s = r.get("sampler", {})
+    acc = r.get("label_accuracy")
+    return "| {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {:.3f} |".format(
+        s.get("kind", "-").upper(), s.get("steps", "-"), s.get("guidance", float("nan")), r["n"], r["fid"],
+        r["fid_floor"], r["fid_ratio"], "-" if acc is None else "{:.3f}".format(acc), r["nearest_train_distance"])
+
+
+def main(paths):
+    if not paths:
+        sys.exit("usage: quality_table.py EVAL.json...")
+    print("| sampler | steps | guidance s | N | FID | floor | FID / floor | label accuracy | nearest-train distance |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for p in paths:
+        print(row(p))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
