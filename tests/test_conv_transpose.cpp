@@ -192,24 +192,26 @@ TEST_CASE("conv_transpose2d: larger cases (the U-Net upsampler among them) match
   Generator gen(18);
   const std::vector<ConvTConfig> configs = {
       {4, 2, 1, 0, 1, 1, true}, {3, 1, 1, 0, 1, 1, false}, {1, 1, 0, 0, 1, 2, true}, {3, 2, 1, 1, 1, 2, false}};
+  // Widths on both sides of 16 (the vectorised short-row path of im2col/col2im and the general loop).
   for (const ConvTConfig& c : configs)
-    for (int64_t n : {1, 7}) {
-      INFO(c.str(), " batch ", n);
-      const Tensor x = randn({n, 16, 14, 12}, &gen).requires_grad_();
-      const Tensor w = randn({16, 12 / c.groups, c.kernel.h, c.kernel.w}, &gen).requires_grad_();
-      const Tensor b = c.bias ? randn({12}, &gen).requires_grad_() : Tensor();
-      const RefConvT ref(x, w, b, c);
-      const Tensor y = conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.groups, c.dilation);
-      if (c.kernel.h == 4) CHECK(y.shape() == Shape{n, 12, 28, 24});  // 4x4, stride 2, padding 1 doubles the size
-      CHECK(scaled_error(y, ref.forward()) < 1e-5);
-      const Tensor g = randn(y.shape(), &gen);
-      y.backward(g);
-      std::vector<double> dx, dw, db;
-      ref.backward(g, dx, dw, db);
-      CHECK(scaled_error(x.grad(), dx) < 1e-5);
-      CHECK(scaled_error(w.grad(), dw) < 1e-5);
-      if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
-    }
+    for (int64_t n : {1, 7})
+      for (int64_t width : {12, 19}) {
+        INFO(c.str(), " batch ", n, " width ", width);
+        const Tensor x = randn({n, 16, 14, width}, &gen).requires_grad_();
+        const Tensor w = randn({16, 12 / c.groups, c.kernel.h, c.kernel.w}, &gen).requires_grad_();
+        const Tensor b = c.bias ? randn({12}, &gen).requires_grad_() : Tensor();
+        const RefConvT ref(x, w, b, c);
+        const Tensor y = conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.groups, c.dilation);
+        if (c.kernel.h == 4) CHECK(y.shape() == Shape{n, 12, 28, 2 * width});  // 4x4, stride 2, padding 1 doubles the size
+        CHECK(scaled_error(y, ref.forward()) < 1e-5);
+        const Tensor g = randn(y.shape(), &gen);
+        y.backward(g);
+        std::vector<double> dx, dw, db;
+        ref.backward(g, dx, dw, db);
+        CHECK(scaled_error(x.grad(), dx) < 1e-5);
+        CHECK(scaled_error(w.grad(), dw) < 1e-5);
+        if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
+      }
 }
 
 TEST_CASE("conv_transpose2d is the adjoint of conv2d: <conv2d(a, w), b> = <a, conv_transpose2d(b, w)>") {

@@ -28,6 +28,7 @@
 
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/im2col.hpp"
+#include "tinydiff/kernels/scratch.hpp"
 #include "tinydiff/kernels/winograd.hpp"
 
 namespace tinydiff::kernels {
@@ -86,27 +87,23 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
 }
 
 namespace detail {
-// A per-thread scratch buffer that only grows: no allocation (or zeroing) per call.
-inline float* scratch(int slot, size_t count) {
-  thread_local std::vector<float> buffers[3];
-  std::vector<float>& b = buffers[slot];
-  if (b.size() < count) b.resize(count);
-  return b.data();
-}
-
 // Images per GEMM: small planes (14x14, 7x7) are batched side by side into one
 // wider GEMM, so the weight matrix is packed once per chunk, not once per image,
-// and the GEMM's N dimension is large enough to run at full speed.
-inline int64_t images_per_gemm(int64_t plane) {
+// and the GEMM's N dimension is large enough to run at full speed; but no more images
+// than keep the patch matrix [K, m*L] within about half of a core's L2 cache, where
+// the GEMM reads it right after im2col wrote it.
+inline int64_t images_per_gemm(int64_t plane, int64_t rows) {
   constexpr int64_t kTargetColumns = 512;
-  const int64_t m = (kTargetColumns + plane - 1) / plane;
+  constexpr int64_t kMaxPatchFloats = int64_t{1} << 18;  // 1 MiB
+  int64_t m = (kTargetColumns + plane - 1) / plane;
+  if (rows * plane > 0) m = std::min(m, kMaxPatchFloats / (rows * plane));
   return m < 1 ? 1 : m;
 }
 
 // The chunks of the batch: [chunk * m, min(N, (chunk + 1) * m)).
 struct Chunks {
   int64_t per, count;
-  Chunks(int64_t batch, int64_t plane) : per(images_per_gemm(plane)), count((batch + per - 1) / per) {}
+  Chunks(int64_t batch, int64_t plane, int64_t rows) : per(images_per_gemm(plane, rows)), count((batch + per - 1) / per) {}
   int64_t begin(int64_t c) const { return c * per; }
   int64_t size(int64_t c, int64_t batch) const { return std::min(per, batch - c * per); }
 };
@@ -132,7 +129,7 @@ inline const float* chunk_patches(const float* x, const ConvParams& p, const Pat
   const int64_t cols = m * L;
   const bool pointwise = p.is_pointwise();
   if (pointwise && m == 1) return x + (n0 * p.in_channels + g * cin_g) * in_plane;
-  float* col = scratch(0, static_cast<size_t>(K * cols));
+  float* col = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(K * cols));
   for (int64_t j = 0; j < m; ++j) {
     const float* xg = x + ((n0 + j) * p.in_channels + g * cin_g) * in_plane;
     if (pointwise)
@@ -153,14 +150,14 @@ inline void conv2d_forward_im2col(const float* x, const float* w, const float* b
   const PatchGeometry geo = p.patches();
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
-  const detail::Chunks chunks(p.batch, L);
+  const detail::Chunks chunks(p.batch, L, K);
 #pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
     for (int64_t g = 0; g < p.groups; ++g) {
       const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
       float* out = m == 1 ? y + (n0 * p.out_channels + g * cout_g) * L
-                          : detail::scratch(1, static_cast<size_t>(cout_g * cols));
+                          : thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
       if (b)
         for (int64_t o = 0; o < cout_g; ++o) std::fill(out + o * cols, out + (o + 1) * cols, b[g * cout_g + o]);
       gemm(false, false, cout_g, cols, K, 1.0f, w + g * cout_g * K, patches, b ? 1.0f : 0.0f, out);
@@ -177,7 +174,7 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
   const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
-  const detail::Chunks chunks(p.batch, L);
+  const detail::Chunks chunks(p.batch, L, K);
 #pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c, p.batch), cols = m * L;
@@ -186,7 +183,7 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
       float* dxg = dx + (n0 * p.in_channels + g * cin_g) * in_plane;
       const float* dY = dyg;
       if (m > 1) {
-        float* gathered = detail::scratch(1, static_cast<size_t>(cout_g * cols));
+        float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
         detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
         dY = gathered;
       }
@@ -194,7 +191,7 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
         gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dxg);  // [K, Cout_g] x [Cout_g, L]
         continue;
       }
-      float* dcol = detail::scratch(0, static_cast<size_t>(K * cols));
+      float* dcol = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(K * cols));
       gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dcol);
       for (int64_t j = 0; j < m; ++j) {
         float* dxj = dxg + j * p.in_channels * in_plane;
@@ -249,7 +246,7 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
-  const detail::Chunks chunks(p.batch, L);
+  const detail::Chunks chunks(p.batch, L, K);
   std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
   std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
   int team = 1;
@@ -270,7 +267,7 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
         if (m == 1) {
           dY = dy + (n0 * p.out_channels + g * cout_g) * L;
         } else {
-          float* gathered = detail::scratch(1, static_cast<size_t>(cout_g * cols));
+          float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
           detail::gather_rows(dy + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L, m, cout_g, L, gathered);
           dY = gathered;
         }

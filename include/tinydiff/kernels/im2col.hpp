@@ -10,10 +10,25 @@
 // pixel it was read from, so x = col2im(col) satisfies <im2col(a), col> = <a, col2im(col)>.
 // Raw float pointers, no autograd, no allocation; one image per call (callers
 // parallelise over the batch).
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace tinydiff::kernels {
+
+#if defined(__AVX512F__)
+namespace detail {
+// The mask of the first `count` of 16 lanes (none for count <= 0, all for count >= 16).
+inline __mmask16 low_lanes(int64_t count) {
+  if (count <= 0) return 0;
+  return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+}
+}  // namespace detail
+#endif
 
 // The geometry of one image's patches. out_h/out_w are given, not derived, so
 // that a transposed convolution can ask for the output size it needs.
@@ -30,6 +45,26 @@ struct PatchGeometry {
 };
 
 namespace detail {
+// dst[k * stride] += row[k] for k in [0, n): the strided write of col2im (the adjoint of
+// the strided read of im2col). At stride 2 with AVX-512: 8 values per step, spread to the even lanes
+// of 16 by one permute and added there; odd lanes are neither added to nor stored.
+inline void scatter_add_strided(float* dst, const float* row, int64_t stride, int64_t n) {
+#if defined(__AVX512F__)
+  if (stride == 2) {
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int64_t k = 0; k < n; k += 8) {
+      const int64_t count = std::min<int64_t>(8, n - k);
+      const __mmask16 even = static_cast<__mmask16>(0x5555 & low_lanes(2 * count - 1));
+      const __m512 values = _mm512_permutexvar_ps(pairs, _mm512_maskz_loadu_ps(low_lanes(count), row + k));
+      const __m512 sums = _mm512_add_ps(_mm512_maskz_loadu_ps(even, dst + 2 * k), values);
+      _mm512_mask_storeu_ps(dst + 2 * k, even, sums);
+    }
+    return;
+  }
+#endif
+  for (int64_t k = 0; k < n; ++k) dst[k * stride] += row[k];
+}
+
 // Smallest o >= 0 with o * stride >= a (stride > 0).
 inline int64_t first_at_least(int64_t a, int64_t stride) { return a <= 0 ? 0 : (a + stride - 1) / stride; }
 
@@ -42,6 +77,89 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t o
   if (hi > out) hi = out;
   if (hi < lo) hi = lo;
 }
+
+#if defined(__AVX512F__)
+// im2col for output rows of at most 16 columns at stride_w 1 or 2 (the U-Net's strided convs
+// at 14x14 and 7x7, and every small image): per kernel tap the lane masks and the permute are
+// set up once; then each output row is one or two masked loads of consecutive inputs, one
+// permute that picks every stride_w-th of them into its lane (zeros outside [lo, hi)) and one
+// masked store. The masked loads read nothing outside the input row's valid pixels.
+inline void im2col_short_rows_avx512(const float* x, const PatchGeometry& g, float* col, int64_t out_hw) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __mmask16 row_mask = low_lanes(g.out_w);
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(g.out_w);
+  for (int64_t c = 0; c < g.channels; ++c) {
+    const float* plane = x + c * g.height * g.width;
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      // the output rows whose input row oh*stride_h + offset_h lies inside the image
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      int64_t oh_lo, oh_hi;
+      valid_range(offset_h, g.stride_h, g.height, g.out_h, oh_lo, oh_hi);
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
+        const int64_t offset_w = j * g.dilation_w - g.pad_w;
+        int64_t lo, hi;
+        valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
+        const int64_t rows_end = hi > lo ? oh_hi : oh_lo;  // rows [oh_lo, rows_end) read pixels, the rest are zeros
+        std::memset(row, 0, row_bytes * static_cast<size_t>(oh_lo));
+        std::memset(row + rows_end * g.out_w, 0, row_bytes * static_cast<size_t>(g.out_h - rows_end));
+        if (rows_end == oh_lo) continue;
+        const int64_t span = g.stride_w * (hi - lo - 1) + 1;  // inputs read per row, from column lo*s + offset
+        const __mmask16 load_lo = low_lanes(span), load_hi = low_lanes(span - 16);
+        const __m512i pick = _mm512_mullo_epi32(_mm512_sub_epi32(lanes, _mm512_set1_epi32(static_cast<int>(lo))),
+                                                _mm512_set1_epi32(static_cast<int>(g.stride_w)));
+        const __mmask16 valid = static_cast<__mmask16>(low_lanes(hi) & ~low_lanes(lo));
+        const float* src = plane + (oh_lo * g.stride_h + offset_h) * g.width + lo * g.stride_w + offset_w;
+        for (int64_t oh = oh_lo; oh < rows_end; ++oh, src += g.stride_h * g.width) {
+          const __m512 in_lo = _mm512_maskz_loadu_ps(load_lo, src);
+          const __m512 in_hi = span > 16 ? _mm512_maskz_loadu_ps(load_hi, src + 16) : _mm512_setzero_ps();
+          _mm512_mask_storeu_ps(row + oh * g.out_w, row_mask, _mm512_maskz_permutex2var_ps(valid, in_lo, pick, in_hi));
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_short_rows_avx512, added onto x: per output row, its values r[lo, hi)
+// spread by one permute each onto the lanes of the (at most 31) input pixels they came from,
+// stride_w apart, and added there with masked loads and stores that touch only those pixels.
+inline void col2im_short_rows_avx512(const float* col, const PatchGeometry& g, float* x, int64_t out_hw) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int shift = g.stride_w == 2 ? 1 : 0;
+  // input lane t (of 32 from the first pixel touched) receives r[lo + t / stride_w] when t % stride_w == 0
+  const __m512i from_lo = _mm512_srli_epi32(lanes, shift);
+  const __m512i from_hi = _mm512_srli_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(16)), shift);
+  const __mmask16 aligned = g.stride_w == 2 ? 0x5555 : 0xFFFF;
+  for (int64_t c = 0; c < g.channels; ++c) {
+    float* plane = x + c * g.height * g.width;
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      int64_t oh_lo, oh_hi;
+      valid_range(offset_h, g.stride_h, g.height, g.out_h, oh_lo, oh_hi);
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
+        const int64_t offset_w = j * g.dilation_w - g.pad_w;
+        int64_t lo, hi;
+        valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
+        if (hi == lo) continue;
+        const int64_t span = g.stride_w * (hi - lo - 1) + 1;  // pixels touched per row, from column lo*s + offset
+        const __mmask16 values = low_lanes(hi - lo);
+        const __mmask16 to_lo = static_cast<__mmask16>(aligned & low_lanes(span));
+        const __mmask16 to_hi = static_cast<__mmask16>(aligned & low_lanes(span - 16));
+        float* dst = plane + (oh_lo * g.stride_h + offset_h) * g.width + lo * g.stride_w + offset_w;
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh, dst += g.stride_h * g.width) {
+          const __m512 r = _mm512_maskz_loadu_ps(values, row + oh * g.out_w + lo);
+          _mm512_mask_storeu_ps(dst, to_lo,
+                                _mm512_add_ps(_mm512_maskz_loadu_ps(to_lo, dst), _mm512_permutexvar_ps(from_lo, r)));
+          if (span > 16)
+            _mm512_mask_storeu_ps(
+                dst + 16, to_hi, _mm512_add_ps(_mm512_maskz_loadu_ps(to_hi, dst + 16), _mm512_permutexvar_ps(from_hi, r)));
+        }
+      }
+    }
+  }
+}
+#endif
 }  // namespace detail
 
 // col [C*kh*kw, out_h*out_w] = patches of x [C, H, W] (see the top of the file).
@@ -49,6 +167,12 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t o
 // images can fill side-by-side column blocks of one wider matrix.
 inline void im2col(const float* x, const PatchGeometry& g, float* col, int64_t row_stride = -1) {
   const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
+#if defined(__AVX512F__)
+  if (g.out_w <= 16 && g.stride_w <= 2) {
+    detail::im2col_short_rows_avx512(x, g, col, out_hw);
+    return;
+  }
+#endif
   for (int64_t c = 0; c < g.channels; ++c) {
     const float* plane = x + c * g.height * g.width;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
@@ -82,6 +206,12 @@ inline void im2col(const float* x, const PatchGeometry& g, float* col, int64_t r
 inline void col2im(const float* col, const PatchGeometry& g, float* x, int64_t row_stride = -1) {
   const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
   std::memset(x, 0, sizeof(float) * static_cast<size_t>(g.channels * g.height * g.width));
+#if defined(__AVX512F__)
+  if (g.out_w <= 16 && g.stride_w <= 2) {
+    detail::col2im_short_rows_avx512(col, g, x, out_hw);
+    return;
+  }
+#endif
   for (int64_t c = 0; c < g.channels; ++c) {
     float* plane = x + c * g.height * g.width;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
@@ -97,8 +227,8 @@ inline void col2im(const float* col, const PatchGeometry& g, float* x, int64_t r
           float* dst = plane + ih * g.width;  // writes dst[ow * stride_w + offset_w], ow in [lo, hi)
           if (g.stride_w == 1)
             for (int64_t ow = lo; ow < hi; ++ow) dst[ow + offset_w] += r[ow];
-          else
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride_w + offset_w] += r[ow];
+          else if (hi > lo)
+            detail::scatter_add_strided(dst + lo * g.stride_w + offset_w, r + lo, g.stride_w, hi - lo);
         }
       }
     }

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "tinydiff/kernels/gemm.hpp"
+#include "tinydiff/kernels/scratch.hpp"
 
 namespace tinydiff::kernels {
 
@@ -53,15 +54,6 @@ struct WinogradShape {
 };
 
 namespace winograd_detail {
-
-// A per-thread scratch buffer that only grows: no allocation (or zeroing) per call.
-// Slots: 0 V, 1 M, 2 the padded input plane and the output rows, 3 U (calling thread).
-inline float* scratch(int slot, size_t count) {
-  thread_local std::vector<float> buffers[4];
-  std::vector<float>& b = buffers[slot];
-  if (b.size() < count) b.resize(count);
-  return b.data();
-}
 
 // Images per chunk: about kTargetTiles tiles side by side, the N of each of the 16 GEMMs.
 inline int64_t images_per_chunk(int64_t tiles) {
@@ -270,9 +262,9 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
   for (int64_t chunk = 0; chunk < count; ++chunk) {
     const int64_t n0 = chunk * per, m = std::min(per, s.batch - n0), P = m * T;
     const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
-    float* V = scratch(0, static_cast<size_t>(16 * v_stride));
-    float* M = scratch(1, static_cast<size_t>(16 * m_stride));
-    float* padded = scratch(2, static_cast<size_t>(padded_size + 4 * s.tiles_w()));
+    float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
+    float* M = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
+    float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size + 4 * s.tiles_w()));
     std::fill(padded, padded + padded_size, 0.0f);
     transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
     for (int k = 0; k < 16; ++k)
@@ -295,7 +287,7 @@ inline int64_t images_per_weight_chunk(int64_t tiles) {
 inline void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y,
                                      const WinogradShape& s) {
   if (s.batch == 0 || s.out_channels == 0 || s.height == 0 || s.width == 0) return;
-  float* U = winograd_detail::scratch(3, static_cast<size_t>(16 * s.out_channels * s.in_channels));
+  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(16 * s.out_channels * s.in_channels));
   winograd_detail::transform_weights(w, s.out_channels, s.in_channels, false, U);
   winograd_detail::winograd_run(x, U, b, y, s);
 }
@@ -307,7 +299,7 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
   WinogradShape t = s;
   t.in_channels = s.out_channels;
   t.out_channels = s.in_channels;
-  float* U = winograd_detail::scratch(3, static_cast<size_t>(16 * t.out_channels * t.in_channels));
+  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(16 * t.out_channels * t.in_channels));
   winograd_detail::transform_weights(w, t.out_channels, t.in_channels, true, U);
   winograd_detail::winograd_run(dy, U, nullptr, dx, t);
 }
@@ -337,9 +329,9 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
     for (int64_t chunk = 0; chunk < count; ++chunk) {
       const int64_t n0 = chunk * per, m = std::min(per, s.batch - n0), P = m * T;
       const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
-      float* V = scratch(0, static_cast<size_t>(16 * v_stride));
-      float* dM = scratch(1, static_cast<size_t>(16 * m_stride));
-      float* padded = scratch(2, static_cast<size_t>(padded_size));
+      float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
+      float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
+      float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size));
       std::fill(padded, padded + padded_size, 0.0f);
       transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
       std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of transform_output_grad
