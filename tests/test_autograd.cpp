@@ -73,6 +73,32 @@ TEST_CASE("gradients are copied: later changes to the upstream gradient do not l
   check_values(leaf.grad(), {100, 7});
 }
 
+TEST_CASE("leaf gradients never share storage, though fresh ones are adopted without a copy") {
+  // add passes one upstream gradient to both inputs: each leaf must end up with its own.
+  Tensor a = tensor({1, 2}).requires_grad_(), b = tensor({3, 4}).requires_grad_();
+  Tensor y = a + b;
+  y.backward(tensor({1, 1}), /*retain_graph=*/true);
+  CHECK(a.grad().data() != b.grad().data());
+  a.grad().at({0}) = 100.0f;
+  check_values(b.grad(), {1, 1});
+  y.backward(tensor({1, 1}));  // accumulates in place into each
+  check_values(a.grad(), {101, 2});
+  check_values(b.grad(), {2, 2});
+
+  // The same leaf twice in one op (x + x): the shared gradient is copied, then added to.
+  Tensor x = tensor({1, 2}).requires_grad_();
+  (x + x).backward(tensor({1, 3}));
+  check_values(x.grad(), {2, 6});
+
+  // A gradient the op made for this leaf alone (x * 3 gives 3 g) becomes .grad() as it is;
+  // a later backward adds into it.
+  Tensor w = tensor({1, 2}).requires_grad_();
+  (w * 3.0f).sum().backward();
+  check_values(w.grad(), {3, 3});
+  (w * w).sum().backward();
+  check_values(w.grad(), {5, 7});
+}
+
 TEST_CASE("gradients accumulate into leaves across backward calls; zero_grad starts fresh") {
   Tensor x = tensor({1, 2, 3}).requires_grad_();
   (x * 2.0f).sum().backward();

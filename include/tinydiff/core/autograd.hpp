@@ -149,12 +149,20 @@ inline Tensor copy_of(const Tensor& t) {
   return c;
 }
 
-// Adds `g` into the .grad() of a leaf (or retained non-leaf); the first
-// gradient is copied, since g may share storage with another gradient.
-inline void accumulate_grad(const Tensor& target, const Tensor& g) {
+// Whether nothing but this one handle reaches t's floats: no other Tensor shares its
+// TensorImpl or its storage (a view, a saved tensor, the same gradient passed to two inputs).
+inline bool sole_owner(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1;
+}
+
+// Adds `g` into the .grad() of a leaf (or retained non-leaf). The first gradient is
+// copied, since g may share storage with another gradient, unless the caller lets it
+// be adopted (may_adopt: g is not used afterwards) and g is its storage's sole owner;
+// PyTorch's AccumulateGrad steals such a gradient in the same way.
+inline void accumulate_grad(const Tensor& target, const Tensor& g, bool may_adopt = false) {
   Tensor current = target.grad();
   if (!current.defined())
-    target.set_grad(copy_of(g));
+    target.set_grad(may_adopt && sole_owner(g) ? g : copy_of(g));
   else
     add_into(current, g);
 }
@@ -228,8 +236,8 @@ inline void Tensor::backward(const Tensor& grad_output, bool retain_graph) const
       TD_CHECK(g.shape() == input.shape(), "backward", "op '", node->name, "' returned a gradient of shape ",
                shape_str(g.shape()), " for input ", i, " of shape ", shape_str(input.shape()));
       TensorImpl* in = input.impl();
-      if (!in->grad_fn) {  // a leaf variable
-        detail::accumulate_grad(input, g);
+      if (!in->grad_fn) {  // a leaf variable; g is not used after this
+        detail::accumulate_grad(input, g, /*may_adopt=*/true);
         continue;
       }
       if (in->retains_grad) detail::accumulate_grad(input, g);
@@ -237,7 +245,9 @@ inline void Tensor::backward(const Tensor& grad_output, bool retain_graph) const
       auto it = pending_grad.find(producer);
       if (it == pending_grad.end())
         pending_grad.emplace(producer, g);
-      else {
+      else if (detail::sole_owner(it->second)) {
+        detail::add_into(it->second, g);  // the pending sum is ours alone: add in place
+      } else {
         Tensor sum = detail::copy_of(it->second);
         detail::add_into(sum, g);
         it->second = sum;

@@ -40,6 +40,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tinydiff/kernels/batch_chunks.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 
@@ -254,13 +255,14 @@ inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, f
 // y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cin][Cout] (+ b).
 inline void winograd_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles();
-  const int64_t per = images_per_chunk(T), count = (s.batch + per - 1) / per;
+  const BatchChunks chunks(s.batch, images_per_chunk(T));
+  const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
   const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t chunk = 0; chunk < count; ++chunk) {
-    const int64_t n0 = chunk * per, m = std::min(per, s.batch - n0), P = m * T;
+    const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
     const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
     float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
     float* M = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
@@ -311,7 +313,8 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
   using namespace winograd_detail;
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles(), u_size = 16 * C * K;
   if (u_size == 0) return;
-  const int64_t per = images_per_weight_chunk(T), count = (s.batch + per - 1) / per;
+  const BatchChunks chunks(s.batch, images_per_weight_chunk(T));
+  const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
   const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
@@ -327,7 +330,7 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
     float* dU = partials.data() + omp_get_thread_num() * u_size;
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < count; ++chunk) {
-      const int64_t n0 = chunk * per, m = std::min(per, s.batch - n0), P = m * T;
+      const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
       const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
       float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
       float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
