@@ -3,14 +3,16 @@
 
     /usr/bin/python3 benchmarks/compare_torch.py [--threads 2] [--unet-step build-release/benchmarks/unet_step]
                                                  [--cases train64,train128,sample100,sample200]
-                                                 [--repeats 10] [--warmup 2]
+                                                 [--repeats 10] [--warmup 2] [--rounds 1]
     /usr/bin/python3 benchmarks/compare_torch.py --ops [--threads 2] [--bench-ops build-release/benchmarks/bench_ops]
 
 Default mode: for each case, first `unet_step --only CASE --json` (tinydiff), then this script
 again as `--torch-case CASE` (PyTorch, the mirror tests/parity/unet_mirror.py: the same
 architecture and parameter count), both with the same thread count, inputs drawn the same way
 (x, target ~ N(0,1) [B,1,28,28], t in [0,1000), labels in [0,10]), W warm-ups and the median of
-R timed runs. A training step is forward, F.mse_loss, zero_grad (set_to_none), backward,
+R timed runs (with --rounds K: K such pairs of processes per case, alternating, and the median
+over all K x R runs, so that a machine whose speed drifts between phases affects both sides
+alike). A training step is forward, F.mse_loss, zero_grad (set_to_none), backward,
 AdamW(lr 1e-3).step(); a sampling case is one forward pass under no_grad. Peak memory is the
 process's peak RSS (VmHWM / ru_maxrss), so one case per process; the baseline of each process
 (libraries + model, before the case runs) is printed below the table.
@@ -168,6 +170,21 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
 
+def merge_rounds(runs):
+    """One result from several processes' runs of a case: median and minimum over all their timed
+    runs, the largest peak RSS, the first baseline."""
+    import statistics
+    merged = dict(runs[0])
+    times = [t for r in runs for t in r["times_ms"]]
+    merged["times_ms"] = times
+    merged["median_ms"] = statistics.median(times)
+    merged["min_ms"] = min(times)
+    merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    if "gflop_per_step" in merged:
+        merged["gflops"] = merged["gflop_per_step"] / (merged["median_ms"] / 1e3)
+    return merged
+
+
 def compare_unet(args):
     exe = resolve(args.unet_step)
     require_binary(exe, "unet_step")
@@ -175,18 +192,26 @@ def compare_unet(args):
     rows = []
     for case in args.cases.split(","):
         parse_case(case)
-        td = run_json_lines([exe, "--only", case, "--threads", str(args.threads), "--repeats", str(args.repeats),
-                             "--warmup", str(args.warmup), "--json"], env=thread_env(args.threads))[0]
-        pt = run_json_lines([sys.executable, os.path.abspath(__file__), "--torch-case", case, "--threads",
-                             str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)],
-                            env=thread_env(args.threads))[0]
+        td_runs, pt_runs = [], []
+        for _ in range(args.rounds):  # alternate the two sides, so both see the same machine phases
+            td_runs.append(run_json_lines([exe, "--only", case, "--threads", str(args.threads), "--repeats",
+                                           str(args.repeats), "--warmup", str(args.warmup), "--json"],
+                                          env=thread_env(args.threads))[0])
+            pt_runs.append(run_json_lines([sys.executable, os.path.abspath(__file__), "--torch-case", case,
+                                           "--threads", str(args.threads), "--repeats", str(args.repeats),
+                                           "--warmup", str(args.warmup)], env=thread_env(args.threads))[0])
+        td, pt = merge_rounds(td_runs), merge_rounds(pt_runs)
         rows.append((case, td, pt))
         print(f"  {case}: tinydiff {td['median_ms']:.1f} ms, PyTorch {pt['median_ms']:.1f} ms", file=sys.stderr,
               flush=True)
 
     print("\n".join(header))
-    print(f"Median of {args.repeats} runs after {args.warmup} warm-up; each case in its own process, "
-          f"tinydiff first, then PyTorch.\n")
+    if args.rounds == 1:
+        print(f"Median of {args.repeats} runs after {args.warmup} warm-up; each case in its own process, "
+              f"tinydiff first, then PyTorch.\n")
+    else:
+        print(f"Median of {args.rounds} x {args.repeats} runs: {args.rounds} rounds per case, each a tinydiff "
+              f"process then a PyTorch process ({args.warmup} warm-up + {args.repeats} timed runs each).\n")
     print("| case | tinydiff ms | PyTorch ms | time ratio (tinydiff/PyTorch) | tinydiff peak MB | PyTorch peak MB "
           "| memory ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -264,6 +289,9 @@ def main():
     ap.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated (default {DEFAULT_CASES})")
     ap.add_argument("--repeats", type=int, default=10, help="timed runs per case, median reported (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs per case first (default 2)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="processes per side and case, alternating tinydiff and PyTorch; the median is over "
+                         "all rounds' runs (default 1)")
     ap.add_argument("--ops", action="store_true", help="compare per-op timings (bench_ops vs torch_ops.py) instead")
     ap.add_argument("--bench-ops", default="build-release/benchmarks/bench_ops", help="the bench_ops binary")
     ap.add_argument("--ops-min-time", type=float, default=None,
@@ -271,8 +299,8 @@ def main():
     ap.add_argument("--filter", default="", help="--ops: only ops matching this regex")
     ap.add_argument("--torch-case", help=argparse.SUPPRESS)  # internal: run one PyTorch case, print JSON
     args = ap.parse_args()
-    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
-        ap.error("--threads and --repeats must be >= 1, --warmup >= 0")
+    if args.threads < 1 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:
+        ap.error("--threads, --repeats and --rounds must be >= 1, --warmup >= 0")
     if args.torch_case:
         torch_case(args)
     elif args.ops:
