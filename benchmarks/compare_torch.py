@@ -229,6 +229,9 @@ def compare_unet(args):
     print(f"Load average at the end: {os.getloadavg()[0]:.2f}")
 
 
+SGEMM_REFERENCE = "gemm/m1024,n1024,k1024"  # the sgemm rate the conv kernels are compared with
+
+
 def compare_ops(args):
     exe = resolve(args.bench_ops)
     require_binary(exe, "bench_ops")
@@ -236,6 +239,8 @@ def compare_ops(args):
     cmd = [exe, "--benchmark_format=json", "--threads", str(args.threads)]
     if args.ops_min_time:
         cmd.append(f"--benchmark_min_time={args.ops_min_time}")
+    if args.ops_repetitions > 1:
+        cmd.append(f"--benchmark_repetitions={args.ops_repetitions}")
     if args.filter:
         cmd.append(f"--benchmark_filter={args.filter}")
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
@@ -243,28 +248,38 @@ def compare_ops(args):
     if proc.returncode != 0:
         sys.exit(f"compare_torch: bench_ops failed ({proc.returncode}):\n{proc.stderr}")
     report = json.loads(proc.stdout)
-    td = {}
+    runs = {}  # name -> one entry per repetition
     for b in report["benchmarks"]:
         if b.get("run_type", "iteration") != "iteration":
             continue
         name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
-        td[name] = {"ms": b["real_time"] * scale, "gflops": b.get("GFLOP"),
-                    "gbytes_per_s": b["bytes_per_second"] / 1e9 if "bytes_per_second" in b else None}
+        runs.setdefault(name, []).append(
+            {"ms": b["real_time"] * scale, "gflops": b.get("GFLOP"),
+             "gbytes_per_s": b["bytes_per_second"] / 1e9 if "bytes_per_second" in b else None})
+    # the median repetition of each benchmark (by time; the lower middle one for an even count)
+    td = {name: sorted(reps, key=lambda r: r["ms"])[(len(reps) - 1) // 2] for name, reps in runs.items()}
 
     cmd = [sys.executable, os.path.join(HERE, "torch_ops.py"), "--json", "--threads", str(args.threads)]
-    if args.ops_min_time:
-        cmd += ["--min-time", str(args.ops_min_time)]
+    if args.ops_min_time or args.ops_repetitions > 1:  # PyTorch's median per call then spans as long
+        cmd += ["--min-time", str((args.ops_min_time or 0.5) * args.ops_repetitions)]
     if args.filter:
         cmd += ["--filter", args.filter]
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
     pt = {r["name"]: r for r in run_json_lines(cmd, env=thread_env(args.threads))[0]["ops"]}
 
     print("\n".join(header))
-    print("Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time; PyTorch: median per call.\n")
+    reps = f"the median of {args.ops_repetitions} repetitions" if args.ops_repetitions > 1 else "one run"
+    print(f"Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time, {reps} per op; PyTorch: "
+          f"median per call.")
+    sgemm = td.get(SGEMM_REFERENCE, {}).get("gflops")
+    if sgemm:
+        print(f"'% sgemm': tinydiff's rate as a share of its own {SGEMM_REFERENCE} rate in this run "
+              f"({sgemm:.1f} GFLOP/s).")
+    print()
     print("| op | shape | tinydiff ms | PyTorch ms | time ratio (tinydiff/PyTorch) | tinydiff GFLOP/s (GB/s) "
-          "| PyTorch GFLOP/s (GB/s) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "| PyTorch GFLOP/s (GB/s) | % sgemm |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
 
     def rate(r):
         if r.get("gflops"):
@@ -278,7 +293,9 @@ def compare_ops(args):
         op, shape = name.split("/", 1)
         print(f"| {op} | {shape} | {a['ms']:.3f} | " if a else f"| {op} | {shape} | - | ", end="")
         print(f"{b['ms']:.3f} | " if b else "- | ", end="")
-        print(f"{ratio(a['ms'], b['ms']) if a and b else '-'} | {rate(a) if a else '-'} | {rate(b) if b else '-'} |")
+        share = f"{100 * a['gflops'] / sgemm:.0f}%" if a and a.get("gflops") and sgemm else "-"
+        print(f"{ratio(a['ms'], b['ms']) if a and b else '-'} | {rate(a) if a else '-'} | {rate(b) if b else '-'} "
+              f"| {share} |")
 
 
 def main():
@@ -297,6 +314,8 @@ def main():
     ap.add_argument("--ops-min-time", type=float, default=None,
                     help="--ops: seconds per op on both sides (default: Google Benchmark's and torch_ops.py's own)")
     ap.add_argument("--filter", default="", help="--ops: only ops matching this regex")
+    ap.add_argument("--ops-repetitions", type=int, default=1,
+                    help="--ops: bench_ops repetitions per op, the median one reported (default 1)")
     ap.add_argument("--torch-case", help=argparse.SUPPRESS)  # internal: run one PyTorch case, print JSON
     args = ap.parse_args()
     if args.threads < 1 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:

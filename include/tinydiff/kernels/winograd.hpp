@@ -75,6 +75,7 @@ inline int64_t matrix_stride(int64_t size) {
 // o and c swapped (rotated: the input gradient; then `out` is the conv's Cin). Each U[k] is
 // stored [in, out], so the GEMM reads it transposed: Eigen packs that layout faster.
 inline void transform_weights(const float* w, int64_t out, int64_t in, bool rotated, float* U) {
+#pragma omp parallel for schedule(static) if (out * in >= 1024)
   for (int64_t o = 0; o < out; ++o)
     for (int64_t c = 0; c < in; ++c) {
       float g[3][3];
@@ -233,6 +234,7 @@ inline void transform_output_grad(const float* dy, const WinogradShape& s, int64
 // lays out U).
 inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, float* dw) {
   const int64_t step = out * in;
+#pragma omp parallel for schedule(static) if (out * in >= 1024)
   for (int64_t o = 0; o < out; ++o)
     for (int64_t c = 0; c < in; ++c) {
       float u[4][4];
