@@ -239,8 +239,8 @@ def compare_ops(args):
     cmd = [exe, "--benchmark_format=json", "--threads", str(args.threads)]
     if args.ops_min_time:
         cmd.append(f"--benchmark_min_time={args.ops_min_time}")
-    if args.ops_repetitions > 1:
-        cmd.append(f"--benchmark_repetitions={args.ops_repetitions}")
+    if args.ops_repetitions > 1:  # interleaved at random, so that a slow spell of the machine hits all ops alike
+        cmd += [f"--benchmark_repetitions={args.ops_repetitions}", "--benchmark_enable_random_interleaving=true"]
     if args.filter:
         cmd.append(f"--benchmark_filter={args.filter}")
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
@@ -249,16 +249,19 @@ def compare_ops(args):
         sys.exit(f"compare_torch: bench_ops failed ({proc.returncode}):\n{proc.stderr}")
     report = json.loads(proc.stdout)
     runs = {}  # name -> one entry per repetition
+    order = {}  # name -> its registration order (interleaved repetitions arrive shuffled)
     for b in report["benchmarks"]:
         if b.get("run_type", "iteration") != "iteration":
             continue
         name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
+        order.setdefault(name, (b.get("family_index", len(order)), b.get("per_family_instance_index", 0)))
         runs.setdefault(name, []).append(
             {"ms": b["real_time"] * scale, "gflops": b.get("GFLOP"),
              "gbytes_per_s": b["bytes_per_second"] / 1e9 if "bytes_per_second" in b else None})
     # the median repetition of each benchmark (by time; the lower middle one for an even count)
-    td = {name: sorted(reps, key=lambda r: r["ms"])[(len(reps) - 1) // 2] for name, reps in runs.items()}
+    td = {name: sorted(runs[name], key=lambda r: r["ms"])[(len(runs[name]) - 1) // 2]
+          for name in sorted(runs, key=lambda n: order[n])}
 
     cmd = [sys.executable, os.path.join(HERE, "torch_ops.py"), "--json", "--threads", str(args.threads)]
     if args.ops_min_time or args.ops_repetitions > 1:  # PyTorch's median per call then spans as long
@@ -269,7 +272,8 @@ def compare_ops(args):
     pt = {r["name"]: r for r in run_json_lines(cmd, env=thread_env(args.threads))[0]["ops"]}
 
     print("\n".join(header))
-    reps = f"the median of {args.ops_repetitions} repetitions" if args.ops_repetitions > 1 else "one run"
+    reps = (f"the median of {args.ops_repetitions} repetitions, interleaved at random across ops"
+            if args.ops_repetitions > 1 else "one run")
     print(f"Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time, {reps} per op; PyTorch: "
           f"median per call.")
     sgemm = td.get(SGEMM_REFERENCE, {}).get("gflops")
