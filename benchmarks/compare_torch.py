@@ -272,9 +272,9 @@ def compare_ops(args):
     pt = {r["name"]: r for r in run_json_lines(cmd, env=thread_env(args.threads))[0]["ops"]}
 
     print("\n".join(header))
-    reps = (f"the median of {args.ops_repetitions} repetitions, interleaved at random across ops"
+    reps = (f"the median of {args.ops_repetitions} repetitions per op, interleaved at random across ops"
             if args.ops_repetitions > 1 else "one run")
-    print(f"Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time, {reps} per op; PyTorch: "
+    print(f"Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time, {reps}; PyTorch: "
           f"median per call.")
     sgemm = td.get(SGEMM_REFERENCE, {}).get("gflops")
     if sgemm:
