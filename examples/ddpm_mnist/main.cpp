@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   // ---- train ----
   ddpm::TrainRun train;
   std::string preset_name = "quick";
-  CLI::App* train_cmd = app.add_subcommand("train", "train a model (presets: quick ~10 min, full ~1 h on 2 cores)");
+  CLI::App* train_cmd = app.add_subcommand("train", "train a model (presets: quick ~6 min, full ~1 h on 2 cores)");
   train_cmd->add_option("--threads", threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--preset", preset_name, "recipe: quick or full")->capture_default_str()
       ->check(CLI::IsMember({"quick", "full", "test"}));
