@@ -16,8 +16,9 @@
 //   bias gradient     db[o]    = sum_{n, oh, ow} dy[n, o, oh, ow]
 //
 // Small planes are batched: m images' patches sit side by side in one col
-// [K, m*L] and share one GEMM. Parallel over chunks of the batch (OpenMP), each
-// thread with its own scratch buffers; the GEMMs inside run single-threaded.
+// [K, m*L] and share one GEMM. Parallel over chunks of the batch (OpenMP; chunk
+// sizes evened out over the threads, kernels/batch_chunks.hpp), each thread with
+// its own scratch buffers; the GEMMs inside run single-threaded.
 // With one chunk the loop runs serially and Eigen parallelises the GEMM instead;
 // tiny convolutions run on one thread. Results are deterministic for a fixed
 // thread count.
@@ -90,7 +91,7 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
 }
 
 namespace detail {
-// Images per GEMM: small planes (14x14, 7x7) are batched side by side into one
+// The most images per GEMM: small planes (14x14, 7x7) are batched side by side into one
 // wider GEMM, so the weight matrix is packed once per chunk, not once per image,
 // and the GEMM's N dimension is large enough to run at full speed; but no more images
 // than keep the patch matrix [K, m*L] within about half of a core's L2 cache, where
