@@ -322,8 +322,8 @@ def main():
                     help="--ops: bench_ops repetitions per op, the median one reported (default 1)")
     ap.add_argument("--torch-case", help=argparse.SUPPRESS)  # internal: run one PyTorch case, print JSON
     args = ap.parse_args()
-    if args.threads < 1 or args.repeats < 1 or args.rounds < 1 or args.warmup < 0:
-        ap.error("--threads, --repeats and --rounds must be >= 1, --warmup >= 0")
+    if args.threads < 1 or args.repeats < 1 or args.rounds < 1 or args.ops_repetitions < 1 or args.warmup < 0:
+        ap.error("--threads, --repeats, --rounds and --ops-repetitions must be >= 1, --warmup >= 0")
     if args.torch_case:
         torch_case(args)
     elif args.ops:
