@@ -1,8 +1,10 @@
 #pragma once
-// Helpers shared by the test programs: error-message checks and a gradcheck
-// assertion that prints gradcheck's report when it fails.
+// Helpers shared by the test programs: error-message checks, a gradcheck
+// assertion that prints gradcheck's report when it fails, and raw-buffer comparisons.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -11,6 +13,22 @@
 #include <tinydiff/testing/gradcheck.hpp>
 
 namespace test_helpers {
+
+// max |a - b| / max |b| (or the absolute error when b is all zeros).
+inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0.0, scale = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i])) return INFINITY;  // an element left unwritten
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return scale > 0.0 ? diff / scale : diff;
+}
+
+inline std::vector<float> random_vector(int64_t size, tinydiff::Generator& gen) {
+  const tinydiff::Tensor t = tinydiff::randn({size}, &gen);
+  return std::vector<float>(t.data(), t.data() + size);
+}
 
 // The message of the tinydiff::Error that f throws, or a marker when it throws none.
 inline std::string error_message(const std::function<void()>& f) {

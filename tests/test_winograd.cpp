@@ -10,7 +10,11 @@
 #include <tinydiff/kernels/winograd.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using test_helpers::random_vector;
+using test_helpers::relative_error;
 
 namespace {
 
@@ -23,21 +27,6 @@ kernels::ConvParams params_3x3(int64_t n, int64_t cin, int64_t cout, int64_t h, 
   return p;
 }
 
-// max |a - b| / max |b| (or the absolute error when b is all zeros).
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0.0, scale = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i])) return INFINITY;  // an element left unwritten
-    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return scale > 0.0 ? diff / scale : diff;
-}
-
-std::vector<float> random_vector(int64_t size, Generator& gen) {
-  const Tensor t = randn({size}, &gen);
-  return std::vector<float>(t.data(), t.data() + size);
-}
 
 struct Channels {
   int64_t in, out;

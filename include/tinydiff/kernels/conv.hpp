@@ -5,7 +5,8 @@
 // from these four functions. The forward, input gradient and weight gradient of a
 // 3x3 stride-1 pad-1 conv go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp;
 // see winograd_applies and, for planes of 64 pixels or fewer, where the forward and
-// weight gradient stay on im2col, winograd_for_forward_and_weight); the *_im2col
+// weight gradient stay on im2col, winograd_for_forward_and_weight), and the input
+// gradient of a strided conv goes by phases (kernels/conv_phases.hpp); the *_im2col
 // functions are the im2col path itself.
 //
 // Per image n and group g, with col = im2col(x[n, g]) of shape [K, L],
@@ -16,12 +17,12 @@
 //   bias gradient     db[o]    = sum_{n, oh, ow} dy[n, o, oh, ow]
 //
 // Small planes are batched: m images' patches sit side by side in one col
-// [K, m*L] and share one GEMM. Parallel over chunks of the batch (OpenMP; chunk
-// sizes evened out over the threads, kernels/batch_chunks.hpp), each thread with
-// its own scratch buffers; the GEMMs inside run single-threaded.
-// With one chunk the loop runs serially and Eigen parallelises the GEMM instead;
-// tiny convolutions run on one thread. Results are deterministic for a fixed
-// thread count.
+// [K, m*L] and share one GEMM (conv_gemm, kernels/conv_gemm.hpp: reads the patch
+// matrix in place). Parallel over chunks of the batch (OpenMP; chunk sizes evened
+// out over the threads, kernels/batch_chunks.hpp), each thread with its own scratch
+// buffers; the GEMMs inside run single-threaded. With one chunk the loop runs
+// serially and the GEMM splits its columns over the threads instead; tiny
+// convolutions run on one thread. Results are deterministic for a fixed thread count.
 #include <omp.h>
 
 #include <cstdint>
@@ -30,55 +31,16 @@
 #include <vector>
 
 #include "tinydiff/kernels/batch_chunks.hpp"
+#include "tinydiff/kernels/conv_gemm.hpp"
+#include "tinydiff/kernels/conv_params.hpp"
+#include "tinydiff/kernels/conv_phases.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/im2col.hpp"
 #include "tinydiff/kernels/scratch.hpp"
+#include "tinydiff/kernels/transpose.hpp"
 #include "tinydiff/kernels/winograd.hpp"
 
 namespace tinydiff::kernels {
-
-// Everything a convolution's kernels need to know; filled in by ops/conv.hpp.
-struct ConvParams {
-  int64_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
-  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-
-  int64_t in_per_group() const { return in_channels / groups; }
-  int64_t out_per_group() const { return out_channels / groups; }
-  // The patch geometry of one group of one image.
-  PatchGeometry patches() const {
-    PatchGeometry g;
-    g.channels = in_per_group();
-    g.height = in_h;
-    g.width = in_w;
-    g.kernel_h = kernel_h;
-    g.kernel_w = kernel_w;
-    g.stride_h = stride_h;
-    g.stride_w = stride_w;
-    g.pad_h = pad_h;
-    g.pad_w = pad_w;
-    g.dilation_h = dilation_h;
-    g.dilation_w = dilation_w;
-    g.out_h = out_h;
-    g.out_w = out_w;
-    return g;
-  }
-  // Whether to split the batch over threads: only when there are several images and
-  // enough multiply-adds (N Cout K L) to pay for waking the OpenMP team.
-  bool parallel_over_batch() const {
-    const int64_t macs = batch * out_channels * in_per_group() * kernel_h * kernel_w * out_h * out_w;
-    return batch > 1 && macs >= (int64_t{1} << 17);
-  }
-  // A 1x1 kernel at stride 1 without padding reads each pixel once in place:
-  // the image itself is the patch matrix, so im2col/col2im are skipped.
-  bool is_pointwise() const {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0 &&
-           out_h == in_h && out_w == in_w;
-  }
-};
 
 // y[n, o, :, :] += b[o] for y [N, C, L] (L = h*w).
 inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t channels, int64_t plane) {
@@ -91,20 +53,6 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
 }
 
 namespace detail {
-// The most images per GEMM: small planes (14x14, 7x7) are batched side by side into one
-// wider GEMM, so the weight matrix is packed once per chunk, not once per image,
-// and the GEMM's N dimension is large enough to run at full speed; but no more images
-// than keep the patch matrix [K, m*L] within about half of a core's L2 cache, where
-// the GEMM reads it right after im2col wrote it.
-inline int64_t images_per_gemm(int64_t plane, int64_t rows) {
-  constexpr int64_t kTargetColumns = 512;
-  constexpr int64_t kMaxPatchFloats = int64_t{1} << 18;  // 1 MiB
-  int64_t m = (kTargetColumns + plane - 1) / plane;
-  if (rows * plane > 0) m = std::min(m, kMaxPatchFloats / (rows * plane));
-  return m < 1 ? 1 : m;
-}
-
-
 // Copies rows [C, L] of m images (batch stride `image_stride`) into one [C, m*L] matrix, or back.
 inline void gather_rows(const float* src, int64_t image_stride, int64_t m, int64_t rows, int64_t L, float* dst) {
   for (int64_t j = 0; j < m; ++j)
@@ -115,6 +63,12 @@ inline void scatter_rows(const float* src, int64_t m, int64_t rows, int64_t L, f
   for (int64_t j = 0; j < m; ++j)
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(dst + j * image_stride + r * L, src + r * m * L + j * L, sizeof(float) * static_cast<size_t>(L));
+}
+
+// The same rows transposed: dst [m*L, rows], dst[j*L + l][r] = src[j][r][l].
+inline void gather_rows_transposed(const float* src, int64_t image_stride, int64_t m, int64_t rows, int64_t L,
+                                   float* dst) {
+  for (int64_t j = 0; j < m; ++j) transpose(src + j * image_stride, rows, L, L, dst + j * L * rows, rows);
 }
 
 // The patches of images [n0, n0 + m), group g, side by side: col [K, m*L] in scratch
@@ -157,7 +111,7 @@ inline void conv2d_forward_im2col(const float* x, const float* w, const float* b
                           : thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
       if (b)
         for (int64_t o = 0; o < cout_g; ++o) std::fill(out + o * cols, out + (o + 1) * cols, b[g * cout_g + o]);
-      gemm(false, false, cout_g, cols, K, 1.0f, w + g * cout_g * K, patches, b ? 1.0f : 0.0f, out);
+      conv_gemm(false, cout_g, cols, K, w + g * cout_g * K, patches, out, b != nullptr);
       if (m > 1)
         detail::scatter_rows(out, m, cout_g, L, y + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L);
     }
@@ -185,11 +139,11 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
         dY = gathered;
       }
       if (pointwise && m == 1) {
-        gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dxg);  // [K, Cout_g] x [Cout_g, L]
+        conv_gemm(true, K, cols, cout_g, w + g * cout_g * K, dY, dxg, false);  // [K, Cout_g] x [Cout_g, L]
         continue;
       }
       float* dcol = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(K * cols));
-      gemm(true, false, K, cols, cout_g, 1.0f, w + g * cout_g * K, dY, 0.0f, dcol);
+      conv_gemm(true, K, cols, cout_g, w + g * cout_g * K, dY, dcol, false);
       for (int64_t j = 0; j < m; ++j) {
         float* dxj = dxg + j * p.in_channels * in_plane;
         if (pointwise)
@@ -233,58 +187,75 @@ inline void conv2d_forward(const float* x, const float* w, const float* b, float
   conv2d_forward_im2col(x, w, b, y, p);
 }
 
-// dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies, else im2col.
+// dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies, by
+// phases for strided convs (kernels/conv_phases.hpp), else im2col.
 inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p) {
   if (winograd_applies(p)) {
     winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p));
+    return;
+  }
+  if (phases_apply(p)) {
+    conv2d_backward_input_phases(dy, w, dx, p);
     return;
   }
   conv2d_backward_input_im2col(dy, w, dx, p);
 }
 
 // dw [Cout, Cin_g, kh, kw] = the weight gradient of conv (im2col path): sum over images of dy col^T,
-// one GEMM per chunk of images (inner dimension m*L). Each thread sums its (static,
-// hence fixed) share of the chunks into its own partial; the partials are then added
-// in thread order, so the result is deterministic for a fixed thread count.
+// one GEMM per chunk of images (inner dimension m*L). It is computed transposed,
+//   dW_g^T [K, Cout_g] += col [K, mL] dY^T [mL, Cout_g],
+// so that the big patch matrix is conv_gemm's op(A), read in place row by row, and only the
+// small dY is rearranged (transposed while it is gathered). With fewer than 16 output channels
+// per group that B would fill a fraction of each vector, and the product runs untransposed
+// on Eigen instead (dW_g += dY col^T). Each thread sums its (static, hence fixed) share of the
+// chunks into its own partial; the partials are then added in thread order, so the result is
+// deterministic for a fixed thread count.
 inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float* dw, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
+  const bool transposed = cout_g >= 16;
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
-  std::memset(dw, 0, sizeof(float) * static_cast<size_t>(weight_size));
-  std::vector<float> partials;  // threads 1.. of the team; thread 0 sums straight into dw
+  std::vector<float> partials;  // one per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
   int team = 1;
 #pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
   {
 #pragma omp single
     {
       team = omp_get_num_threads();
-      partials.assign(static_cast<size_t>((team - 1) * weight_size), 0.0f);
+      partials.assign(static_cast<size_t>(team * weight_size), 0.0f);
     }  // implicit barrier: partials is ready
-    const int tid = omp_get_thread_num();
-    float* acc = tid == 0 ? dw : partials.data() + (tid - 1) * weight_size;
+    float* acc = partials.data() + omp_get_thread_num() * weight_size;
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < chunks.count; ++c) {
       const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
       for (int64_t g = 0; g < p.groups; ++g) {
-        const float* dY;
-        if (m == 1) {
-          dY = dy + (n0 * p.out_channels + g * cout_g) * L;
-        } else {
-          float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
-          detail::gather_rows(dy + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L, m, cout_g, L, gathered);
+        const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
+        const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
+        float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
+        if (transposed) {
+          detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
+          conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
+          continue;
+        }
+        const float* dY = dyg;
+        if (m > 1) {
+          detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
           dY = gathered;
         }
-        const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
         gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
       }
     }
   }
-  for (int t = 1; t < team; ++t) {
-    const float* part = partials.data() + (t - 1) * weight_size;
-    for (int64_t i = 0; i < weight_size; ++i) dw[i] += part[i];
-  }
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t o = 0; o < cout_g; ++o)
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at = g * cout_g * K + (transposed ? k * cout_g + o : o * K + k);
+        float sum = 0.0f;
+        for (int t = 0; t < team; ++t) sum += partials[t * weight_size + at];
+        dw[(g * cout_g + o) * K + k] = sum;
+      }
 }
 
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {

@@ -120,6 +120,60 @@ inline void im2col_short_rows_avx512(const float* x, const PatchGeometry& g, flo
   }
 }
 
+// im2col for a stride-1 kernel whose output rows are as wide as the input (dilation_w 1, padding
+// that keeps the width: 3x3 pad 1, and the phases of kernels/conv_phases.hpp): then the valid rows
+// of a tap's patch row are the input plane itself, shifted by one offset, with the columns that
+// fall off the left or right edge zeroed. So the row is copied flat, 16 floats per masked load and
+// store across image rows (a 7x7 plane: 4 steps instead of 7 short rows); the load mask
+// drops the edge columns (the lanes' column pattern repeats with the width, looked up by the
+// first lane's column), and masked-off lanes read nothing.
+// Only for narrow planes, where one vector spans two or more output rows (at 14 columns the
+// short-row path below, one masked store per row, is as fast).
+constexpr int64_t kSameWidthMaxWidth = 8, kSameWidthMaxKernel = 8;
+inline bool same_width_applies(const PatchGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_w == 1 && g.out_w == g.width &&
+         g.width <= kSameWidthMaxWidth && g.kernel_w <= kSameWidthMaxKernel;
+}
+inline void im2col_same_width_avx512(const float* x, const PatchGeometry& g, float* col, int64_t out_hw) {
+  const int64_t W = g.width, step = 16 % W;
+  __mmask16 edge_masks[kSameWidthMaxKernel][kSameWidthMaxWidth];  // [j][column of lane 0]
+  for (int64_t j = 0; j < g.kernel_w; ++j) {
+    int64_t lo, hi;
+    valid_range(j - g.pad_w, 1, W, g.out_w, lo, hi);
+    for (int64_t first = 0; first < W; ++first) {
+      unsigned bits = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int64_t ow = (first + l) % W;
+        if (ow >= lo && ow < hi) bits |= 1u << l;
+      }
+      edge_masks[j][first] = static_cast<__mmask16>(bits);
+    }
+  }
+  for (int64_t c = 0; c < g.channels; ++c) {
+    const float* plane = x + c * g.height * W;
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      int64_t oh_lo, oh_hi;
+      valid_range(offset_h, 1, g.height, g.out_h, oh_lo, oh_hi);
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
+        std::memset(row, 0, sizeof(float) * static_cast<size_t>(oh_lo * W));
+        std::memset(row + oh_hi * W, 0, sizeof(float) * static_cast<size_t>((g.out_h - oh_hi) * W));
+        const float* src = plane + offset_h * W + (j - g.pad_w);  // src[t]: the input under output t
+        const int64_t end = oh_hi * W;
+        int64_t first = 0;  // the column of output t
+        for (int64_t t = oh_lo * W; t < end; t += 16) {
+          const __mmask16 lanes = low_lanes(end - t);
+          const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes & edge_masks[j][first]), src + t);
+          _mm512_mask_storeu_ps(row + t, lanes, v);
+          first += step;  // (first + 16) mod W, without a division
+          if (first >= W) first -= W;
+        }
+      }
+    }
+  }
+}
+
 // The adjoint of im2col_short_rows_avx512, added onto x: per output row, its values r[lo, hi)
 // spread by one permute each onto the lanes of the (at most 31) input pixels they came from,
 // stride_w apart, and added there with masked loads and stores that touch only those pixels.
@@ -168,6 +222,10 @@ inline void col2im_short_rows_avx512(const float* col, const PatchGeometry& g, f
 inline void im2col(const float* x, const PatchGeometry& g, float* col, int64_t row_stride = -1) {
   const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
 #if defined(__AVX512F__)
+  if (detail::same_width_applies(g)) {
+    detail::im2col_same_width_avx512(x, g, col, out_hw);
+    return;
+  }
   if (g.out_w <= 16 && g.stride_w <= 2) {
     detail::im2col_short_rows_avx512(x, g, col, out_hw);
     return;

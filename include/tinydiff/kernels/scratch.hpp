@@ -1,5 +1,6 @@
 #pragma once
-// Per-thread scratch buffers for the convolution kernels (kernels/conv.hpp, kernels/winograd.hpp):
+// Per-thread scratch buffers for the convolution kernels (kernels/conv.hpp, kernels/winograd.hpp,
+// kernels/conv_gemm.hpp):
 // one buffer per slot and thread that only grows, so once the buffers have reached the
 // largest shape seen a kernel call allocates (and zeroes) nothing. The im2col and Winograd
 // paths share the slots: neither runs inside the other, and within one kernel call each
@@ -12,9 +13,10 @@ namespace tinydiff::kernels {
 enum class ScratchSlot : int {
   kPatches = 0,  // im2col: the patch matrix col / dcol;  Winograd: V (transformed input tiles)
   kProduct = 1,  // im2col: a GEMM's output or gathered dy;  Winograd: M / dM
-  kPlanes = 2,   // im2col: the phase planes of a strided conv;  Winograd: the padded input plane
+  kPlanes = 2,   // Winograd: the padded input plane
   kWeights = 3,  // Winograd: U (transformed weights), on the calling thread
-  kCount = 4
+  kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8]
+  kCount = 5
 };
 
 inline float* thread_scratch(ScratchSlot slot, size_t count) {

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "tinydiff/kernels/batch_chunks.hpp"
+#include "tinydiff/kernels/conv_gemm.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 
@@ -272,7 +273,7 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
     std::fill(padded, padded + padded_size, 0.0f);
     transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
     for (int k = 0; k < 16; ++k)
-      gemm(true, false, K, P, C, 1.0f, U + k * K * C, V + k * v_stride, 0.0f, M + k * m_stride);
+      conv_gemm(true, K, P, C, U + k * K * C, V + k * v_stride, M + k * m_stride, false);
     transform_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
   }
 }

@@ -1,0 +1,145 @@
+#pragma once
+// The GEMM of the convolution kernels: C [M, N] = op(A) B (+ C), every matrix row-major
+// and contiguous, op(A) = A [M, K] or A^T for A [K, M].
+//
+// The convolutions' products are small and lopsided: a patch matrix B of a chunk of
+// images (at most ~1 MiB, just written by im2col and still in L2) times a weight matrix
+// with tens of rows. A general GEMM (Eigen) first copies B into its own packed layout and
+// zeroes C before it accumulates; at these shapes that copy costs about a quarter of the
+// multiply itself (forward of a 32 -> 32 stride-2 conv, one thread: GEMM 50%, packing 15%;
+// its input gradient spends 16% in zeroing dcol). Here B is read in place:
+//
+//   for each panel of (at most) 48 columns of B and C:
+//     for each block of 8 rows of op(A):
+//       acc [8 x 48] = 0                                 (24 AVX-512 registers)
+//       for k in 0..K:  acc += op(A)[rows, k] (x) B[k, panel]   (8 broadcasts, 3 loads, 24 FMAs)
+//       C[rows, panel] = acc (+ C)
+//
+// B's rows are read 48 columns at a time with a stride of N floats; the panel (K x 48)
+// stays in L2 while the row blocks reuse it. op(A) is read in place when it is A itself
+// (one broadcast from each of 8 rows); A^T, and a last block of fewer than 8 rows, are first
+// copied into [K][8] (zero-filled) so that each step broadcasts from one contiguous line.
+// The column tail is handled with masked loads and stores, so nothing outside B or C is
+// touched. Summation runs in k order with one FMA per term.
+//
+// Without AVX-512, or with fewer than 8 rows (where 8-row blocks would mostly compute
+// zeros), this is kernels::gemm (Eigen). Called outside an OpenMP region the panels
+// are split over the threads; inside one it runs on the calling thread.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "tinydiff/kernels/gemm.hpp"
+#include "tinydiff/kernels/scratch.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace tinydiff::kernels {
+
+#if defined(__AVX512F__)
+namespace conv_gemm_detail {
+
+constexpr int kRows = 8;      // rows of op(A) and C per block
+constexpr int kVectors = 3;   // the most 16-float vectors per panel row
+
+inline __mmask16 first_lanes(int64_t count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+}
+
+// C[0..rows, 0..16*NV) (+)= op(A)[block] B[:, panel]. A is either packed ([K][8], kPacked)
+// or 8 rows of A itself, `lda` apart. The last vector of the panel is masked by `last`.
+// All loops have constant trip counts and are unrolled, so the 8 x NV accumulators live in
+// registers (a loop with a variable bound over them would send them to the stack).
+template <int NV, bool kPacked>
+inline void block(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, float* c, int64_t ldc,
+                  int rows, __mmask16 last, bool accumulate) {
+  __m512 acc[kRows][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 3
+    for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 bk[NV];
+#pragma GCC unroll 3
+    for (int j = 0; j < NV; ++j)
+      bk[j] = j == NV - 1 ? _mm512_maskz_loadu_ps(last, b + k * ldb + 16 * j) : _mm512_loadu_ps(b + k * ldb + 16 * j);
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 ark = _mm512_set1_ps(kPacked ? a[k * kRows + r] : a[r * lda + k]);
+#pragma GCC unroll 3
+      for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_fmadd_ps(ark, bk[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 3
+    for (int j = 0; j < NV; ++j) {
+      if (r >= rows) break;
+      float* cr = c + r * ldc + 16 * j;
+      const __mmask16 lanes = j == NV - 1 ? last : static_cast<__mmask16>(0xFFFFu);
+      __m512 v = acc[r][j];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, cr));
+      _mm512_mask_storeu_ps(cr, lanes, v);
+    }
+}
+
+template <bool kPacked>
+inline void block_any_width(int vectors, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, float* c,
+                            int64_t ldc, int rows, __mmask16 last, bool accumulate) {
+  if (vectors == 3) block<3, kPacked>(a, lda, b, ldb, K, c, ldc, rows, last, accumulate);
+  else if (vectors == 2) block<2, kPacked>(a, lda, b, ldb, K, c, ldc, rows, last, accumulate);
+  else block<1, kPacked>(a, lda, b, ldb, K, c, ldc, rows, last, accumulate);
+}
+
+}  // namespace conv_gemm_detail
+#endif
+
+inline void conv_gemm(bool trans_a, int64_t M, int64_t N, int64_t K, const float* a, const float* b, float* c,
+                      bool accumulate) {
+#if defined(__AVX512F__)
+  namespace d = conv_gemm_detail;
+  if (M >= d::kRows && K > 0 && N > 0) {
+    // Element (r, k) of op(A) is a[r * row_step + k * k_step].
+    const int64_t row_step = trans_a ? 1 : K, k_step = trans_a ? M : 1;
+    const int64_t blocks = (M + d::kRows - 1) / d::kRows;
+    const int64_t first_packed = trans_a ? 0 : M / d::kRows;  // blocks read in place come first
+    float* packed = thread_scratch(ScratchSlot::kPackedA, static_cast<size_t>((blocks - first_packed) * K * d::kRows));
+    for (int64_t i = first_packed; i < blocks; ++i) {
+      float* out = packed + (i - first_packed) * K * d::kRows;
+      for (int64_t k = 0; k < K; ++k)
+        for (int r = 0; r < d::kRows; ++r) {
+          const int64_t row = i * d::kRows + r;
+          out[k * d::kRows + r] = row < M ? a[row * row_step + k * k_step] : 0.0f;
+        }
+    }
+    // The columns in 16-float vectors, dealt out to as few panels of at most 3 as possible and
+    // evened out (64 columns: 2 + 2 vectors, not 3 + 1, which would leave 8 broadcasts feeding
+    // only 8 FMAs). Only the very last vector can be partial.
+    const int64_t vectors = (N + 15) / 16, panels = (vectors + d::kVectors - 1) / d::kVectors;
+    const bool split = !omp_in_parallel() && omp_get_max_threads() > 1 && panels > 1 && M * N * K >= (int64_t{1} << 20);
+#pragma omp parallel for schedule(static) if (split)
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t v0 = p * vectors / panels, v1 = (p + 1) * vectors / panels;
+      const int64_t n0 = 16 * v0, width = std::min(16 * v1, N) - n0;
+      const int panel_vectors = static_cast<int>(v1 - v0);
+      const __mmask16 last = d::first_lanes(width - 16 * (panel_vectors - 1));
+      for (int64_t i = 0; i < blocks; ++i) {
+        const int rows = static_cast<int>(std::min<int64_t>(d::kRows, M - i * d::kRows));
+        float* ci = c + i * d::kRows * N + n0;
+        if (i < first_packed)
+          d::block_any_width<false>(panel_vectors, a + i * d::kRows * K, K, b + n0, N, K, ci, N, rows, last, accumulate);
+        else
+          d::block_any_width<true>(panel_vectors, packed + (i - first_packed) * K * d::kRows, 0, b + n0, N, K, ci, N, rows,
+                                   last, accumulate);
+      }
+    }
+    return;
+  }
+#endif
+  gemm(trans_a, false, M, N, K, 1.0f, a, b, accumulate ? 1.0f : 0.0f, c);
+}
+
+}  // namespace tinydiff::kernels

@@ -1,0 +1,68 @@
+#pragma once
+// The description of a convolution that its kernels share (kernels/conv.hpp,
+// kernels/conv_phases.hpp), and how many images their GEMMs take at once.
+#include <algorithm>
+#include <cstdint>
+
+#include "tinydiff/kernels/im2col.hpp"
+
+namespace tinydiff::kernels {
+
+// Everything a convolution's kernels need to know; filled in by ops/conv.hpp.
+struct ConvParams {
+  int64_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
+  int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t out_per_group() const { return out_channels / groups; }
+  // The patch geometry of one group of one image.
+  PatchGeometry patches() const {
+    PatchGeometry g;
+    g.channels = in_per_group();
+    g.height = in_h;
+    g.width = in_w;
+    g.kernel_h = kernel_h;
+    g.kernel_w = kernel_w;
+    g.stride_h = stride_h;
+    g.stride_w = stride_w;
+    g.pad_h = pad_h;
+    g.pad_w = pad_w;
+    g.dilation_h = dilation_h;
+    g.dilation_w = dilation_w;
+    g.out_h = out_h;
+    g.out_w = out_w;
+    return g;
+  }
+  // Whether to split the batch over threads: only when there are several images and
+  // enough multiply-adds (N Cout K L) to pay for waking the OpenMP team.
+  bool parallel_over_batch() const {
+    const int64_t macs = batch * out_channels * in_per_group() * kernel_h * kernel_w * out_h * out_w;
+    return batch > 1 && macs >= (int64_t{1} << 17);
+  }
+  // A 1x1 kernel at stride 1 without padding reads each pixel once in place:
+  // the image itself is the patch matrix, so im2col/col2im are skipped.
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0 &&
+           out_h == in_h && out_w == in_w;
+  }
+};
+
+namespace detail {
+// The most images per GEMM: small planes (14x14, 7x7) are batched side by side into one
+// wider GEMM, so that its N dimension is large enough to run at full speed; but no more images
+// than keep the patch matrix [K, m*L] within about half of a core's L2 cache, where
+// the GEMM reads it right after im2col wrote it.
+inline int64_t images_per_gemm(int64_t plane, int64_t rows) {
+  constexpr int64_t kTargetColumns = 512;
+  constexpr int64_t kMaxPatchFloats = int64_t{1} << 18;  // 1 MiB
+  int64_t m = (kTargetColumns + plane - 1) / plane;
+  if (rows * plane > 0) m = std::min(m, kMaxPatchFloats / (rows * plane));
+  return m < 1 ? 1 : m;
+}
+}  // namespace detail
+
+}  // namespace tinydiff::kernels

@@ -1,0 +1,254 @@
+#pragma once
+// The input gradient of a strided convolution (and so conv_transpose2d's forward), phase by phase.
+//
+// At stride s an input pixel iy receives gradient only through the kernel taps ky for which
+// iy + p - ky is a multiple of s, and which taps those are depends only on the pixel's phase
+// r = (iy + p) mod s. Split by phase (r_y, r_x), the input gradient becomes s_h * s_w small
+// stride-1 convolutions of dy, each with its phase's taps (flipped), and each one GEMM:
+//   dx[phase] [Cin_g, m*Lq] = W_phase [Cin_g, Cout_g*Ty*Tx] x patches_phase(dy) [Cout_g*Ty*Tx, m*Lq]
+// The multiply count is that of im2col's W^T dy, but there is no [K, L] dcol to write and then
+// scatter-add back with col2im: every pixel of dx is written once. (This is the "sub-pixel"
+// form of a transposed convolution: 7x7 -> 14x14 with a 4x4 kernel is four 2x2 convolutions.)
+//
+// Along one axis (input size n, kernel k, stride s, padding p), phase r has
+//   taps     ky = r + t*s, t in [0, T), T = ceil((k - r) / s)
+//   pixels   iy = s*q + r - p for q in [first, first + count): those inside [0, n)
+//   values   dx[iy] = sum_t w[ky] dy[q - t]          (dy outside [0, n_out) counts as 0)
+// so the phase's patch matrix is im2col of dy at stride 1 with T taps (tap i = T-1-t, i.e.
+// flipped), padding T-1-first and `count` outputs. A phase without taps (a kernel smaller
+// than the stride) gets zeros.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "tinydiff/kernels/batch_chunks.hpp"
+#include "tinydiff/kernels/conv_gemm.hpp"
+#include "tinydiff/kernels/conv_params.hpp"
+#include "tinydiff/kernels/im2col.hpp"
+#include "tinydiff/kernels/scratch.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace tinydiff::kernels {
+
+namespace phases_detail {
+
+struct PhaseAxis {
+  int64_t taps = 0, first = 0, count = 0;
+};
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Phase r along an axis of input size `in` (see the top of the file).
+inline PhaseAxis phase_axis(int64_t r, int64_t kernel, int64_t stride, int64_t pad, int64_t in) {
+  PhaseAxis a;
+  a.taps = r < kernel ? (kernel - r + stride - 1) / stride : 0;
+  a.first = -floor_div(r - pad, stride);                  // ceil((pad - r) / stride): the first q with iy >= 0
+  const int64_t end = floor_div(in - 1 + pad - r, stride) + 1;  // one past the last q with iy < in
+  a.count = std::max<int64_t>(0, end - a.first);
+  return a;
+}
+
+// dst[k * stride] = src[k] (0 when src is null) for k in [0, n). At stride 2 with AVX-512:
+// 8 values per step spread to the even lanes of 16 by one permute and stored there with a mask,
+// so the odd pixels (another phase's) are left alone.
+inline void store_strided(float* dst, const float* src, int64_t stride, int64_t n) {
+  if (stride == 1) {
+    if (src) std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(n));
+    else std::memset(dst, 0, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+#if defined(__AVX512F__)
+  if (stride == 2) {
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int64_t k = 0; k < n; k += 8) {
+      const int64_t count = std::min<int64_t>(8, n - k);
+      const __mmask16 even = static_cast<__mmask16>(0x5555u & ((1u << (2 * count - 1)) - 1u));
+      const __m512 values = src ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1u), src + k)
+                                : _mm512_setzero_ps();
+      _mm512_mask_storeu_ps(dst + 2 * k, even, _mm512_permutexvar_ps(pairs, values));
+    }
+    return;
+  }
+#endif
+  for (int64_t k = 0; k < n; ++k) dst[k * stride] = src ? src[k] : 0.0f;
+}
+
+// dst[2k] = even[k], dst[2k + 1] = odd[k]: one row of dx from its two column phases at stride 2
+// (n_even values of one, n_odd = n_even or n_even - 1 of the other). With AVX-512: 8 pairs per
+// step, one two-source permute, one store.
+inline void interleave_pairs(float* dst, const float* even, const float* odd, int64_t n_even, int64_t n_odd) {
+#if defined(__AVX512F__)
+  const int64_t total = n_even + n_odd;
+  const __m512i zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  for (int64_t k = 0; 2 * k < total; k += 8) {
+    const int64_t e = std::min<int64_t>(8, n_even - k), o = std::max<int64_t>(0, std::min<int64_t>(8, n_odd - k));
+    const __m512 ev = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << e) - 1u), even + k);
+    const __m512 ov = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << o) - 1u), odd + k);
+    const int64_t out = std::min<int64_t>(16, total - 2 * k);
+    _mm512_mask_storeu_ps(dst + 2 * k, static_cast<__mmask16>((1u << out) - 1u), _mm512_permutex2var_ps(ev, zip, ov));
+  }
+#else
+  int64_t k = 0;
+  for (; k < n_odd; ++k) {
+    dst[2 * k] = even[k];
+    dst[2 * k + 1] = odd[k];
+  }
+  if (k < n_even) dst[2 * k] = even[k];
+#endif
+}
+
+// One phase of one group: its axes, its patch geometry over dy, and its weights' offset.
+struct Phase {
+  int64_t ry = 0, rx = 0;
+  PhaseAxis y, x;
+  PatchGeometry patches;   // over one image's dy [Cout_g, out_h, out_w]
+  int64_t weights = 0;     // offset of W_phase [Cin_g, Cout_g*Ty*Tx] (group 0) in the phase weights
+  int64_t rows() const { return patches.col_rows(); }
+  int64_t cols() const { return y.count * x.count; }
+};
+
+inline std::vector<Phase> phases_of(const ConvParams& p) {
+  std::vector<Phase> phases;
+  int64_t offset = 0;
+  for (int64_t ry = 0; ry < p.stride_h; ++ry)
+    for (int64_t rx = 0; rx < p.stride_w; ++rx) {
+      Phase f;
+      f.ry = ry;
+      f.rx = rx;
+      f.y = phase_axis(ry, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
+      f.x = phase_axis(rx, p.kernel_w, p.stride_w, p.pad_w, p.in_w);
+      if (f.y.count == 0 || f.x.count == 0) continue;
+      PatchGeometry& g = f.patches;
+      g.channels = p.out_per_group();
+      g.height = p.out_h;
+      g.width = p.out_w;
+      g.kernel_h = f.y.taps;
+      g.kernel_w = f.x.taps;
+      g.pad_h = f.y.taps - 1 - f.y.first;
+      g.pad_w = f.x.taps - 1 - f.x.first;
+      g.out_h = f.y.count;
+      g.out_w = f.x.count;
+      f.weights = offset;
+      offset += p.groups * p.in_per_group() * f.rows();
+      phases.push_back(f);
+    }
+  return phases;
+}
+
+// W_phase[g][ci][(co*Ty + i)*Tx + j] = w[g*Cout_g + co][ci][ry + (Ty-1-i)*s_h][rx + (Tx-1-j)*s_w].
+inline void phase_weights(const float* w, const ConvParams& p, const std::vector<Phase>& phases, float* out) {
+  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group(), kh = p.kernel_h, kw = p.kernel_w;
+  for (const Phase& f : phases) {
+    const int64_t ty = f.y.taps, tx = f.x.taps, rows = f.rows();
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t ci = 0; ci < cin_g; ++ci) {
+        float* dst = out + f.weights + (g * cin_g + ci) * rows;
+        for (int64_t co = 0; co < cout_g; ++co)
+          for (int64_t i = 0; i < ty; ++i)
+            for (int64_t j = 0; j < tx; ++j) {
+              const int64_t ky = f.ry + (ty - 1 - i) * p.stride_h, kx = f.rx + (tx - 1 - j) * p.stride_w;
+              dst[(co * ty + i) * tx + j] = w[(((g * cout_g + co) * cin_g + ci) * kh + ky) * kw + kx];
+            }
+      }
+  }
+}
+
+}  // namespace phases_detail
+
+// Whether the input gradient goes by phases: any stride above 1, without dilation.
+inline bool phases_apply(const ConvParams& p) {
+  return (p.stride_h > 1 || p.stride_w > 1) && p.dilation_h == 1 && p.dilation_w == 1;
+}
+
+// dx [N, Cin, in_h, in_w] = the input gradient of conv for dy [N, Cout, out_h, out_w], by phases
+// (see the top of the file). Per chunk of m images and group: each phase's patches of the m images
+// side by side and one GEMM, then dx written row by row from the phases' rows: at stride 2 along
+// the width a row zips its two column phases together; otherwise each phase's row is stored into
+// every s-th pixel.
+inline void conv2d_backward_input_phases(const float* dy, const float* w, float* dx, const ConvParams& p) {
+  using namespace phases_detail;
+  const std::vector<Phase> phases = phases_of(p);
+  const int64_t cin_g = p.in_per_group(), cout_g = p.out_per_group(), in_plane = p.in_h * p.in_w;
+  const int64_t out_plane = p.out_h * p.out_w;
+  int64_t weight_count = 0, max_rows = 1, max_cols = 1, all_cols = 0;
+  for (const Phase& f : phases) {
+    weight_count += p.groups * cin_g * f.rows();
+    max_rows = std::max(max_rows, f.rows());
+    max_cols = std::max(max_cols, f.cols());
+    all_cols += f.cols();
+  }
+  std::vector<float> weights(static_cast<size_t>(weight_count));
+  phase_weights(w, p, phases, weights.data());
+  // At stride 2 along the width, the two column phases of each row phase zip into whole rows of dx
+  // (when both have taps); pair[ry] = the indices of the phases holding its even and odd pixels.
+  std::vector<std::pair<int64_t, int64_t>> pair(static_cast<size_t>(p.stride_h), {-1, -1});
+  bool zip = p.stride_w == 2;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const Phase& f = phases[i];
+    const int64_t first_pixel = p.stride_w * f.x.first + f.rx - p.pad_w;  // 0 or 1 at stride 2
+    auto& slots = pair[static_cast<size_t>(f.ry)];
+    (first_pixel == 0 ? slots.first : slots.second) = static_cast<int64_t>(i);
+    if (f.rows() == 0) zip = false;
+  }
+  for (const auto& slots : pair)
+    if (slots.first < 0 || slots.second < 0) zip = false;
+  const BatchChunks chunks(p.batch, detail::images_per_gemm(max_cols, max_rows));
+#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t n0 = chunks.begin(c), m = chunks.size(c);
+    // values of phase i: [Cin_g, m*L_i] at products + m * cin_g * offsets[i] (none for a phase without taps)
+    float* products = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(m * cin_g * all_cols));
+    for (int64_t g = 0; g < p.groups; ++g) {
+      std::vector<const float*> values(phases.size(), nullptr);
+      int64_t offset = 0;
+      for (size_t i = 0; i < phases.size(); ++i) {
+        const Phase& f = phases[i];
+        const int64_t L = f.cols(), cols = m * L, rows = f.rows();
+        float* product = products + m * cin_g * offset;
+        offset += L;
+        if (rows == 0) continue;
+        float* col = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(rows * cols));
+        for (int64_t j = 0; j < m; ++j)
+          im2col(dy + ((n0 + j) * p.out_channels + g * cout_g) * out_plane, f.patches, col + j * L, cols);
+        conv_gemm(false, cin_g, cols, rows, weights.data() + f.weights + g * cin_g * rows, col, product, false);
+        values[i] = product;
+      }
+      for (int64_t j = 0; j < m; ++j)
+        for (int64_t ci = 0; ci < cin_g; ++ci) {
+          float* plane = dx + ((n0 + j) * p.in_channels + g * cin_g + ci) * in_plane;
+          if (zip) {
+            for (const auto& slots : pair) {
+              const Phase& fe = phases[static_cast<size_t>(slots.first)];
+              const Phase& fo = phases[static_cast<size_t>(slots.second)];
+              const float* even = values[static_cast<size_t>(slots.first)] + (ci * m + j) * fe.cols();
+              const float* odd = values[static_cast<size_t>(slots.second)] + (ci * m + j) * fo.cols();
+              for (int64_t a = 0; a < fe.y.count; ++a) {
+                const int64_t iy = p.stride_h * (fe.y.first + a) + fe.ry - p.pad_h;
+                interleave_pairs(plane + iy * p.in_w, even + a * fe.x.count, odd + a * fo.x.count, fe.x.count,
+                                 fo.x.count);
+              }
+            }
+            continue;
+          }
+          for (size_t i = 0; i < phases.size(); ++i) {
+            const Phase& f = phases[i];
+            const int64_t ix = p.stride_w * f.x.first + f.rx - p.pad_w;
+            for (int64_t a = 0; a < f.y.count; ++a) {
+              const int64_t iy = p.stride_h * (f.y.first + a) + f.ry - p.pad_h;
+              const float* src = values[i] ? values[i] + (ci * m + j) * f.cols() + a * f.x.count : nullptr;
+              store_strided(plane + iy * p.in_w + ix, src, p.stride_w, f.x.count);
+            }
+          }
+        }
+    }
+  }
+}
+
+}  // namespace tinydiff::kernels
