@@ -10,13 +10,15 @@
 // its input gradient spends 16% in zeroing dcol). Here B is read in place:
 //
 //   for each panel of (at most) 48 columns of B and C:
-//     for each block of 8 rows of op(A):
-//       acc [8 x 48] = 0                                 (24 AVX-512 registers)
-//       for k in 0..K:  acc += op(A)[rows, k] (x) B[k, panel]   (8 broadcasts, 3 loads, 24 FMAs)
-//       C[rows, panel] = acc (+ C)
+//     for each slice of (at most) 192 k:
+//       for each block of 8 rows of op(A):
+//         acc [8 x 48] = 0                              (24 AVX-512 registers)
+//         for k in slice:  acc += op(A)[rows, k] (x) B[k, panel]   (8 broadcasts, 3 loads, 24 FMAs)
+//         C[rows, panel] = acc (+ C: always after the first slice)
 //
-// B's rows are read 48 columns at a time with a stride of N floats; the panel (K x 48)
-// stays in L2 while the row blocks reuse it. op(A) is read in place when it is A itself
+// B's rows are read 48 columns at a time with a stride of N floats; K is taken 192 rows at a
+// time (accumulating into C after the first pass), so that the panel slice the row blocks
+// reuse stays in L1 (a few percent at K = 256-576). op(A) is read in place when it is A itself
 // (one broadcast from each of 8 rows); A^T, and a last block of fewer than 8 rows, are first
 // copied into [K][8] (zero-filled) so that each step broadcasts from one contiguous line.
 // The column tail is handled with masked loads and stores, so nothing outside B or C is
@@ -44,6 +46,7 @@ namespace conv_gemm_detail {
 
 constexpr int kRows = 8;      // rows of op(A) and C per block
 constexpr int kVectors = 3;   // the most 16-float vectors per panel row
+constexpr int64_t kDepth = 192;  // k per pass: a 192 x 48 panel of B (36 KiB) stays in L1 across the row blocks
 
 inline __mmask16 first_lanes(int64_t count) {
   return static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
@@ -126,14 +129,19 @@ inline void conv_gemm(bool trans_a, int64_t M, int64_t N, int64_t K, const float
       const int64_t n0 = 16 * v0, width = std::min(16 * v1, N) - n0;
       const int panel_vectors = static_cast<int>(v1 - v0);
       const __mmask16 last = d::first_lanes(width - 16 * (panel_vectors - 1));
-      for (int64_t i = 0; i < blocks; ++i) {
-        const int rows = static_cast<int>(std::min<int64_t>(d::kRows, M - i * d::kRows));
-        float* ci = c + i * d::kRows * N + n0;
-        if (i < first_packed)
-          d::block_any_width<false>(panel_vectors, a + i * d::kRows * K, K, b + n0, N, K, ci, N, rows, last, accumulate);
-        else
-          d::block_any_width<true>(panel_vectors, packed + (i - first_packed) * K * d::kRows, 0, b + n0, N, K, ci, N, rows,
-                                   last, accumulate);
+      for (int64_t k0 = 0; k0 < K; k0 += d::kDepth) {
+        const int64_t depth = std::min<int64_t>(d::kDepth, K - k0);
+        const bool add = accumulate || k0 > 0;
+        const float* bk = b + k0 * N + n0;
+        for (int64_t i = 0; i < blocks; ++i) {
+          const int rows = static_cast<int>(std::min<int64_t>(d::kRows, M - i * d::kRows));
+          float* ci = c + i * d::kRows * N + n0;
+          if (i < first_packed)
+            d::block_any_width<false>(panel_vectors, a + i * d::kRows * K + k0, K, bk, N, depth, ci, N, rows, last, add);
+          else
+            d::block_any_width<true>(panel_vectors, packed + (i - first_packed) * K * d::kRows + k0 * d::kRows, 0, bk, N,
+                                     depth, ci, N, rows, last, add);
+        }
       }
     }
     return;

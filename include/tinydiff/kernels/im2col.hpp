@@ -157,8 +157,9 @@ inline void im2col_same_width_avx512(const float* x, const PatchGeometry& g, flo
       valid_range(offset_h, 1, g.height, g.out_h, oh_lo, oh_hi);
       for (int64_t j = 0; j < g.kernel_w; ++j) {
         float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
-        std::memset(row, 0, sizeof(float) * static_cast<size_t>(oh_lo * W));
-        std::memset(row + oh_hi * W, 0, sizeof(float) * static_cast<size_t>((g.out_h - oh_hi) * W));
+        // rows off the top or bottom edge are zeros (mostly none: skip the call then)
+        if (oh_lo > 0) std::memset(row, 0, sizeof(float) * static_cast<size_t>(oh_lo * W));
+        if (oh_hi < g.out_h) std::memset(row + oh_hi * W, 0, sizeof(float) * static_cast<size_t>((g.out_h - oh_hi) * W));
         const float* src = plane + offset_h * W + (j - g.pad_w);  // src[t]: the input under output t
         const int64_t end = oh_hi * W;
         int64_t first = 0;  // the column of output t
