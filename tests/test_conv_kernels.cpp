@@ -60,8 +60,9 @@ TEST_CASE("transpose matches index arithmetic, whole 16x16 blocks and edges, wit
 
 TEST_CASE("the input gradient by phases matches im2col + col2im over strides, kernels and paddings") {
   // Strides 2 (both axes: rows zipped from two column phases), 3 and mixed (each phase stored
-  // on its own), kernels smaller than the stride (phases without taps get zeros), odd and even
-  // widths, groups, and enough channels for conv_gemm's vector path.
+  // on its own), 1 (one phase: the flipped-kernel convolution), kernels smaller than the stride
+  // (phases without taps get zeros), odd and even widths, groups, and enough channels for
+  // conv_gemm's vector path.
   Generator gen(22);
   struct Case {
     int64_t kh, kw, sh, sw, ph, pw, groups, h, w;
@@ -69,7 +70,8 @@ TEST_CASE("the input gradient by phases matches im2col + col2im over strides, ke
   const std::vector<Case> cases = {{3, 3, 2, 2, 1, 1, 1, 28, 28}, {4, 4, 2, 2, 1, 1, 1, 14, 14},
                                    {3, 3, 2, 2, 0, 0, 1, 13, 11}, {3, 3, 2, 2, 2, 2, 2, 9, 10},
                                    {1, 1, 2, 2, 0, 0, 1, 8, 9},   {2, 3, 3, 3, 1, 0, 1, 11, 13},
-                                   {3, 2, 2, 3, 1, 1, 2, 10, 12}, {5, 5, 3, 2, 2, 1, 1, 16, 15}};
+                                   {3, 2, 2, 3, 1, 1, 2, 10, 12}, {5, 5, 3, 2, 2, 1, 1, 16, 15},
+                                   {3, 3, 1, 1, 1, 1, 1, 7, 7},   {5, 3, 1, 1, 1, 2, 2, 9, 8}};
   for (const Case& k : cases)
     for (int64_t batch : {1, 5}) {
       kernels::ConvParams p;

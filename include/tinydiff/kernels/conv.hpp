@@ -4,10 +4,9 @@
 // builds conv2d and conv_transpose2d (whose forward is conv2d's input gradient)
 // from these four functions. The forward, input gradient and weight gradient of a
 // 3x3 stride-1 pad-1 conv go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp;
-// see winograd_applies and, for planes of 64 pixels or fewer, where the forward and
-// weight gradient stay on im2col, winograd_for_forward_and_weight), and the input
-// gradient of a strided conv goes by phases (kernels/conv_phases.hpp); the *_im2col
-// functions are the im2col path itself.
+// see winograd_applies and, for planes of 64 pixels or fewer, which stay off Winograd,
+// winograd_pays), and every other input gradient without dilation goes
+// by phases (kernels/conv_phases.hpp); the *_im2col functions are the im2col path itself.
 //
 // Per image n and group g, with col = im2col(x[n, g]) of shape [K, L],
 // K = Cin_g*kh*kw and L = out_h*out_w, and W_g = w[g] viewed as [Cout_g, K]:
@@ -158,7 +157,8 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
 
 // 3x3 kernels at stride 1, padding 1 (dilation 1, groups 1) run as Winograd F(2x2, 3x3)
 // (kernels/winograd.hpp): 2.25x fewer multiplies than im2col, for the forward, the
-// input gradient and the weight gradient. Everything else runs on im2col + GEMM, and so do convs of fewer than
+// input gradient and the weight gradient. Everything else runs on im2col + GEMM (input gradients
+// by phases), and so do convs of fewer than
 // 4 input channels (the U-Net's conv_in): there the GEMMs are thin and Winograd's output
 // transform dominates (1 -> 32 at 28x28: im2col 4x faster, forward and input gradient).
 inline bool winograd_applies(const ConvParams& p) {
@@ -167,12 +167,12 @@ inline bool winograd_applies(const ConvParams& p) {
          p.out_h == p.in_h && p.out_w == p.in_w;
 }
 // On planes of 64 pixels or fewer (the U-Net's 7x7) the 2x2 tiles waste much of their work
-// on the border (7x7: 16 tiles for 49 outputs, 23% of it), and im2col's batched GEMM is faster
-// for the forward and the weight gradient (measured at 7x7 with 64 -> 64 and 128 -> 64
-// channels, batch 64, 2 threads: 180-190 GFLOP/s against Winograd's 155-180). The input
-// gradient stays on Winograd: its im2col form is a thin GEMM (inner size Cout) plus col2im
-// (95-122 GFLOP/s against 120-178).
-inline bool winograd_for_forward_and_weight(const ConvParams& p) { return winograd_applies(p) && p.in_h * p.in_w > 64; }
+// on the border (7x7: 16 tiles for 49 outputs, 23% of it), and the im2col forms are faster:
+// forward and weight gradient on im2col's batched GEMM (measured at 7x7 with 64 -> 64 and
+// 128 -> 64 channels, batch 64, 2 threads: 180-190 GFLOP/s against Winograd's 155-180), the
+// input gradient as the flipped-kernel convolution of kernels/conv_phases.hpp (64 -> 64:
+// 197-201 against 163-173).
+inline bool winograd_pays(const ConvParams& p) { return winograd_applies(p) && p.in_h * p.in_w > 64; }
 
 inline WinogradShape winograd_shape(const ConvParams& p) {
   return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w};
@@ -180,17 +180,18 @@ inline WinogradShape winograd_shape(const ConvParams& p) {
 
 // y = conv(x, w) (+ b): Winograd where it applies and pays, else im2col + GEMM.
 inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
-  if (winograd_for_forward_and_weight(p)) {
+  if (winograd_pays(p)) {
     winograd_conv3x3_forward(x, w, b, y, winograd_shape(p));
     return;
   }
   conv2d_forward_im2col(x, w, b, y, p);
 }
 
-// dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies, by
-// phases for strided convs (kernels/conv_phases.hpp), else im2col.
+// dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies and pays,
+// else by phases (kernels/conv_phases.hpp: a convolution of dy, no col2im), else (dilated or
+// pointwise convs) im2col.
 inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p) {
-  if (winograd_applies(p)) {
+  if (winograd_pays(p)) {
     winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p));
     return;
   }
@@ -259,7 +260,7 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
 }
 
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
-  if (winograd_for_forward_and_weight(p)) {
+  if (winograd_pays(p)) {
     winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p));
     return;
   }

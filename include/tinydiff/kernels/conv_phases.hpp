@@ -1,5 +1,5 @@
 #pragma once
-// The input gradient of a strided convolution (and so conv_transpose2d's forward), phase by phase.
+// The input gradient of a convolution (and so conv_transpose2d's forward), phase by phase.
 //
 // At stride s an input pixel iy receives gradient only through the kernel taps ky for which
 // iy + p - ky is a multiple of s, and which taps those are depends only on the pixel's phase
@@ -9,6 +9,8 @@
 // The multiply count is that of im2col's W^T dy, but there is no [K, L] dcol to write and then
 // scatter-add back with col2im: every pixel of dx is written once. (This is the "sub-pixel"
 // form of a transposed convolution: 7x7 -> 14x14 with a 4x4 kernel is four 2x2 convolutions.)
+// At stride 1 there is a single phase: dx is dy convolved with the flipped kernel, channels
+// swapped, padding k-1-p.
 //
 // Along one axis (input size n, kernel k, stride s, padding p), phase r has
 //   taps     ky = r + t*s, t in [0, T), T = ceil((k - r) / s)
@@ -162,9 +164,10 @@ inline void phase_weights(const float* w, const ConvParams& p, const std::vector
 
 }  // namespace phases_detail
 
-// Whether the input gradient goes by phases: any stride above 1, without dilation.
+// Whether the input gradient goes by phases: any convolution without dilation, except a pointwise
+// one (whose im2col form needs no patches at all).
 inline bool phases_apply(const ConvParams& p) {
-  return (p.stride_h > 1 || p.stride_w > 1) && p.dilation_h == 1 && p.dilation_w == 1;
+  return p.dilation_h == 1 && p.dilation_w == 1 && !p.is_pointwise();
 }
 
 // dx [N, Cin, in_h, in_w] = the input gradient of conv for dy [N, Cout, out_h, out_w], by phases
@@ -235,6 +238,10 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
                                  fo.x.count);
               }
             }
+            continue;
+          }
+          if (p.stride_h == 1 && p.stride_w == 1) {  // one phase, all of the plane
+            std::memcpy(plane, values[0] + (ci * m + j) * in_plane, sizeof(float) * static_cast<size_t>(in_plane));
             continue;
           }
           for (size_t i = 0; i < phases.size(); ++i) {
