@@ -18,7 +18,10 @@ process's peak RSS (VmHWM / ru_maxrss), so one case per process; the baseline of
 (libraries + model, before the case runs) is printed below the table.
 
 --ops: runs bench_ops (Google Benchmark, JSON) and torch_ops.py with the same threads and joins
-them per op, with the ratio tinydiff/PyTorch.
+them per op, with the ratio tinydiff/PyTorch. '% sgemm' is each op's rate over the 1024^3 sgemm
+rate of the same run; with --sgemm-pairs P each op is also timed P times right before the sgemm
+(separate short runs) and the median of those P ratios reported, which a slow spell of the
+machine, lasting longer than a pair, cannot skew.
 
 Run it with Debian's /usr/bin/python3 (python3-torch), not another python3.
 """
@@ -28,6 +31,7 @@ import os
 import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -58,8 +62,6 @@ def parse_case(name):
 
 # ---------------------------------------------------------------- PyTorch side (own process)
 def torch_case(args):
-    import statistics
-
     import torch
     import torch.nn.functional as F
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
@@ -173,7 +175,6 @@ def ratio(a, b):
 def merge_rounds(runs):
     """One result from several processes' runs of a case: median and minimum over all their timed
     runs, the largest peak RSS, the first baseline."""
-    import statistics
     merged = dict(runs[0])
     times = [t for r in runs for t in r["times_ms"]]
     merged["times_ms"] = times
@@ -232,6 +233,30 @@ def compare_unet(args):
 SGEMM_REFERENCE = "gemm/m1024,n1024,k1024"  # the sgemm rate the conv kernels are compared with
 
 
+def bench_ops_rate(exe, name, args):
+    """GFLOP/s of one bench_ops benchmark, in a run of its own."""
+    cmd = [exe, "--benchmark_format=json", "--threads", str(args.threads),
+           f"--benchmark_filter=^{re.escape(name)}/real_time$", f"--benchmark_min_time={args.ops_min_time or 0.2}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(args.threads))
+    if proc.returncode != 0:
+        sys.exit(f"compare_torch: bench_ops failed ({proc.returncode}):\n{proc.stderr}")
+    results = [b for b in json.loads(proc.stdout)["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
+    if not results or not results[0].get("GFLOP"):
+        sys.exit(f"compare_torch: bench_ops gave no GFLOP rate for {name}")
+    return results[0]["GFLOP"]
+
+
+def paired_sgemm_shares(exe, names, args):
+    """name -> the median over --sgemm-pairs pairs of (op rate / sgemm rate), each pair run back to back."""
+    shares = {}
+    for name in names if args.sgemm_pairs else []:
+        print(f"pairing {name} with {SGEMM_REFERENCE}", file=sys.stderr, flush=True)
+        ratios = [bench_ops_rate(exe, name, args) / bench_ops_rate(exe, SGEMM_REFERENCE, args)
+                  for _ in range(args.sgemm_pairs)]
+        shares[name] = statistics.median(ratios)
+    return shares
+
+
 def compare_ops(args):
     exe = resolve(args.bench_ops)
     require_binary(exe, "bench_ops")
@@ -277,13 +302,18 @@ def compare_ops(args):
     print(f"Batch 64, the U-Net's shapes; tinydiff: Google Benchmark real time, {reps}; PyTorch: "
           f"median per call.")
     sgemm = td.get(SGEMM_REFERENCE, {}).get("gflops")
+    paired = paired_sgemm_shares(exe, [n for n in td if n != SGEMM_REFERENCE and td[n].get("gflops")], args)
     if sgemm:
         print(f"'% sgemm': tinydiff's rate as a share of its own {SGEMM_REFERENCE} rate in this run "
               f"({sgemm:.1f} GFLOP/s).")
+    if paired:
+        print(f"'% sgemm, paired': the median over {args.sgemm_pairs} back-to-back pairs (the op, then "
+              f"{SGEMM_REFERENCE}, each its own bench_ops run) of the op's rate over the sgemm rate: slow "
+              f"spells of the machine, which last longer than a pair, cancel out.")
     print()
     print("| op | shape | tinydiff ms | PyTorch ms | time ratio (tinydiff/PyTorch) | tinydiff GFLOP/s (GB/s) "
-          "| PyTorch GFLOP/s (GB/s) | % sgemm |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+          "| PyTorch GFLOP/s (GB/s) | % sgemm |" + (" % sgemm, paired |" if paired else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if paired else ""))
 
     def rate(r):
         if r.get("gflops"):
@@ -299,7 +329,10 @@ def compare_ops(args):
         print(f"{b['ms']:.3f} | " if b else "- | ", end="")
         share = f"{100 * a['gflops'] / sgemm:.0f}%" if a and a.get("gflops") and sgemm else "-"
         print(f"{ratio(a['ms'], b['ms']) if a and b else '-'} | {rate(a) if a else '-'} | {rate(b) if b else '-'} "
-              f"| {share} |")
+              f"| {share} |", end="")
+        if paired:
+            print(f" {100 * paired[name]:.0f}% |" if name in paired else " - |", end="")
+        print()
 
 
 def main():
@@ -320,10 +353,15 @@ def main():
     ap.add_argument("--filter", default="", help="--ops: only ops matching this regex")
     ap.add_argument("--ops-repetitions", type=int, default=1,
                     help="--ops: bench_ops repetitions per op, the median one reported (default 1)")
+    ap.add_argument("--sgemm-pairs", type=int, default=0,
+                    help="--ops: also time each op and the sgemm reference back to back this many times and "
+                         "report the median ratio (default 0: off)")
     ap.add_argument("--torch-case", help=argparse.SUPPRESS)  # internal: run one PyTorch case, print JSON
     args = ap.parse_args()
     if args.threads < 1 or args.repeats < 1 or args.rounds < 1 or args.ops_repetitions < 1 or args.warmup < 0:
         ap.error("--threads, --repeats, --rounds and --ops-repetitions must be >= 1, --warmup >= 0")
+    if args.sgemm_pairs < 0:
+        ap.error("--sgemm-pairs must be >= 0")
     if args.torch_case:
         torch_case(args)
     elif args.ops:
