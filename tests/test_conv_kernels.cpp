@@ -1,7 +1,8 @@
-// The building blocks under the convolution kernels, each against a plain reference:
-// conv_gemm (the in-place-B GEMM) against a double-precision triple loop, transpose against
-// index arithmetic, and the phase-by-phase input gradient of strided convs against the
-// im2col + col2im one (itself checked against a nested-loop reference in test_conv.cpp).
+// The building blocks under the convolution kernels, each against a plain reference: im2col
+// against index arithmetic, conv_gemm (the in-place-B GEMM) against a double-precision triple
+// loop, transpose against index arithmetic, the phase-by-phase input gradient of strided convs
+// against the im2col + col2im one (itself checked against a nested-loop reference in
+// test_conv.cpp), and the weight gradient read straight from the input against a double loop.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <tinydiff/kernels/conv.hpp>
 #include <tinydiff/kernels/conv_gemm.hpp>
 #include <tinydiff/kernels/transpose.hpp>
+#include <tinydiff/kernels/weight_grad_direct.hpp>
 #include <tinydiff/tinydiff.hpp>
 
 #include "test_helpers.hpp"
@@ -17,6 +19,56 @@
 using namespace tinydiff;
 using test_helpers::random_vector;
 using test_helpers::relative_error;
+
+TEST_CASE("im2col matches index arithmetic: row tables, row pairs and the general loop") {
+  // Widths on both sides of 8 and 16 (two output rows per vector up to 8 output columns from
+  // rows of at most 16) and of 32 (the row-table path's limit: wider planes take the general
+  // loop); strides, paddings and dilations that put taps off every edge; a row stride wider
+  // than one image's block, whose gap must stay untouched.
+  int64_t geometries = 0, wrong = 0;
+  for (int64_t height : {1, 6, 15})
+    for (int64_t width : {1, 5, 8, 9, 14, 16, 17, 28, 32, 33})
+      for (int64_t kernel : {1, 2, 3, 4})
+        for (int64_t stride : {1, 2, 3})
+          for (int64_t pad : {0, 1, 2})
+            for (int64_t dilation : {1, 2}) {
+              kernels::PatchGeometry g;
+              g.channels = 2;
+              g.height = height;
+              g.width = width;
+              g.kernel_h = kernel;
+              g.kernel_w = kernel == 4 ? 3 : kernel;  // one non-square kernel
+              g.stride_h = stride;
+              g.stride_w = stride == 3 ? 2 : stride;  // and unequal strides
+              g.pad_h = g.pad_w = pad;
+              g.dilation_h = g.dilation_w = dilation;
+              const int64_t span_h = height + 2 * pad - dilation * (g.kernel_h - 1) - 1;
+              const int64_t span_w = width + 2 * pad - dilation * (g.kernel_w - 1) - 1;
+              if (span_h < 0 || span_w < 0) continue;
+              g.out_h = span_h / g.stride_h + 1;
+              g.out_w = span_w / g.stride_w + 1;
+              const int64_t L = g.out_h * g.out_w, row_stride = L + 3;
+              std::vector<float> x(static_cast<size_t>(g.channels * height * width));
+              for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i + 1);
+              std::vector<float> col(static_cast<size_t>(g.col_rows() * row_stride), -1.0f);
+              kernels::im2col(x.data(), g, col.data(), row_stride);
+              for (int64_t c = 0; c < g.channels; ++c)
+                for (int64_t i = 0; i < g.kernel_h; ++i)
+                  for (int64_t j = 0; j < g.kernel_w; ++j) {
+                    const float* row = col.data() + ((c * g.kernel_h + i) * g.kernel_w + j) * row_stride;
+                    for (int64_t t = 0; t < row_stride; ++t) {
+                      const int64_t oh = t / g.out_w, ow = t % g.out_w;
+                      const int64_t ih = oh * g.stride_h - pad + i * dilation, iw = ow * g.stride_w - pad + j * dilation;
+                      const bool inside = ih >= 0 && ih < height && iw >= 0 && iw < width;
+                      const float expected = t >= L ? -1.0f : inside ? x[static_cast<size_t>((c * height + ih) * width + iw)] : 0.0f;
+                      wrong += row[t] != expected;
+                    }
+                  }
+              ++geometries;
+            }
+  CHECK(geometries > 1000);
+  CHECK(wrong == 0);
+}
 
 TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape") {
   // Rows on both sides of the 8-row block (and below it, where Eigen takes over), columns on both
@@ -90,5 +142,55 @@ TEST_CASE("the input gradient by phases matches im2col + col2im over strides, ke
       kernels::conv2d_backward_input_phases(dy.data(), w.data(), by_phases.data(), p);
       kernels::conv2d_backward_input_im2col(dy.data(), w.data(), by_im2col.data(), p);
       CHECK(relative_error(by_phases, by_im2col) < 1e-5);  // NaN (a pixel never written) fails too
+    }
+}
+
+TEST_CASE("the weight gradient read straight from the input matches a double-precision reference") {
+  // Kernels 2, 3 and 4 wide (the direct kernel's templates), 1 and 5 wide (not taken: the im2col
+  // GEMM), strides 1 to 3, paddings 0 to 2, dilation along the height, output channels that leave
+  // a partial vector (20, 48) or a second pass (80), groups, and batches of 1 and 7 (several images
+  // per chunk, chunks split over the threads).
+  Generator gen(23);
+  struct Case {
+    int64_t kh, kw, sh, sw, ph, pw, dh, cout_g, groups, h, w;
+  };
+  const std::vector<Case> cases = {{3, 3, 1, 1, 1, 1, 1, 32, 1, 7, 7},   {3, 3, 2, 2, 1, 1, 1, 64, 1, 14, 14},
+                                   {4, 4, 2, 2, 1, 1, 1, 16, 1, 14, 15}, {2, 2, 1, 1, 0, 0, 1, 20, 1, 9, 6},
+                                   {3, 2, 3, 2, 2, 1, 2, 48, 2, 11, 13}, {4, 3, 1, 3, 0, 2, 1, 80, 1, 8, 10},
+                                   {1, 1, 2, 2, 0, 0, 1, 16, 1, 8, 8},   {5, 5, 1, 1, 2, 2, 1, 32, 1, 9, 9}};
+  for (const Case& k : cases)
+    for (int64_t batch : {1, 7}) {
+      kernels::ConvParams p;
+      const int64_t cin_g = 5;
+      p.batch = batch, p.in_channels = cin_g * k.groups, p.out_channels = k.cout_g * k.groups, p.groups = k.groups;
+      p.in_h = k.h, p.in_w = k.w, p.kernel_h = k.kh, p.kernel_w = k.kw;
+      p.stride_h = k.sh, p.stride_w = k.sw, p.pad_h = k.ph, p.pad_w = k.pw, p.dilation_h = k.dh;
+      p.out_h = (k.h + 2 * k.ph - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+      p.out_w = (k.w + 2 * k.pw - k.kw) / k.sw + 1;
+      INFO("kernel ", k.kh, "x", k.kw, " stride ", k.sh, "x", k.sw, " pad ", k.ph, "x", k.pw, " dilation_h ", k.dh,
+           " out channels per group ", k.cout_g, " groups ", k.groups, " image ", k.h, "x", k.w, " batch ", batch);
+      CHECK(kernels::weight_grad_direct_applies(p) == (k.kw >= 2 && k.kw <= 4));
+      const std::vector<float> x = random_vector(batch * p.in_channels * k.h * k.w, gen);
+      const std::vector<float> dy = random_vector(batch * p.out_channels * p.out_h * p.out_w, gen);
+      std::vector<float> dw(static_cast<size_t>(p.out_channels * cin_g * k.kh * k.kw), NAN);
+      kernels::conv2d_backward_weight(x.data(), dy.data(), dw.data(), p);
+      std::vector<float> expected(dw.size());
+      for (int64_t o = 0; o < p.out_channels; ++o)
+        for (int64_t c = 0; c < cin_g; ++c)
+          for (int64_t i = 0; i < k.kh; ++i)
+            for (int64_t j = 0; j < k.kw; ++j) {
+              const int64_t ci = (o / k.cout_g) * cin_g + c;  // the input channel in o's group
+              double sum = 0.0;
+              for (int64_t n = 0; n < batch; ++n)
+                for (int64_t oh = 0; oh < p.out_h; ++oh)
+                  for (int64_t ow = 0; ow < p.out_w; ++ow) {
+                    const int64_t ih = oh * k.sh - k.ph + i * k.dh, iw = ow * k.sw - k.pw + j;
+                    if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                    sum += static_cast<double>(x[static_cast<size_t>(((n * p.in_channels + ci) * k.h + ih) * k.w + iw)]) *
+                           dy[static_cast<size_t>(((n * p.out_channels + o) * p.out_h + oh) * p.out_w + ow)];
+                  }
+              expected[static_cast<size_t>(((o * cin_g + c) * k.kh + i) * k.kw + j)] = static_cast<float>(sum);
+            }
+      CHECK(relative_error(dw, expected) < 1e-5);
     }
 }

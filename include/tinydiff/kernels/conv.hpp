@@ -2,11 +2,13 @@
 // 2-D convolution kernels (im2col + GEMM) on raw float pointers, NCHW, PyTorch's
 // weight layout w [Cout, Cin/groups, kh, kw]. No autograd here: ops/conv.hpp
 // builds conv2d and conv_transpose2d (whose forward is conv2d's input gradient)
-// from these four functions. The forward, input gradient and weight gradient of a
-// 3x3 stride-1 pad-1 conv go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp;
-// see winograd_applies and, for planes of 64 pixels or fewer, which stay off Winograd,
-// winograd_pays), and every other input gradient without dilation goes
-// by phases (kernels/conv_phases.hpp); the *_im2col functions are the im2col path itself.
+// from these four functions. The forward and input gradient of a 3x3 stride-1 pad-1 conv
+// go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp; see winograd_applies and, for
+// planes of 64 pixels or fewer, which stay off Winograd, winograd_pays), and every other
+// input gradient without dilation goes by phases (kernels/conv_phases.hpp). Weight gradients
+// of kernels 2 to 4 wide with 16 or more output channels per group are read straight from the
+// input (kernels/weight_grad_direct.hpp, faster than both the im2col GEMM and Winograd's);
+// the rest take Winograd or the im2col GEMM. The *_im2col functions are the im2col path itself.
 //
 // Per image n and group g, with col = im2col(x[n, g]) of shape [K, L],
 // K = Cin_g*kh*kw and L = out_h*out_w, and W_g = w[g] viewed as [Cout_g, K]:
@@ -37,6 +39,7 @@
 #include "tinydiff/kernels/im2col.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 #include "tinydiff/kernels/transpose.hpp"
+#include "tinydiff/kernels/weight_grad_direct.hpp"
 #include "tinydiff/kernels/winograd.hpp"
 
 namespace tinydiff::kernels {
@@ -157,8 +160,8 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
 
 // 3x3 kernels at stride 1, padding 1 (dilation 1, groups 1) run as Winograd F(2x2, 3x3)
 // (kernels/winograd.hpp): 2.25x fewer multiplies than im2col, for the forward, the
-// input gradient and the weight gradient. Everything else runs on im2col + GEMM (input gradients
-// by phases), and so do convs of fewer than
+// input gradient and (where the direct kernel does not apply) the weight gradient. Everything
+// else runs on im2col + GEMM (input gradients by phases), and so do convs of fewer than
 // 4 input channels (the U-Net's conv_in): there the GEMMs are thin and Winograd's output
 // transform dominates (1 -> 32 at 28x28: im2col 4x faster, forward and input gradient).
 inline bool winograd_applies(const ConvParams& p) {
@@ -206,7 +209,9 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
 // one GEMM per chunk of images (inner dimension m*L). It is computed transposed,
 //   dW_g^T [K, Cout_g] += col [K, mL] dY^T [mL, Cout_g],
 // so that the big patch matrix is conv_gemm's op(A), read in place row by row, and only the
-// small dY is rearranged (transposed while it is gathered). With fewer than 16 output channels
+// small dY is rearranged (transposed while it is gathered). Where weight_grad_direct_applies,
+// the same product runs without col: conv2d_backward_weight_direct reads the patches' pixels
+// from a zero-padded copy of x (kernels/weight_grad_direct.hpp). With fewer than 16 output channels
 // per group that B would fill a fraction of each vector, and the product runs untransposed
 // on Eigen instead (dW_g += dY col^T). Each thread sums its (static, hence fixed) share of the
 // chunks into its own partial; the partials are then added in thread order, so the result is
@@ -217,6 +222,7 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
   const bool transposed = cout_g >= 16;
+  const bool direct = transposed && weight_grad_direct_applies(p) && !p.is_pointwise();
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
   std::vector<float> partials;  // one per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
   int team = 1;
@@ -233,13 +239,18 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
       const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
       for (int64_t g = 0; g < p.groups; ++g) {
         const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
-        const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
         float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
         if (transposed) {
           detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
+          if (direct && weight_grad_direct_fits(p, m)) {  // the same product, the patches read from x itself
+            conv2d_backward_weight_direct(x, gathered, acc + g * K * cout_g, p, n0, m, g);
+            continue;
+          }
+          const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
           conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
           continue;
         }
+        const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
         const float* dY = dyg;
         if (m > 1) {
           detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
@@ -259,8 +270,11 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
       }
 }
 
+// dw: read straight from x where weight_grad_direct_applies (also for Winograd's shapes; batch 64,
+// 2 threads: 28x28 32 -> 32 255 vs 192 GFLOP/s, 14x14 32 -> 64 252 vs 188, 128 -> 64 the same),
+// else Winograd where it pays, else the im2col GEMM.
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
-  if (winograd_pays(p)) {
+  if (winograd_pays(p) && !weight_grad_direct_applies(p)) {
     winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p));
     return;
   }

@@ -79,103 +79,76 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t o
 }
 
 #if defined(__AVX512F__)
-// im2col for output rows of at most 16 columns at stride_w 1 or 2 (the U-Net's strided convs
-// at 14x14 and 7x7, and every small image): per kernel tap the lane masks and the permute are
-// set up once; then each output row is one or two masked loads of consecutive inputs, one
-// permute that picks every stride_w-th of them into its lane (zeros outside [lo, hi)) and one
-// masked store. The masked loads read nothing outside the input row's valid pixels.
-inline void im2col_short_rows_avx512(const float* x, const PatchGeometry& g, float* col, int64_t out_hw) {
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __mmask16 row_mask = low_lanes(g.out_w);
-  const size_t row_bytes = sizeof(float) * static_cast<size_t>(g.out_w);
-  for (int64_t c = 0; c < g.channels; ++c) {
-    const float* plane = x + c * g.height * g.width;
-    for (int64_t i = 0; i < g.kernel_h; ++i) {
-      // the output rows whose input row oh*stride_h + offset_h lies inside the image
-      const int64_t offset_h = i * g.dilation_h - g.pad_h;
-      int64_t oh_lo, oh_hi;
-      valid_range(offset_h, g.stride_h, g.height, g.out_h, oh_lo, oh_hi);
-      for (int64_t j = 0; j < g.kernel_w; ++j) {
-        float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
-        const int64_t offset_w = j * g.dilation_w - g.pad_w;
-        int64_t lo, hi;
-        valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
-        const int64_t rows_end = hi > lo ? oh_hi : oh_lo;  // rows [oh_lo, rows_end) read pixels, the rest are zeros
-        std::memset(row, 0, row_bytes * static_cast<size_t>(oh_lo));
-        std::memset(row + rows_end * g.out_w, 0, row_bytes * static_cast<size_t>(g.out_h - rows_end));
-        if (rows_end == oh_lo) continue;
-        const int64_t span = g.stride_w * (hi - lo - 1) + 1;  // inputs read per row, from column lo*s + offset
-        const __mmask16 load_lo = low_lanes(span), load_hi = low_lanes(span - 16);
-        const __m512i pick = _mm512_mullo_epi32(_mm512_sub_epi32(lanes, _mm512_set1_epi32(static_cast<int>(lo))),
-                                                _mm512_set1_epi32(static_cast<int>(g.stride_w)));
-        const __mmask16 valid = static_cast<__mmask16>(low_lanes(hi) & ~low_lanes(lo));
-        const float* src = plane + (oh_lo * g.stride_h + offset_h) * g.width + lo * g.stride_w + offset_w;
-        for (int64_t oh = oh_lo; oh < rows_end; ++oh, src += g.stride_h * g.width) {
-          const __m512 in_lo = _mm512_maskz_loadu_ps(load_lo, src);
-          const __m512 in_hi = span > 16 ? _mm512_maskz_loadu_ps(load_hi, src + 16) : _mm512_setzero_ps();
-          _mm512_mask_storeu_ps(row + oh * g.out_w, row_mask, _mm512_maskz_permutex2var_ps(valid, in_lo, pick, in_hi));
-        }
-      }
-    }
-  }
+// im2col for planes of at most 32 columns with output rows of at most 16 (the U-Net's
+// stride-2 convs at 28x28 and 14x14, the 14- and 7-wide planes of conv_phases.hpp). Per
+// kernel column j a lane table is set up once per call: pick[j] says which input column
+// ow*stride_w + j*dilation_w - pad_w feeds output lane ow, valid[j] which lanes fall inside
+// the row (the rest are zeros). Then each output row is two masked loads (the whole input row,
+// at most 32 columns), one permute and one masked store, written tap by tap in order (writing
+// the kw taps' rows interleaved was slower: the patch matrix outgrows L1 and the stores
+// are what bounds this loop). When two output rows fit one vector (out_w <= 8, input rows of
+// at most 16), the permute takes its two sources from two input rows stride_h apart and
+// writes both output rows at once (7x7 outputs: 4 stores per tap instead of 7).
+// Rows above or below the image go through the same stores, from a zero source row.
+// Against the per-tap row ranges and memsets it replaces: 28x28 stride 2 ~10% faster, 14x14
+// stride 2 and 7x7 ~25%.
+constexpr int64_t kRowTablesMaxWidth = 32, kRowTablesMaxKernel = 8;
+inline bool row_tables_apply(const PatchGeometry& g) {
+  return g.width <= kRowTablesMaxWidth && g.out_w <= 16 && g.kernel_w <= kRowTablesMaxKernel;
 }
-
-// im2col for a stride-1 kernel whose output rows are as wide as the input (dilation_w 1, padding
-// that keeps the width: 3x3 pad 1, and the phases of kernels/conv_phases.hpp): then the valid rows
-// of a tap's patch row are the input plane itself, shifted by one offset, with the columns that
-// fall off the left or right edge zeroed. So the row is copied flat, 16 floats per masked load and
-// store across image rows (a 7x7 plane: 4 steps instead of 7 short rows); the load mask
-// drops the edge columns (the lanes' column pattern repeats with the width, looked up by the
-// first lane's column), and masked-off lanes read nothing.
-// Only for narrow planes, where one vector spans two or more output rows (at 14 columns the
-// short-row path below, one masked store per row, is as fast).
-constexpr int64_t kSameWidthMaxWidth = 8, kSameWidthMaxKernel = 8;
-inline bool same_width_applies(const PatchGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_w == 1 && g.out_w == g.width &&
-         g.width <= kSameWidthMaxWidth && g.kernel_w <= kSameWidthMaxKernel;
-}
-inline void im2col_same_width_avx512(const float* x, const PatchGeometry& g, float* col, int64_t out_hw) {
-  const int64_t W = g.width, step = 16 % W;
-  __mmask16 edge_masks[kSameWidthMaxKernel][kSameWidthMaxWidth];  // [j][column of lane 0]
+inline void im2col_row_tables_avx512(const float* x, const PatchGeometry& g, float* col, int64_t out_hw) {
+  const int64_t W = g.width, OW = g.out_w;
+  const int64_t rows_per_step = OW <= 8 && W <= 16 ? 2 : 1;
+  __m512i pick[kRowTablesMaxKernel];  // 16 + c: column c of the second source
+  __mmask16 valid[kRowTablesMaxKernel];
   for (int64_t j = 0; j < g.kernel_w; ++j) {
-    int64_t lo, hi;
-    valid_range(j - g.pad_w, 1, W, g.out_w, lo, hi);
-    for (int64_t first = 0; first < W; ++first) {
-      unsigned bits = 0;
-      for (int l = 0; l < 16; ++l) {
-        const int64_t ow = (first + l) % W;
-        if (ow >= lo && ow < hi) bits |= 1u << l;
-      }
-      edge_masks[j][first] = static_cast<__mmask16>(bits);
+    alignas(64) int32_t lanes[16] = {};
+    unsigned bits = 0;
+    for (int64_t l = 0; l < rows_per_step * OW; ++l) {
+      const int64_t source = l / OW, column = (l % OW) * g.stride_w + j * g.dilation_w - g.pad_w;
+      if (column < 0 || column >= W) continue;
+      lanes[l] = static_cast<int32_t>(source * 16 + column);
+      bits |= 1u << l;
     }
+    pick[j] = _mm512_load_si512(lanes);
+    valid[j] = static_cast<__mmask16>(bits);
   }
+  const __mmask16 row_mask = low_lanes(W), second_half = low_lanes(W - 16);
+  const __mmask16 pair_store = low_lanes(2 * OW), row_store = low_lanes(OW);
+  const int64_t height = g.height, out_h = g.out_h, stride_h = g.stride_h;
   for (int64_t c = 0; c < g.channels; ++c) {
-    const float* plane = x + c * g.height * W;
+    const float* plane = x + c * height * W;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
-      const int64_t offset_h = i * g.dilation_h - g.pad_h;
-      int64_t oh_lo, oh_hi;
-      valid_range(offset_h, 1, g.height, g.out_h, oh_lo, oh_hi);
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;  // output row oh reads input row oh*stride_h + offset_h
+      auto input_row = [&](int64_t oh) -> const float* {
+        const int64_t ih = oh * stride_h + offset_h;
+        return oh < out_h && ih >= 0 && ih < height ? plane + ih * W : nullptr;  // null: a row of zeros
+      };
       for (int64_t j = 0; j < g.kernel_w; ++j) {
         float* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * out_hw;
-        // rows off the top or bottom edge are zeros (mostly none: skip the call then)
-        if (oh_lo > 0) std::memset(row, 0, sizeof(float) * static_cast<size_t>(oh_lo * W));
-        if (oh_hi < g.out_h) std::memset(row + oh_hi * W, 0, sizeof(float) * static_cast<size_t>((g.out_h - oh_hi) * W));
-        const float* src = plane + offset_h * W + (j - g.pad_w);  // src[t]: the input under output t
-        const int64_t end = oh_hi * W;
-        int64_t first = 0;  // the column of output t
-        for (int64_t t = oh_lo * W; t < end; t += 16) {
-          const __mmask16 lanes = low_lanes(end - t);
-          const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes & edge_masks[j][first]), src + t);
-          _mm512_mask_storeu_ps(row + t, lanes, v);
-          first += step;  // (first + 16) mod W, without a division
-          if (first >= W) first -= W;
+        if (rows_per_step == 1) {
+          for (int64_t oh = 0; oh < out_h; ++oh) {
+            const float* in = input_row(oh);
+            const __m512 a = in ? _mm512_maskz_loadu_ps(row_mask, in) : _mm512_setzero_ps();
+            const __m512 b = in ? _mm512_maskz_loadu_ps(second_half, in + 16) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(row + oh * OW, row_store, _mm512_maskz_permutex2var_ps(valid[j], a, pick[j], b));
+          }
+          continue;
+        }
+        for (int64_t oh = 0; oh < out_h; oh += 2) {
+          const float *in_a = input_row(oh), *in_b = input_row(oh + 1);
+          const __m512 a = in_a ? _mm512_maskz_loadu_ps(row_mask, in_a) : _mm512_setzero_ps();
+          const __m512 b = in_b ? _mm512_maskz_loadu_ps(row_mask, in_b) : _mm512_setzero_ps();
+          _mm512_mask_storeu_ps(row + oh * OW, oh + 1 < out_h ? pair_store : row_store,
+                                _mm512_maskz_permutex2var_ps(valid[j], a, pick[j], b));
         }
       }
     }
   }
 }
 
-// The adjoint of im2col_short_rows_avx512, added onto x: per output row, its values r[lo, hi)
+// col2im for output rows of at most 16 columns at stride_w 1 or 2, added onto x (only dilated
+// convs' input gradients still take col2im, see conv.hpp): per output row, its values r[lo, hi)
 // spread by one permute each onto the lanes of the (at most 31) input pixels they came from,
 // stride_w apart, and added there with masked loads and stores that touch only those pixels.
 inline void col2im_short_rows_avx512(const float* col, const PatchGeometry& g, float* x, int64_t out_hw) {
@@ -223,12 +196,8 @@ inline void col2im_short_rows_avx512(const float* col, const PatchGeometry& g, f
 inline void im2col(const float* x, const PatchGeometry& g, float* col, int64_t row_stride = -1) {
   const int64_t out_hw = row_stride < 0 ? g.out_h * g.out_w : row_stride;
 #if defined(__AVX512F__)
-  if (detail::same_width_applies(g)) {
-    detail::im2col_same_width_avx512(x, g, col, out_hw);
-    return;
-  }
-  if (g.out_w <= 16 && g.stride_w <= 2) {
-    detail::im2col_short_rows_avx512(x, g, col, out_hw);
+  if (detail::row_tables_apply(g)) {
+    detail::im2col_row_tables_avx512(x, g, col, out_hw);
     return;
   }
 #endif
