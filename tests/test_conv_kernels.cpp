@@ -73,11 +73,12 @@ TEST_CASE("im2col matches index arithmetic: row tables, row pairs and the genera
 TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape") {
   // Rows on both sides of the 8-row block (and below it, where Eigen takes over), columns on both
   // sides of the 16-float vector and the 48-column panel, both layouts of A, with and without
-  // accumulating into C.
+  // accumulating into C, depths on both sides of the 192-deep pass; B contiguous and as a table of
+  // row pointers (conv_gemm_rows).
   Generator gen(21);
   for (int64_t M : {1, 7, 8, 13, 24, 37})
     for (int64_t N : {1, 15, 16, 17, 47, 48, 64, 100})
-      for (int64_t K : {1, 5, 33})
+      for (int64_t K : {1, 5, 33, 200})
         for (bool trans_a : {false, true})
           for (bool accumulate : {false, true}) {
             INFO("M ", M, " N ", N, " K ", K, " trans_a ", trans_a, " accumulate ", accumulate);
@@ -90,8 +91,18 @@ TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape") {
                 for (int64_t k = 0; k < K; ++k) sum += static_cast<double>(trans_a ? a[k * M + i] : a[i * K + k]) * b[k * N + j];
                 expected[i * N + j] = static_cast<float>(sum);
               }
+            std::vector<float> c_rows(c);
             kernels::conv_gemm(trans_a, M, N, K, a.data(), b.data(), c.data(), accumulate);
             CHECK(relative_error(c, expected) < 1e-5);
+            // the row-table form: row k of B at b_rows[k], here laid out in reverse order
+            std::vector<float> b_reversed(b.size());
+            std::vector<const float*> b_rows(static_cast<size_t>(K));
+            for (int64_t k = 0; k < K; ++k) {
+              std::copy(b.begin() + k * N, b.begin() + (k + 1) * N, b_reversed.begin() + (K - 1 - k) * N);
+              b_rows[static_cast<size_t>(k)] = b_reversed.data() + (K - 1 - k) * N;
+            }
+            kernels::conv_gemm_rows(trans_a, M, N, K, a.data(), b_rows.data(), c_rows.data(), accumulate);
+            CHECK(relative_error(c_rows, expected) < 1e-5);
           }
 }
 

@@ -192,17 +192,19 @@ inline void conv2d_forward(const float* x, const float* w, const float* b, float
 
 // dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies and pays,
 // else by phases (kernels/conv_phases.hpp: a convolution of dy, no col2im), else (dilated or
-// pointwise convs) im2col.
-inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p) {
-  if (winograd_pays(p)) {
+// pointwise convs) im2col. With `bias` [Cin] (conv_transpose2d's), dx[n, c] += bias[c]: added
+// as the phases store dx, or in a pass of its own on the other paths.
+inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p,
+                                  const float* bias = nullptr) {
+  if (phases_apply(p) && !winograd_pays(p)) {
+    conv2d_backward_input_phases(dy, w, dx, p, bias);
+    return;
+  }
+  if (winograd_pays(p))
     winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p));
-    return;
-  }
-  if (phases_apply(p)) {
-    conv2d_backward_input_phases(dy, w, dx, p);
-    return;
-  }
-  conv2d_backward_input_im2col(dy, w, dx, p);
+  else
+    conv2d_backward_input_im2col(dy, w, dx, p);
+  if (bias) add_channel_bias(dx, bias, p.batch, p.in_channels, p.in_h * p.in_w);
 }
 
 // dw [Cout, Cin_g, kh, kw] = the weight gradient of conv (im2col path): sum over images of dy col^T,

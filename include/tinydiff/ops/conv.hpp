@@ -160,8 +160,7 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
   p.dilation_w = dilation.w;
 
   Tensor y = Tensor::empty({n, cout, out_h, out_w});
-  kernels::conv2d_backward_input(x.data(), weight.data(), y.data(), p);
-  if (bias.defined()) kernels::add_channel_bias(y.data(), bias.data(), n, cout, out_h * out_w);
+  kernels::conv2d_backward_input(x.data(), weight.data(), y.data(), p, bias.defined() ? bias.data() : nullptr);
 
   const Tensor saved_x = weight.requires_grad() ? x.detach() : Tensor();
   const Tensor saved_w = x.requires_grad() ? weight.detach() : Tensor();
