@@ -113,6 +113,30 @@ inline void interleave_pairs(float* dst, const float* even, const float* odd, in
 #endif
 }
 
+// interleave_pairs for `rows` rows: dst row r at dst + r * dst_step from rows r of even and odd
+// (n_even and n_odd values each). Rows of at most 16 pixels (dx of 14 from two phases of 7) take one
+// vector each, with the masks set up once.
+inline void interleave_rows(float* dst, int64_t dst_step, const float* even, const float* odd, int64_t n_even,
+                            int64_t n_odd, int64_t rows, float bias) {
+#if defined(__AVX512F__)
+  if (n_even + n_odd <= 16) {
+    const __m512 b = _mm512_set1_ps(bias);
+    const __m512i zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __mmask16 even_lanes = static_cast<__mmask16>((1u << n_even) - 1u);
+    const __mmask16 odd_lanes = static_cast<__mmask16>((1u << n_odd) - 1u);
+    const __mmask16 out_lanes = static_cast<__mmask16>((1u << (n_even + n_odd)) - 1u);
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m512 ev = _mm512_maskz_loadu_ps(even_lanes, even + r * n_even);
+      const __m512 ov = _mm512_maskz_loadu_ps(odd_lanes, odd + r * n_odd);
+      _mm512_mask_storeu_ps(dst + r * dst_step, out_lanes, _mm512_add_ps(_mm512_permutex2var_ps(ev, zip, ov), b));
+    }
+    return;
+  }
+#endif
+  for (int64_t r = 0; r < rows; ++r)
+    interleave_pairs(dst + r * dst_step, even + r * n_even, odd + r * n_odd, n_even, n_odd, bias);
+}
+
 // One phase of one group: its axes, its patch geometry over dy, and its weights' offset.
 struct Phase {
   int64_t ry = 0, rx = 0;
@@ -174,10 +198,11 @@ inline void phase_weights(const float* w, const ConvParams& p, const std::vector
 // counts the taps read only the shifts lo..hi of one common grid: 3x3 at stride 2 needs two per
 // axis (4 planes per channel instead of the phases' 1 + 2 + 2 + 4 = 9), 4x4 needs three (9 instead
 // of 16). Their patch matrix is im2col of dy with a (hi - lo + 1)-tap kernel and padding -lo,
-// and each phase's GEMM reads its rows from it through a row table (conv_gemm_rows). Used when
-// that at least halves the rows written: 3x3 at stride 2, batch 64, 2 threads, in-process A/B:
-// input gradients 5-10% faster; 4x4 (9 of 16 rows) was no faster, its phases' rows lie farther
-// apart in the shared matrix.
+// and each phase's GEMM reads its rows from it through a row table (conv_gemm_rows). Every phase
+// reads the shared matrix, so it is held to half the usual patch budget (fewer images per chunk),
+// which keeps it in L2 next to the phases' products. Batch 64, 2 threads, in-process A/B: input
+// gradients of the 3x3 stride-2 convs 5-10% faster, conv_transpose2d 7 -> 14 (4x4) ~5%; 4x4 at
+// the usual chunk size had gained nothing (shared matrix and products together outgrew L2).
 struct SharedShifts {
   bool usable = false;
   int64_t lo_y = 0, lo_x = 0;
@@ -186,7 +211,7 @@ struct SharedShifts {
 
 inline SharedShifts shared_shifts(const ConvParams& p, const std::vector<Phase>& phases) {
   SharedShifts s;
-  int64_t lo_y = 0, hi_y = 0, lo_x = 0, hi_x = 0, with_taps = 0, taps = 0;
+  int64_t lo_y = 0, hi_y = 0, lo_x = 0, hi_x = 0, with_taps = 0;
   const Phase* any = nullptr;
   for (const Phase& f : phases) {
     if (f.rows() == 0) continue;
@@ -196,10 +221,8 @@ inline SharedShifts shared_shifts(const ConvParams& p, const std::vector<Phase>&
     lo_x = any ? std::min(lo_x, fx) : fx, hi_x = any ? std::max(hi_x, f.x.first) : f.x.first;
     any = &f;
     ++with_taps;
-    taps += f.y.taps * f.x.taps;
   }
   if (with_taps < 2 || lo_y > 0 || lo_x > 0) return s;  // one phase: nothing to share
-  if (2 * (hi_y - lo_y + 1) * (hi_x - lo_x + 1) > taps) return s;  // saves too little
   s.usable = true;
   s.lo_y = lo_y, s.lo_x = lo_x;
   PatchGeometry& g = s.patches;
@@ -264,7 +287,7 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
   for (const auto& slots : pair)
     if (slots.first < 0 || slots.second < 0) zip = false;
   const SharedShifts shifts = shared_shifts(p, phases);
-  if (shifts.usable) max_rows = std::max(max_rows, shifts.patches.col_rows());
+  if (shifts.usable) max_rows = std::max(max_rows, 2 * shifts.patches.col_rows());  // half the budget
   const BatchChunks chunks(p.batch, detail::images_per_gemm(max_cols, max_rows));
 #pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
   for (int64_t c = 0; c < chunks.count; ++c) {
@@ -310,11 +333,9 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
               const Phase& fo = phases[static_cast<size_t>(slots.second)];
               const float* even = values[static_cast<size_t>(slots.first)] + (ci * m + j) * fe.cols();
               const float* odd = values[static_cast<size_t>(slots.second)] + (ci * m + j) * fo.cols();
-              for (int64_t a = 0; a < fe.y.count; ++a) {
-                const int64_t iy = p.stride_h * (fe.y.first + a) + fe.ry - p.pad_h;
-                interleave_pairs(plane + iy * p.in_w, even + a * fe.x.count, odd + a * fo.x.count, fe.x.count,
-                                 fo.x.count, b);
-              }
+              const int64_t iy = p.stride_h * fe.y.first + fe.ry - p.pad_h;  // the row phase's first row
+              interleave_rows(plane + iy * p.in_w, p.stride_h * p.in_w, even, odd, fe.x.count, fo.x.count, fe.y.count,
+                              b);
             }
             continue;
           }
