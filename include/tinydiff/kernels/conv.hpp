@@ -37,6 +37,7 @@
 #include "tinydiff/kernels/conv_phases.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/im2col.hpp"
+#include "tinydiff/kernels/partials.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 #include "tinydiff/kernels/transpose.hpp"
 #include "tinydiff/kernels/weight_grad_direct.hpp"
@@ -217,7 +218,7 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
 // per group that B would fill a fraction of each vector, and the product runs untransposed
 // on Eigen instead (dW_g += dY col^T). Each thread sums its (static, hence fixed) share of the
 // chunks into its own partial; the partials are then added in thread order, so the result is
-// deterministic for a fixed thread count.
+// deterministic for a fixed thread count (kernels/partials.hpp).
 inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float* dw, const ConvParams& p) {
   const PatchGeometry geo = p.patches();
   const int64_t cout_g = p.out_per_group();
@@ -226,16 +227,12 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   const bool transposed = cout_g >= 16;
   const bool direct = transposed && weight_grad_direct_applies(p) && !p.is_pointwise();
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
-  std::vector<float> partials;  // one per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
-  int team = 1;
+  TeamPartials partials;  // one slot per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
 #pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
   {
 #pragma omp single
-    {
-      team = omp_get_num_threads();
-      partials.assign(static_cast<size_t>(team * weight_size), 0.0f);
-    }  // implicit barrier: partials is ready
-    float* acc = partials.data() + omp_get_thread_num() * weight_size;
+    partials.allocate(omp_get_num_threads(), weight_size);  // implicit barrier: the slots exist
+    float* acc = partials.zeroed_slot(omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < chunks.count; ++c) {
       const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
@@ -260,16 +257,16 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
         }
         gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
       }
-    }
-  }
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t o = 0; o < cout_g; ++o)
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t at = g * cout_g * K + (transposed ? k * cout_g + o : o * K + k);
-        float sum = 0.0f;
-        for (int t = 0; t < team; ++t) sum += partials[t * weight_size + at];
-        dw[(g * cout_g + o) * K + k] = sum;
+    }  // implicit barrier: every slot is complete
+    partials.sum_in_team([&](int64_t at, float sum) {
+      if (!transposed) {
+        dw[at] = sum;
+        return;
       }
+      const int64_t g = at / (K * cout_g), k = at % (K * cout_g) / cout_g, o = at % cout_g;  // at = (g, k, o)
+      dw[(g * cout_g + o) * K + k] = sum;
+    });
+  }
 }
 
 // dw: read straight from x where weight_grad_direct_applies (also for Winograd's shapes; batch 64,

@@ -43,6 +43,7 @@
 #include "tinydiff/kernels/batch_chunks.hpp"
 #include "tinydiff/kernels/conv_gemm.hpp"
 #include "tinydiff/kernels/gemm.hpp"
+#include "tinydiff/kernels/partials.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 
 namespace tinydiff::kernels {
@@ -311,7 +312,8 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
 
 // dw [Cout, Cin, 3, 3] = the weight gradient of that conv for x [N, Cin, H, W] and dy [N, Cout, H, W].
 // Each thread sums its (static, hence fixed) share of the chunks into its own dU; those are
-// added in thread order, so the result is deterministic for a fixed thread count.
+// added in thread order (kernels/partials.hpp), so the result is deterministic for a fixed
+// thread count.
 inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s) {
   using namespace winograd_detail;
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles(), u_size = 16 * C * K;
@@ -321,16 +323,13 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
   const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
-  std::vector<float> partials;  // one dU per thread of the team
-  int team = 1;
+  TeamPartials partials;  // one dU per thread of the team (kernels/partials.hpp)
+  std::vector<float> dU_sum(static_cast<size_t>(u_size));
 #pragma omp parallel if (parallel)
   {
 #pragma omp single
-    {
-      team = omp_get_num_threads();
-      partials.assign(static_cast<size_t>(team * u_size), 0.0f);
-    }  // implicit barrier: partials is ready
-    float* dU = partials.data() + omp_get_thread_num() * u_size;
+    partials.allocate(omp_get_num_threads(), u_size);  // implicit barrier: the slots exist
+    float* dU = partials.zeroed_slot(omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < count; ++chunk) {
       const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
@@ -344,13 +343,10 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
       transform_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
       for (int k = 0; k < 16; ++k)  // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]
         gemm(false, true, C, K, P, 1.0f, V + k * v_stride, dM + k * m_stride, 1.0f, dU + k * C * K);
-    }
+    }  // implicit barrier: every slot is complete
+    partials.sum_in_team([&](int64_t i, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
   }
-  for (int t = 1; t < team; ++t) {
-    const float* part = partials.data() + t * u_size;
-    for (int64_t i = 0; i < u_size; ++i) partials[i] += part[i];
-  }
-  weights_from_transformed(partials.data(), K, C, dw);
+  weights_from_transformed(dU_sum.data(), K, C, dw);
 }
 
 }  // namespace tinydiff::kernels

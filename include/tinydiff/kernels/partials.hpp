@@ -1,0 +1,53 @@
+#pragma once
+// Per-thread partial sums for the weight gradients (kernels/conv.hpp, kernels/winograd.hpp): each
+// thread of an OpenMP team accumulates its static (hence fixed) share of the batch into its own
+// slot, and the slots are then added in thread order, so that the result depends on the thread
+// count only, never on timing.
+//
+// Both steps run on the whole team. Zeroing the slots and adding them up had been serial, and
+// their cost grows with the team (slots x weight size): on a 16-core machine the backward of a
+// 128 -> 64 3x3 conv at 7x7 ran slower at 16 threads than at 8 (10.4 vs 5.3 ms).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+namespace tinydiff::kernels {
+
+// The slots of a team: `team` arrays of `size` floats.
+class TeamPartials {
+ public:
+  // Called by one thread (inside `omp single`, or outside a parallel region).
+  void allocate(int team, int64_t size) {
+    team_ = team;
+    size_ = size;
+    data_.reset(new float[static_cast<size_t>(team) * static_cast<size_t>(size)]);
+  }
+  int team() const { return team_; }
+  // The calling thread's slot, zeroed (by that thread: its pages are first touched where they are used).
+  float* zeroed_slot(int thread) {
+    float* slot = data_.get() + static_cast<int64_t>(thread) * size_;
+    std::fill(slot, slot + size_, 0.0f);
+    return slot;
+  }
+  // Called by every thread of the team (or outside a parallel region): the sum of element i over the
+  // slots, in slot order, handed to store(i, sum); the elements are split over the team.
+  template <class Store>
+  void sum_in_team(Store store) const {
+    const float* p = data_.get();
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < size_; ++i) {
+      float sum = p[i];
+      for (int t = 1; t < team_; ++t) sum += p[t * size_ + i];
+      store(i, sum);
+    }
+  }
+
+ private:
+  int team_ = 1;
+  int64_t size_ = 0;
+  std::unique_ptr<float[]> data_;
+};
+
+}  // namespace tinydiff::kernels
