@@ -2,7 +2,8 @@
 // against index arithmetic, conv_gemm (the in-place-B GEMM) against a double-precision triple
 // loop, transpose against index arithmetic, the phase-by-phase input gradient of strided convs
 // against the im2col + col2im one (itself checked against a nested-loop reference in
-// test_conv.cpp), and the weight gradient read straight from the input against a double loop.
+// test_conv.cpp), the implicit-GEMM forward against im2col + GEMM, and the weight gradient read
+// straight from the input against a double loop.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -154,6 +155,98 @@ TEST_CASE("the input gradient by phases matches im2col + col2im over strides, ke
       kernels::conv2d_backward_input_im2col(dy.data(), w.data(), by_im2col.data(), p);
       CHECK(relative_error(by_phases, by_im2col) < 1e-5);  // NaN (a pixel never written) fails too
     }
+}
+
+TEST_CASE("the implicit-GEMM forward matches im2col + GEMM over tiles, slices and channel tails") {
+  // Output rows of 1 to 16 columns (tiles of 48 positions cut rows and images anywhere), strides
+  // 1 to 3, paddings, dilations and non-square kernels; 3 or 13 input channels (27 or 117 patch
+  // rows: one slice, or two of whole channels); 8, 12 (a partial block of output channels) and 40;
+  // batches of 1, 3 and 7; with and without a bias. Also the stride-1 input gradient, which is
+  // the same kernel run over dy.
+  Generator gen(24);
+  struct Case {
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw, h, w;
+  };
+  const std::vector<Case> cases = {{3, 3, 2, 2, 1, 1, 1, 1, 28, 28}, {3, 3, 2, 2, 1, 1, 1, 1, 14, 14},
+                                   {3, 3, 1, 1, 1, 1, 1, 1, 7, 7},   {4, 4, 2, 2, 1, 1, 1, 1, 14, 14},
+                                   {2, 3, 3, 1, 0, 2, 1, 1, 11, 9},  {3, 2, 1, 2, 2, 0, 2, 1, 9, 32},
+                                   {3, 3, 1, 1, 0, 0, 1, 2, 6, 17},  {1, 3, 1, 3, 0, 1, 1, 1, 5, 1}};
+  int64_t compared = 0;
+  for (const Case& k : cases)
+    for (int64_t cin : {3, 13})
+      for (int64_t cout : {8, 12, 40})
+        for (int64_t batch : {1, 3, 7}) {
+          kernels::ConvParams p;
+          p.batch = batch, p.in_channels = cin, p.out_channels = cout;
+          p.in_h = k.h, p.in_w = k.w, p.kernel_h = k.kh, p.kernel_w = k.kw;
+          p.stride_h = k.sh, p.stride_w = k.sw, p.pad_h = k.ph, p.pad_w = k.pw, p.dilation_h = k.dh, p.dilation_w = k.dw;
+          p.out_h = (k.h + 2 * k.ph - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+          p.out_w = (k.w + 2 * k.pw - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+          INFO("kernel ", k.kh, "x", k.kw, " stride ", k.sh, "x", k.sw, " pad ", k.ph, "x", k.pw, " dilation ", k.dh,
+               "x", k.dw, " image ", k.h, "x", k.w, " channels ", cin, " -> ", cout, " batch ", batch);
+#if defined(__AVX512F__)
+          REQUIRE(kernels::implicit_forward_applies(p));
+          const std::vector<float> x = random_vector(batch * cin * k.h * k.w, gen);
+          const std::vector<float> w = random_vector(cout * cin * k.kh * k.kw, gen);
+          const std::vector<float> b = random_vector(cout, gen);
+          const int64_t out_size = batch * cout * p.out_h * p.out_w;
+          for (bool with_bias : {false, true}) {
+            std::vector<float> implicit(static_cast<size_t>(out_size), NAN), reference(implicit.size());
+            kernels::conv2d_forward_implicit(x.data(), w.data(), with_bias ? b.data() : nullptr, implicit.data(), p);
+            kernels::conv2d_forward_im2col(x.data(), w.data(), with_bias ? b.data() : nullptr, reference.data(), p);
+            CHECK(relative_error(implicit, reference) < 1e-5);  // NaN (an output never written) fails too
+            ++compared;
+          }
+          if (k.sh == 1 && k.sw == 1 && k.dh == 1 && k.dw == 1 && cin >= 8) {  // the input gradient takes it too
+            const std::vector<float> dy = random_vector(out_size, gen), dx_bias = random_vector(cin, gen);
+            std::vector<float> dx(x.size(), NAN), reference(x.size());
+            kernels::conv2d_backward_input(dy.data(), w.data(), dx.data(), p, dx_bias.data());
+            kernels::conv2d_backward_input_im2col(dy.data(), w.data(), reference.data(), p);
+            kernels::add_channel_bias(reference.data(), dx_bias.data(), batch, cin, k.h * k.w);
+            CHECK(relative_error(dx, reference) < 1e-5);
+            ++compared;
+          }
+#else
+          CHECK_FALSE(kernels::implicit_forward_applies(p));
+#endif
+        }
+#if defined(__AVX512F__)
+  CHECK(compared > 2 * 8 * 2 * 3 * 3);
+#endif
+}
+
+TEST_CASE("the implicit-GEMM input gradient of stride-2 convs matches im2col + col2im") {
+  // The phases' implicit form (3x3 and 4x4 kernels at stride 2 on planes of even size): 12 or 40
+  // channels of dy (one slice of shifts, or several), 8 and 20 input channels (a partial block),
+  // square and oblong planes, tiles across images (batch 1 and 3), with and without a bias.
+  Generator gen(25);
+  struct Case {
+    int64_t k, pad, h, w;
+  };
+  const std::vector<Case> cases = {{3, 1, 28, 28}, {3, 1, 14, 14}, {4, 1, 14, 14}, {4, 1, 28, 28}, {3, 1, 8, 12},
+                                   {4, 1, 6, 10}};
+  for (const Case& k : cases)
+    for (int64_t cout : {12, 40})
+      for (int64_t cin : {8, 20})
+        for (int64_t batch : {1, 3}) {
+          kernels::ConvParams p;
+          p.batch = batch, p.in_channels = cin, p.out_channels = cout;
+          p.in_h = k.h, p.in_w = k.w, p.kernel_h = p.kernel_w = k.k, p.stride_h = p.stride_w = 2;
+          p.pad_h = p.pad_w = k.pad;
+          p.out_h = (k.h + 2 * k.pad - k.k) / 2 + 1;
+          p.out_w = (k.w + 2 * k.pad - k.k) / 2 + 1;
+          INFO("kernel ", k.k, " pad ", k.pad, " image ", k.h, "x", k.w, " channels ", cin, " -> ", cout, " batch ",
+               batch);
+          const std::vector<float> dy = random_vector(batch * cout * p.out_h * p.out_w, gen);
+          const std::vector<float> w = random_vector(cout * cin * k.k * k.k, gen), bias = random_vector(cin, gen);
+          for (bool with_bias : {false, true}) {
+            std::vector<float> dx(static_cast<size_t>(batch * cin * k.h * k.w), NAN), reference(dx.size());
+            kernels::conv2d_backward_input(dy.data(), w.data(), dx.data(), p, with_bias ? bias.data() : nullptr);
+            kernels::conv2d_backward_input_im2col(dy.data(), w.data(), reference.data(), p);
+            if (with_bias) kernels::add_channel_bias(reference.data(), bias.data(), batch, cin, k.h * k.w);
+            CHECK(relative_error(dx, reference) < 1e-5);
+          }
+        }
 }
 
 TEST_CASE("the weight gradient read straight from the input matches a double-precision reference") {

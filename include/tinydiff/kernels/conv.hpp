@@ -4,8 +4,10 @@
 // builds conv2d and conv_transpose2d (whose forward is conv2d's input gradient)
 // from these four functions. The forward and input gradient of a 3x3 stride-1 pad-1 conv
 // go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp; see winograd_applies and, for
-// planes of 64 pixels or fewer, which stay off Winograd, winograd_pays), and every other
-// input gradient without dilation goes by phases (kernels/conv_phases.hpp). Weight gradients
+// planes of 64 pixels or fewer, which stay off Winograd, winograd_pays); other forwards on planes
+// of at most 32 columns run as an implicit GEMM that packs the patch matrix tile by tile into L1
+// (kernels/conv_implicit.hpp), and every other input gradient without dilation goes by phases
+// (kernels/conv_phases.hpp, themselves implicit GEMMs where they can be). Weight gradients
 // of kernels 2 to 4 wide with 16 or more output channels per group are read straight from the
 // input (kernels/weight_grad_direct.hpp, faster than both the im2col GEMM and Winograd's);
 // the rest take Winograd or the im2col GEMM. The *_im2col functions are the im2col path itself.
@@ -33,6 +35,7 @@
 
 #include "tinydiff/kernels/batch_chunks.hpp"
 #include "tinydiff/kernels/conv_gemm.hpp"
+#include "tinydiff/kernels/conv_implicit.hpp"
 #include "tinydiff/kernels/conv_params.hpp"
 #include "tinydiff/kernels/conv_phases.hpp"
 #include "tinydiff/kernels/gemm.hpp"
@@ -182,12 +185,19 @@ inline WinogradShape winograd_shape(const ConvParams& p) {
   return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w};
 }
 
-// y = conv(x, w) (+ b): Winograd where it applies and pays, else im2col + GEMM.
+// y = conv(x, w) (+ b): Winograd where it applies and pays, else the implicit GEMM on planes of at
+// most 32 columns (kernels/conv_implicit.hpp), else im2col + GEMM.
 inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
   if (winograd_pays(p)) {
     winograd_conv3x3_forward(x, w, b, y, winograd_shape(p));
     return;
   }
+#if defined(__AVX512F__)
+  if (implicit_forward_applies(p)) {
+    conv2d_forward_implicit(x, w, b, y, p);
+    return;
+  }
+#endif
   conv2d_forward_im2col(x, w, b, y, p);
 }
 

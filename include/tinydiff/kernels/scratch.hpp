@@ -1,9 +1,9 @@
 #pragma once
 // Per-thread scratch buffers for the convolution kernels (kernels/conv.hpp, kernels/winograd.hpp,
-// kernels/conv_gemm.hpp):
+// kernels/conv_gemm.hpp, kernels/conv_implicit.hpp):
 // one buffer per slot and thread that only grows, so once the buffers have reached the
-// largest shape seen a kernel call allocates (and zeroes) nothing. The im2col and Winograd
-// paths share the slots: neither runs inside the other, and within one kernel call each
+// largest shape seen a kernel call allocates (and zeroes) nothing. The im2col, implicit and Winograd
+// paths share the slots: none runs inside another, and within one kernel call each
 // slot has one use.
 #include <cstddef>
 #include <vector>
@@ -11,10 +11,10 @@
 namespace tinydiff::kernels {
 
 enum class ScratchSlot : int {
-  kPatches = 0,  // im2col: the patch matrix col / dcol;  Winograd: V (transformed input tiles)
-  kProduct = 1,  // im2col: a GEMM's output or gathered dy;  Winograd: M / dM
+  kPatches = 0,  // im2col: the patch matrix col / dcol;  Winograd: V (transformed input tiles);  implicit GEMM: a packed tile
+  kProduct = 1,  // im2col: a GEMM's output or gathered dy;  Winograd: M / dM;  implicit GEMM: a tile's products
   kPlanes = 2,   // Winograd: the padded input plane
-  kWeights = 3,  // Winograd: U (transformed weights), on the calling thread
+  kWeights = 3,  // Winograd: U (transformed weights);  implicit GEMM: packed weight blocks; on the calling thread
   kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8]
   kCount = 5
 };
