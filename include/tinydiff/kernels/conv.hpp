@@ -235,7 +235,7 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
   const bool transposed = cout_g >= 16;
-  const bool direct = transposed && weight_grad_direct_applies(p) && !p.is_pointwise();
+  [[maybe_unused]] const bool direct = transposed && weight_grad_direct_applies(p) && !p.is_pointwise();
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
   TeamPartials partials;  // one slot per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
 #pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
@@ -251,10 +251,12 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
         float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
         if (transposed) {
           detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
+#if defined(__AVX512F__)
           if (direct && weight_grad_direct_fits(p, m)) {  // the same product, the patches read from x itself
             conv2d_backward_weight_direct(x, gathered, acc + g * K * cout_g, p, n0, m, g);
             continue;
           }
+#endif
           const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
           conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
           continue;

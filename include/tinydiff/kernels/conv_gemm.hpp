@@ -34,7 +34,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/scratch.hpp"
@@ -169,9 +168,9 @@ inline void run(bool trans_a, int64_t M, int64_t N, int64_t K, const float* a, c
     gemm(trans_a, false, M, N, K, 1.0f, a, b, accumulate ? 1.0f : 0.0f, c);
     return;
   }
-  std::vector<float> gathered(static_cast<size_t>(K * N));  // the rows side by side, for Eigen
-  for (int64_t k = 0; k < K; ++k) std::copy(b_rows[k], b_rows[k] + N, gathered.begin() + k * N);
-  gemm(trans_a, false, M, N, K, 1.0f, a, gathered.data(), accumulate ? 1.0f : 0.0f, c);
+  float* gathered = thread_scratch(ScratchSlot::kPackedA, static_cast<size_t>(K * N));  // the rows side by side, for Eigen
+  for (int64_t k = 0; k < K; ++k) std::copy(b_rows[k], b_rows[k] + N, gathered + k * N);
+  gemm(trans_a, false, M, N, K, 1.0f, a, gathered, accumulate ? 1.0f : 0.0f, c);
 }
 }  // namespace conv_gemm_detail
 

@@ -282,15 +282,19 @@ inline void backward_input_implicit(const float* dy, const float* phase_weights,
     float* packed_b = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 + slices.max_depth() * kTile)) + 16;
     float* products = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(phase_count * blocks * kRows * kTile));
     // Row tables: row (co, i, j) of phase f, for co in a slice, is shift (oy + i, ox + j) of the
-    // slice's channel co - c0 in packed_b (the same for every slice).
-    std::vector<std::vector<const float*>> tables(phase_count);
+    // slice's channel co - c0 in packed_b (the same for every slice); table_of[f] is phase f's.
+    std::vector<const float**> table_of(phase_count);
+    const float** tables = thread_scratch_of<const float*>(
+        ScratchSlot::kRowTable, static_cast<size_t>(slices.per_slice * shifts_per_channel * phase_count));
+    const float** next = tables;
     for (size_t f = 0; f < phase_count; ++f) {
       const Phase& phase = phases[f];
       const int64_t oy = phase.y.first + 1 - phase.y.taps - shifts.lo_y, ox = phase.x.first + 1 - phase.x.taps - shifts.lo_x;
+      table_of[f] = next;
       for (int64_t co = 0; co < slices.per_slice; ++co)
         for (int64_t i = 0; i < phase.y.taps; ++i)
           for (int64_t j = 0; j < phase.x.taps; ++j)
-            tables[f].push_back(packed_b + (co * shifts_per_channel + (oy + i) * g.kernel_w + ox + j) * kTile);
+            *next++ = packed_b + (co * shifts_per_channel + (oy + i) * g.kernel_w + ox + j) * kTile;
     }
     const __m512i zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
 #pragma omp for schedule(static)
@@ -303,7 +307,7 @@ inline void backward_input_implicit(const float* dy, const float* phase_weights,
           const int64_t taps = phases[f].y.taps * phases[f].x.taps, K = phases[f].rows();
           for (int64_t i = 0; i < blocks; ++i)
             conv_gemm_detail::run_block<true>(true, columns.vectors, packed_w + packed_at[f] + (i * K + c0 * taps) * kRows,
-                                              0, nullptr, 0, tables[f].data(), 0, (c1 - c0) * taps,
+                                              0, nullptr, 0, table_of[f], 0, (c1 - c0) * taps,
                                               products + (f * blocks + i) * kRows * kTile, kTile, kRows, columns.last,
                                               c0 > 0);
         }
@@ -403,7 +407,6 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
     const int64_t n0 = chunks.begin(c), m = chunks.size(c);
     // values of phase i: [Cin_g, m*L_i] at products + m * cin_g * offsets[i] (none for a phase without taps)
     float* products = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(m * cin_g * all_cols));
-    thread_local std::vector<const float*> row_table;
     for (int64_t g = 0; g < p.groups; ++g) {
       std::vector<const float*> values(phases.size(), nullptr);
       const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * out_plane;
@@ -422,9 +425,9 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
         if (rows == 0) continue;
         const float* phase_weights_g = weights.data() + f.weights + g * cin_g * rows;
         if (shared) {
-          row_table.resize(static_cast<size_t>(std::max<int64_t>(rows, static_cast<int64_t>(row_table.size()))));
-          phase_rows(f, shifts, shared, cols, row_table.data());
-          conv_gemm_rows(false, cin_g, cols, rows, phase_weights_g, row_table.data(), product, false);
+          const float** row_table = thread_scratch_of<const float*>(ScratchSlot::kRowTable, static_cast<size_t>(rows));
+          phase_rows(f, shifts, shared, cols, row_table);
+          conv_gemm_rows(false, cin_g, cols, rows, phase_weights_g, row_table, product, false);
         } else {
           float* col = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(rows * cols));
           for (int64_t j = 0; j < m; ++j) im2col(dyg + j * p.out_channels * out_plane, f.patches, col + j * L, cols);

@@ -15,15 +15,21 @@ enum class ScratchSlot : int {
   kProduct = 1,  // im2col: a GEMM's output or gathered dy;  Winograd: M / dM;  implicit GEMM: a tile's products
   kPlanes = 2,   // Winograd: the padded input plane
   kWeights = 3,  // Winograd: U (transformed weights);  implicit GEMM: packed weight blocks; on the calling thread
-  kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8]
-  kCount = 5
+  kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8], or (without AVX-512) a row table's rows gathered
+  kRowTable = 5,  // (const float*) the phases' row tables into shared patch rows
+  kOffsets = 6,   // (int32_t) weight_grad_direct: the chunk's position offsets
+  kCount = 7
 };
 
-inline float* thread_scratch(ScratchSlot slot, size_t count) {
-  thread_local std::vector<float> buffers[static_cast<int>(ScratchSlot::kCount)];
-  std::vector<float>& b = buffers[static_cast<int>(slot)];
+// At least `count` elements of type T, for this thread and slot (each type has its own buffers).
+template <class T>
+inline T* thread_scratch_of(ScratchSlot slot, size_t count) {
+  thread_local std::vector<T> buffers[static_cast<int>(ScratchSlot::kCount)];
+  std::vector<T>& b = buffers[static_cast<int>(slot)];
   if (b.size() < count) b.resize(count);
   return b.data();
 }
+
+inline float* thread_scratch(ScratchSlot slot, size_t count) { return thread_scratch_of<float>(slot, count); }
 
 }  // namespace tinydiff::kernels

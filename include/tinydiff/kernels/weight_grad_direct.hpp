@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "tinydiff/kernels/conv_params.hpp"
 #include "tinydiff/kernels/scratch.hpp"
@@ -120,27 +119,32 @@ inline bool weight_grad_direct_fits(const ConvParams& p, int64_t m) {
   return m * p.in_per_group() * padded_plane < (int64_t{1} << 31);
 }
 
+#if defined(__AVX512F__)
 // dW_g^T [K, Cout_g] += (the patch matrix of images [n0, n0 + m), group g) dY^T, where dyt [m*L, Cout_g]
-// is dY^T of those images and dwt is dW_g^T (see the top of the file). Uses the calling thread's
-// ScratchSlot::kPatches for xpad.
+// is dY^T of those images and dwt is dW_g^T (see the top of the file), for weight_grad_direct_applies(p).
+// Uses the calling thread's ScratchSlot::kPatches for xpad and ScratchSlot::kOffsets for pos.
 inline void conv2d_backward_weight_direct(const float* x, const float* dyt, float* dwt, const ConvParams& p, int64_t n0,
                                           int64_t m, int64_t g) {
-#if defined(__AVX512F__)
   namespace d = weight_grad_detail;
   const int64_t cin_g = p.in_per_group();
   const int64_t Hp = p.in_h + 2 * p.pad_h, Wp = p.in_w + 2 * p.pad_w, padded_plane = Hp * Wp;
   float* xpad = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(m * cin_g * padded_plane));
-  thread_local std::vector<int32_t> position_offsets;
-  position_offsets.resize(static_cast<size_t>(std::max<int64_t>(position_offsets.size(), m * p.out_h * p.out_w)));
-  int32_t* offsets = position_offsets.data();
-  // xpad: the chunk's input planes with a zero border
-  std::memset(xpad, 0, sizeof(float) * static_cast<size_t>(m * cin_g * padded_plane));
+  int32_t* offsets = thread_scratch_of<int32_t>(ScratchSlot::kOffsets, static_cast<size_t>(m * p.out_h * p.out_w));
+  // xpad: the chunk's input planes with a zero border (rows above and below, columns left and right)
+  const size_t border_rows = static_cast<size_t>(p.pad_h * Wp), left = static_cast<size_t>(p.pad_w);
+  const size_t right = static_cast<size_t>(Wp - p.pad_w - p.in_w);
   for (int64_t j = 0; j < m; ++j)
     for (int64_t c = 0; c < cin_g; ++c) {
       const float* src = x + (((n0 + j) * p.in_channels + g * cin_g + c) * p.in_h) * p.in_w;
-      float* dst = xpad + (j * cin_g + c) * padded_plane + p.pad_h * Wp + p.pad_w;
-      for (int64_t h = 0; h < p.in_h; ++h)
-        std::memcpy(dst + h * Wp, src + h * p.in_w, sizeof(float) * static_cast<size_t>(p.in_w));
+      float* plane = xpad + (j * cin_g + c) * padded_plane;
+      std::fill_n(plane, border_rows, 0.0f);
+      std::fill_n(plane + (p.pad_h + p.in_h) * Wp, border_rows, 0.0f);
+      for (int64_t h = 0; h < p.in_h; ++h) {
+        float* row = plane + (p.pad_h + h) * Wp;
+        std::fill_n(row, left, 0.0f);
+        std::memcpy(row + p.pad_w, src + h * p.in_w, sizeof(float) * static_cast<size_t>(p.in_w));
+        std::fill_n(row + p.pad_w + p.in_w, right, 0.0f);
+      }
     }
   // pos(p) for every position of the chunk, and row(c, i) for every kernel row
   int64_t P = 0;
@@ -153,9 +157,7 @@ inline void conv2d_backward_weight_direct(const float* x, const float* dyt, floa
     case 3: d::accumulate<3, 4>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt); break;
     default: d::accumulate<4, 3>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt); break;
   }
-#else
-  (void)x, (void)dyt, (void)dwt, (void)p, (void)n0, (void)m, (void)g;
-#endif
 }
+#endif
 
 }  // namespace tinydiff::kernels
