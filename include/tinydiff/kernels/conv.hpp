@@ -270,14 +270,13 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
         gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
       }
     }  // implicit barrier: every slot is complete
-    partials.sum_in_team([&](int64_t at, float sum) {
-      if (!transposed) {
-        dw[at] = sum;
-        return;
-      }
-      const int64_t g = at / (K * cout_g), k = at % (K * cout_g) / cout_g, o = at % cout_g;  // at = (g, k, o)
-      dw[(g * cout_g + o) * K + k] = sum;
-    });
+    if (transposed)  // the slots hold dW_g^T: row (g, k), column o
+      partials.sum_in_team(cout_g, [&](int64_t row, int64_t o, float sum) {
+        const int64_t g = row / K, k = row % K;
+        dw[(g * cout_g + o) * K + k] = sum;
+      });
+    else
+      partials.sum_in_team(K, [&](int64_t row, int64_t k, float sum) { dw[row * K + k] = sum; });
   }
 }
 

@@ -31,17 +31,22 @@ class TeamPartials {
     std::fill(slot, slot + size_, 0.0f);
     return slot;
   }
-  // Called by every thread of the team (or outside a parallel region): the sum of element i over the
-  // slots, in slot order, handed to store(i, sum); the elements are split over the team.
+  // Called by every thread of the team (or outside a parallel region): with the slots seen as
+  // [size / columns, columns], the sum of element (row, column) over the slots, in slot order, handed
+  // to store(row, column, sum); the rows are split over the team. (Callers that scatter the sums
+  // get the row and column without dividing per element.)
   template <class Store>
-  void sum_in_team(Store store) const {
+  void sum_in_team(int64_t columns, Store store) const {
     const float* p = data_.get();
+    const int64_t rows = size_ / columns;
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < size_; ++i) {
-      float sum = p[i];
-      for (int t = 1; t < team_; ++t) sum += p[t * size_ + i];
-      store(i, sum);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < columns; ++c) {
+        const int64_t i = r * columns + c;
+        float sum = p[i];
+        for (int t = 1; t < team_; ++t) sum += p[t * size_ + i];
+        store(r, c, sum);
+      }
   }
 
  private:

@@ -73,19 +73,34 @@ inline void block(const float* const* base, int rows, const int32_t* offsets, in
   }
 }
 
+// dst[0, padded_width) = `pad` zeros, src[0, width), zeros: 16 floats per masked load and store
+// (the lanes outside src are neither read nor faulted on).
+inline void pad_row(float* dst, const float* src, int64_t pad, int64_t width, int64_t padded_width) {
+  for (int64_t e = 0; e < padded_width; e += 16) {
+    const __mmask16 inside = static_cast<__mmask16>(detail::low_lanes(pad + width - e) & ~detail::low_lanes(pad - e));
+    _mm512_mask_storeu_ps(dst + e, detail::low_lanes(padded_width - e), _mm512_maskz_loadu_ps(inside, src + (e - pad)));
+  }
+}
+
 inline __mmask16 lanes_of(int64_t count) {
   return count <= 0 ? 0 : static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
 }
 
 // All kernel rows u = (c, i) and output channels for positions [0, P): Q kernel rows at a time.
+// Meanwhile the lines [ahead, ahead_end) (the next chunk's input) are prefetched into L2, a few
+// before each block, so that the next chunk's copy into xpad finds them there.
 template <int KW, int Q>
 inline void accumulate(const float* xpad, const ConvParams& p, int64_t padded_plane, int64_t padded_width,
-                       const int32_t* offsets, int64_t P, const float* dyt, float* dwt) {
+                       const int32_t* offsets, int64_t P, const float* dyt, float* dwt, const char* ahead,
+                       const char* ahead_end) {
   const int64_t kernel_rows = p.in_per_group() * p.kernel_h, cout_g = p.out_per_group();
+  const int64_t blocks = (P + kSlice - 1) / kSlice * ((cout_g + 31) / 32) * ((kernel_rows + Q - 1) / Q);
+  const int64_t lines_per_block = ((ahead_end - ahead) / 64 + blocks - 1) / blocks;
   for (int64_t k0 = 0; k0 < P; k0 += kSlice) {
     const int64_t count = std::min(kSlice, P - k0);
     for (int64_t o0 = 0; o0 < cout_g; o0 += 32)
       for (int64_t u0 = 0; u0 < kernel_rows; u0 += Q) {
+        for (int64_t e = 0; e < lines_per_block && ahead < ahead_end; ++e, ahead += 64) _mm_prefetch(ahead, _MM_HINT_T1);
         const float* base[Q];  // row(c, i); a block past the last kernel row repeats it (and stores nothing)
         const int rows = static_cast<int>(std::min<int64_t>(Q, kernel_rows - u0));
         for (int q = 0; q < Q; ++q) {
@@ -130,20 +145,16 @@ inline void conv2d_backward_weight_direct(const float* x, const float* dyt, floa
   const int64_t Hp = p.in_h + 2 * p.pad_h, Wp = p.in_w + 2 * p.pad_w, padded_plane = Hp * Wp;
   float* xpad = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(m * cin_g * padded_plane));
   int32_t* offsets = thread_scratch_of<int32_t>(ScratchSlot::kOffsets, static_cast<size_t>(m * p.out_h * p.out_w));
-  // xpad: the chunk's input planes with a zero border (rows above and below, columns left and right)
-  const size_t border_rows = static_cast<size_t>(p.pad_h * Wp), left = static_cast<size_t>(p.pad_w);
-  const size_t right = static_cast<size_t>(Wp - p.pad_w - p.in_w);
+  // xpad: the chunk's input planes with a zero border, written row by row in one pass (a padded row
+  // is the input row between pad_w and Wp - pad_w zeros, or all zeros above and below the image)
   for (int64_t j = 0; j < m; ++j)
     for (int64_t c = 0; c < cin_g; ++c) {
       const float* src = x + (((n0 + j) * p.in_channels + g * cin_g + c) * p.in_h) * p.in_w;
       float* plane = xpad + (j * cin_g + c) * padded_plane;
-      std::fill_n(plane, border_rows, 0.0f);
-      std::fill_n(plane + (p.pad_h + p.in_h) * Wp, border_rows, 0.0f);
-      for (int64_t h = 0; h < p.in_h; ++h) {
-        float* row = plane + (p.pad_h + h) * Wp;
-        std::fill_n(row, left, 0.0f);
-        std::memcpy(row + p.pad_w, src + h * p.in_w, sizeof(float) * static_cast<size_t>(p.in_w));
-        std::fill_n(row + p.pad_w + p.in_w, right, 0.0f);
+      for (int64_t r = 0; r < Hp; ++r) {
+        const int64_t h = r - p.pad_h;
+        const bool inside = h >= 0 && h < p.in_h;
+        weight_grad_detail::pad_row(plane + r * Wp, inside ? src + h * p.in_w : src, p.pad_w, inside ? p.in_w : 0, Wp);
       }
     }
   // pos(p) for every position of the chunk, and row(c, i) for every kernel row
@@ -152,10 +163,14 @@ inline void conv2d_backward_weight_direct(const float* x, const float* dyt, floa
     for (int64_t oh = 0; oh < p.out_h; ++oh)
       for (int64_t ow = 0; ow < p.out_w; ++ow)
         offsets[P++] = static_cast<int32_t>(j * cin_g * padded_plane + oh * p.stride_h * Wp + ow * p.stride_w);
+  // The next chunk's images, which this thread most likely takes next (static schedule).
+  const int64_t image_size = p.in_channels * p.in_h * p.in_w;
+  const char* ahead = reinterpret_cast<const char*>(x + std::min(p.batch, n0 + m) * image_size);
+  const char* ahead_end = reinterpret_cast<const char*>(x + std::min(p.batch, n0 + 2 * m) * image_size);
   switch (p.kernel_w) {
-    case 2: d::accumulate<2, 6>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt); break;
-    case 3: d::accumulate<3, 4>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt); break;
-    default: d::accumulate<4, 3>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt); break;
+    case 2: d::accumulate<2, 6>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt, ahead, ahead_end); break;
+    case 3: d::accumulate<3, 4>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt, ahead, ahead_end); break;
+    default: d::accumulate<4, 3>(xpad, p, padded_plane, Wp, offsets, P, dyt, dwt, ahead, ahead_end); break;
   }
 }
 #endif

@@ -344,7 +344,7 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
       for (int k = 0; k < 16; ++k)  // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]
         gemm(false, true, C, K, P, 1.0f, V + k * v_stride, dM + k * m_stride, 1.0f, dU + k * C * K);
     }  // implicit barrier: every slot is complete
-    partials.sum_in_team([&](int64_t i, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
+    partials.sum_in_team(1, [&](int64_t i, int64_t, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
   }
   weights_from_transformed(dU_sum.data(), K, C, dw);
 }
