@@ -94,6 +94,20 @@ inline void block(const float* a, int64_t lda, const float* b, int64_t ldb, cons
     }
 }
 
+// Blocks [first, last) of op(A) (M rows; element (r, k) at a[r * row_step + k * k_step]) in the
+// packed layout: block i is [K][8] at out + (i - first) * K * 8, zeros past row M.
+inline void pack_blocks(const float* a, int64_t M, int64_t K, int64_t row_step, int64_t k_step, int64_t first,
+                        int64_t last, float* out) {
+  for (int64_t i = first; i < last; ++i) {
+    float* block_out = out + (i - first) * K * kRows;
+    for (int64_t k = 0; k < K; ++k)
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t row = i * kRows + r;
+        block_out[k * kRows + r] = row < M ? a[row * row_step + k * k_step] : 0.0f;
+      }
+  }
+}
+
 template <bool kPacked, bool kRowTable>
 inline void block_any_width(int vectors, const float* a, int64_t lda, const float* b, int64_t ldb,
                             const float* const* b_rows, int64_t column, int64_t K, float* c, int64_t ldc, int rows,
@@ -125,14 +139,7 @@ inline void run(bool trans_a, int64_t M, int64_t N, int64_t K, const float* a, c
     const int64_t blocks = (M + kRows - 1) / kRows;
     const int64_t first_packed = trans_a ? 0 : M / kRows;  // blocks read in place come first
     float* packed = thread_scratch(ScratchSlot::kPackedA, static_cast<size_t>((blocks - first_packed) * K * kRows));
-    for (int64_t i = first_packed; i < blocks; ++i) {
-      float* out = packed + (i - first_packed) * K * kRows;
-      for (int64_t k = 0; k < K; ++k)
-        for (int r = 0; r < kRows; ++r) {
-          const int64_t row = i * kRows + r;
-          out[k * kRows + r] = row < M ? a[row * row_step + k * k_step] : 0.0f;
-        }
-    }
+    pack_blocks(a, M, K, row_step, k_step, first_packed, blocks, packed);
     // The columns in 16-float vectors, dealt out to as few panels of at most 3 as possible and
     // evened out (64 columns: 2 + 2 vectors, not 3 + 1, which would leave 8 broadcasts feeding
     // only 8 FMAs). Only the very last vector can be partial.

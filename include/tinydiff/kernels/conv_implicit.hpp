@@ -195,19 +195,6 @@ class TilePacker {
   int64_t ahead_per_row_ = 0;
 };
 
-// W [M, K] as conv_gemm's packed blocks: block i is [K][8], rows 8i..8i+7 of W (zeros past M),
-// so that every block broadcasts from one line.
-inline void pack_weight_blocks(const float* w, int64_t M, int64_t K, float* out) {
-  constexpr int kRows = conv_gemm_detail::kRows;
-  const int64_t blocks = (M + kRows - 1) / kRows;
-  for (int64_t i = 0; i < blocks; ++i)
-    for (int64_t k = 0; k < K; ++k)
-      for (int r = 0; r < kRows; ++r) {
-        const int64_t row = i * kRows + r;
-        out[(i * K + k) * kRows + r] = row < M ? w[row * K + k] : 0.0f;
-      }
-}
-
 }  // namespace implicit_detail
 
 // y [N, M, out_h, out_w] = W [M, K] patches(x[n]) (+ b [M]) for each image x[n] [C, H, W] of the
@@ -220,7 +207,7 @@ inline void implicit_conv(const float* x, const PatchGeometry& g, int64_t batch,
   const int64_t K = g.col_rows(), L = g.out_h * g.out_w, positions = batch * L;
   const int64_t blocks = (M + kRows - 1) / kRows;
   float* packed_w = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(blocks * K * kRows));
-  pack_weight_blocks(w, M, K, packed_w);
+  conv_gemm_detail::pack_blocks(w, M, K, K, 1, 0, blocks, packed_w);  // every block broadcasts from one line
   const ChannelSlices slices(g.channels, g.kernel_h * g.kernel_w);
   const int64_t tiles = (positions + kTile - 1) / kTile;
 #pragma omp parallel if (parallel && tiles > 1)

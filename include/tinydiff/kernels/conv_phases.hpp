@@ -271,7 +271,8 @@ inline void backward_input_implicit(const float* dy, const float* phase_weights,
   for (size_t f = 0; f < phase_count; ++f) packed_at[f + 1] = packed_at[f] + blocks * phases[f].rows() * kRows;
   float* packed_w = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(packed_at[phase_count]));
   for (size_t f = 0; f < phase_count; ++f)
-    pack_weight_blocks(phase_weights + phases[f].weights, cin, phases[f].rows(), packed_w + packed_at[f]);
+    conv_gemm_detail::pack_blocks(phase_weights + phases[f].weights, cin, phases[f].rows(), phases[f].rows(), 1, 0,
+                                  blocks, packed_w + packed_at[f]);
   // Deeper slices than the forward's: each phase reads only some of a slice's rows (3x3: 1, 2, 2
   // and 4 of every 4), so the same packed rows would give its blocks short runs of k.
   const ChannelSlices slices(g.channels, shifts_per_channel, kPhasesMaxDepth);
@@ -313,7 +314,8 @@ inline void backward_input_implicit(const float* dy, const float* phase_weights,
         }
       });
       // dx: grid row r (image n, phase row a) holds tile columns [b0, b1); per row phase, its two
-      // column phases' values zip into dx pixels [2*b0, 2*b1) of row iy, 8 pairs per vector.
+      // column phases' values zip into dx pixels [2*b0, 2*b1) of row iy, 8 pairs per vector (inline
+      // rather than interleave_pairs, whose per-call setup cost the stride-2 input gradients 4-7%).
       for (int64_t r = q0 / grid_w; r * grid_w < q0 + width; ++r) {
         const int64_t n = r / grid_h, a = r % grid_h;
         const int64_t b0 = std::max<int64_t>(0, q0 - r * grid_w), b1 = std::min(grid_w, q0 + width - r * grid_w);
