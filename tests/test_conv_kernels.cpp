@@ -1,9 +1,10 @@
-// The building blocks under the convolution kernels, each against a plain reference: im2col
-// against index arithmetic, conv_gemm (the in-place-B GEMM) against a double-precision triple
-// loop, transpose against index arithmetic, the phase-by-phase input gradient of strided convs
-// against the im2col + col2im one (itself checked against a nested-loop reference in
-// test_conv.cpp), the implicit-GEMM forward against im2col + GEMM, and the weight gradient read
-// straight from the input against a double loop.
+// The building blocks under the convolution kernels, each against a plain reference and on every
+// kernel tier this build and CPU can run (generic, avx2, avx512; for_each_tier names the tier in
+// a failure): im2col against index arithmetic, conv_gemm (the in-place-B GEMM) against a
+// double-precision triple loop, transpose against index arithmetic, the phase-by-phase input
+// gradient of strided convs and the implicit-GEMM forward and input gradient against the
+// reference convolution (kernels/conv_reference.hpp), and the weight gradient read straight from
+// the input against a double loop. test_conv_paths.cpp runs whole convolutions on every path.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include <tinydiff/kernels/conv.hpp>
 #include <tinydiff/kernels/conv_gemm.hpp>
+#include <tinydiff/kernels/conv_reference.hpp>
 #include <tinydiff/kernels/transpose.hpp>
 #include <tinydiff/kernels/weight_grad_direct.hpp>
 #include <tinydiff/tinydiff.hpp>
@@ -18,14 +20,16 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
+using test_helpers::for_each_tier;
 using test_helpers::random_vector;
 using test_helpers::relative_error;
 
-TEST_CASE("im2col matches index arithmetic: row tables, row pairs and the general loop") {
-  // Widths on both sides of 8 and 16 (two output rows per vector up to 8 output columns from
-  // rows of at most 16) and of 32 (the row-table path's limit: wider planes take the general
-  // loop); strides, paddings and dilations that put taps off every edge; a row stride wider
-  // than one image's block, whose gap must stay untouched.
+TEST_CASE("im2col matches index arithmetic on every tier") {
+  // Widths on both sides of the vector widths (4, 8, 16) and beyond one vector's reach; strides,
+  // paddings and dilations that put taps off every edge; a row stride wider than one image's
+  // block, whose gap must stay untouched (whole-vector stores may only spill where later rows
+  // are written).
+  for_each_tier([] {
   int64_t geometries = 0, wrong = 0;
   for (int64_t height : {1, 6, 15})
     for (int64_t width : {1, 5, 8, 9, 14, 16, 17, 28, 32, 33})
@@ -69,17 +73,19 @@ TEST_CASE("im2col matches index arithmetic: row tables, row pairs and the genera
             }
   CHECK(geometries > 1000);
   CHECK(wrong == 0);
+  });
 }
 
-TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape") {
-  // Rows on both sides of the 8-row block (and below it, where Eigen takes over), columns on both
-  // sides of the 16-float vector and the 48-column panel, both layouts of A, with and without
-  // accumulating into C, depths on both sides of the 192-deep pass; B contiguous and as a table of
-  // row pointers (conv_gemm_rows).
+TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape, on every tier") {
+  // Rows on both sides of the 6- and 8-row blocks (and below them, where Eigen takes over), columns
+  // on both sides of the vectors and panels (8, 12, 16, 48), both layouts of A, with and without
+  // accumulating into C, depths on both sides of the 192- and 256-deep passes; B contiguous and as
+  // a table of row pointers (conv_gemm_rows).
+  for_each_tier([] {
   Generator gen(21);
-  for (int64_t M : {1, 7, 8, 13, 24, 37})
-    for (int64_t N : {1, 15, 16, 17, 47, 48, 64, 100})
-      for (int64_t K : {1, 5, 33, 200})
+  for (int64_t M : {1, 5, 6, 7, 8, 13, 24, 37})
+    for (int64_t N : {1, 7, 8, 12, 15, 16, 17, 47, 48, 64, 100})
+      for (int64_t K : {1, 5, 33, 200, 300})
         for (bool trans_a : {false, true})
           for (bool accumulate : {false, true}) {
             INFO("M ", M, " N ", N, " K ", K, " trans_a ", trans_a, " accumulate ", accumulate);
@@ -105,11 +111,13 @@ TEST_CASE("conv_gemm matches a reference GEMM on every block and tail shape") {
             kernels::conv_gemm_rows(trans_a, M, N, K, a.data(), b_rows.data(), c_rows.data(), accumulate);
             CHECK(relative_error(c_rows, expected) < 1e-5);
           }
+  });
 }
 
-TEST_CASE("transpose matches index arithmetic, whole 16x16 blocks and edges, with row strides") {
-  for (int64_t rows : {1, 15, 16, 17, 33})
-    for (int64_t cols : {1, 16, 31, 48}) {
+TEST_CASE("transpose matches index arithmetic, whole blocks and edges, with row strides, on every tier") {
+  for_each_tier([] {
+  for (int64_t rows : {1, 3, 4, 7, 8, 9, 15, 16, 17, 33})
+    for (int64_t cols : {1, 4, 8, 16, 31, 48}) {
       INFO("rows ", rows, " cols ", cols);
       const int64_t src_stride = cols + 3, dst_stride = rows + 5;
       std::vector<float> src(static_cast<size_t>(rows * src_stride)), dst(static_cast<size_t>(cols * dst_stride), -1.0f);
@@ -120,13 +128,37 @@ TEST_CASE("transpose matches index arithmetic, whole 16x16 blocks and edges, wit
         for (int64_t c = 0; c < cols; ++c) wrong += dst[c * dst_stride + r] != src[r * src_stride + c];
       CHECK(wrong == 0);
     }
+  });
 }
 
-TEST_CASE("the input gradient by phases matches im2col + col2im over strides, kernels and paddings") {
+namespace {
+// The geometry of a convolution from its kernel, stride, padding and dilation.
+kernels::ConvParams conv_params(int64_t batch, int64_t cin, int64_t cout, int64_t groups, int64_t h, int64_t w,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh = 1,
+                                int64_t dw = 1) {
+  kernels::ConvParams p;
+  p.batch = batch, p.in_channels = cin, p.out_channels = cout, p.groups = groups;
+  p.in_h = h, p.in_w = w, p.kernel_h = kh, p.kernel_w = kw;
+  p.stride_h = sh, p.stride_w = sw, p.pad_h = ph, p.pad_w = pw, p.dilation_h = dh, p.dilation_w = dw;
+  p.out_h = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+  p.out_w = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+  return p;
+}
+
+// dx of the reference convolution, with bias[c] added when not null.
+std::vector<float> reference_input_grad(const std::vector<float>& dy, const std::vector<float>& w,
+                                        const kernels::ConvParams& p, const float* bias) {
+  std::vector<float> dx(static_cast<size_t>(p.batch * p.in_channels * p.in_h * p.in_w));
+  kernels::reference_conv2d_backward_input(dy.data(), w.data(), dx.data(), p, bias);
+  return dx;
+}
+}  // namespace
+
+TEST_CASE("the input gradient by phases matches the reference over strides, kernels and paddings, on every tier") {
   // Strides 2 (both axes: rows zipped from two column phases), 3 and mixed (each phase stored
   // on its own), 1 (one phase: the flipped-kernel convolution), kernels smaller than the stride
   // (phases without taps get zeros), odd and even widths, groups, and enough channels for
-  // conv_gemm's vector path.
+  // conv_gemm's vector path; with and without conv_transpose2d's bias.
   Generator gen(22);
   struct Case {
     int64_t kh, kw, sh, sw, ph, pw, groups, h, w;
@@ -138,31 +170,32 @@ TEST_CASE("the input gradient by phases matches im2col + col2im over strides, ke
                                    {3, 3, 1, 1, 1, 1, 1, 7, 7},   {5, 3, 1, 1, 1, 2, 2, 9, 8}};
   for (const Case& k : cases)
     for (int64_t batch : {1, 5}) {
-      kernels::ConvParams p;
-      p.batch = batch, p.in_channels = 16 * k.groups, p.out_channels = 12 * k.groups, p.groups = k.groups;
-      p.in_h = k.h, p.in_w = k.w, p.kernel_h = k.kh, p.kernel_w = k.kw;
-      p.stride_h = k.sh, p.stride_w = k.sw, p.pad_h = k.ph, p.pad_w = k.pw;
-      p.out_h = (k.h + 2 * k.ph - k.kh) / k.sh + 1;
-      p.out_w = (k.w + 2 * k.pw - k.kw) / k.sw + 1;
+      const kernels::ConvParams p =
+          conv_params(batch, 16 * k.groups, 12 * k.groups, k.groups, k.h, k.w, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw);
       INFO("kernel ", k.kh, "x", k.kw, " stride ", k.sh, "x", k.sw, " pad ", k.ph, "x", k.pw, " groups ", k.groups,
            " image ", k.h, "x", k.w, " batch ", batch);
       REQUIRE(kernels::phases_apply(p));
       const std::vector<float> dy = random_vector(batch * p.out_channels * p.out_h * p.out_w, gen);
       const std::vector<float> w = random_vector(p.out_channels * 16 * k.kh * k.kw, gen);
-      std::vector<float> by_phases(static_cast<size_t>(batch * p.in_channels * k.h * k.w), NAN);
-      std::vector<float> by_im2col(by_phases.size());
-      kernels::conv2d_backward_input_phases(dy.data(), w.data(), by_phases.data(), p);
-      kernels::conv2d_backward_input_im2col(dy.data(), w.data(), by_im2col.data(), p);
-      CHECK(relative_error(by_phases, by_im2col) < 1e-5);  // NaN (a pixel never written) fails too
+      const std::vector<float> bias = random_vector(p.in_channels, gen);
+      for (bool with_bias : {false, true}) {
+        const float* b = with_bias ? bias.data() : nullptr;
+        const std::vector<float> expected = reference_input_grad(dy, w, p, b);
+        for_each_tier([&] {
+          std::vector<float> by_phases(expected.size(), NAN);
+          kernels::conv2d_backward_input_phases(dy.data(), w.data(), by_phases.data(), p, b);
+          CHECK(relative_error(by_phases, expected) < 1e-5);  // NaN (a pixel never written) fails too
+        });
+      }
     }
 }
 
-TEST_CASE("the implicit-GEMM forward matches im2col + GEMM over tiles, slices and channel tails") {
+TEST_CASE("the implicit-GEMM forward matches the reference over tiles, slices and channel tails, on every tier") {
   // Output rows of 1 to 16 columns (tiles of 48 positions cut rows and images anywhere), strides
   // 1 to 3, paddings, dilations and non-square kernels; 3 or 13 input channels (27 or 117 patch
-  // rows: one slice, or two of whole channels); 8, 12 (a partial block of output channels) and 40;
-  // batches of 1, 3 and 7; with and without a bias. Also the stride-1 input gradient, which is
-  // the same kernel run over dy.
+  // rows: one slice, or two of whole channels); 5 (less than one block), 8, 12 (a partial block of
+  // output channels) and 40; batches of 1, 3 and 7; with and without a bias. Also the stride-1
+  // input gradient, which is the same kernel run over dy.
   Generator gen(24);
   struct Case {
     int64_t kh, kw, sh, sw, ph, pw, dh, dw, h, w;
@@ -170,52 +203,45 @@ TEST_CASE("the implicit-GEMM forward matches im2col + GEMM over tiles, slices an
   const std::vector<Case> cases = {{3, 3, 2, 2, 1, 1, 1, 1, 28, 28}, {3, 3, 2, 2, 1, 1, 1, 1, 14, 14},
                                    {3, 3, 1, 1, 1, 1, 1, 1, 7, 7},   {4, 4, 2, 2, 1, 1, 1, 1, 14, 14},
                                    {2, 3, 3, 1, 0, 2, 1, 1, 11, 9},  {3, 2, 1, 2, 2, 0, 2, 1, 9, 32},
-                                   {3, 3, 1, 1, 0, 0, 1, 2, 6, 17},  {1, 3, 1, 3, 0, 1, 1, 1, 5, 1}};
+                                   {3, 3, 1, 1, 0, 0, 1, 2, 6, 17},  {1, 3, 1, 3, 0, 1, 1, 1, 5, 1},
+                                   {3, 5, 1, 3, 1, 2, 1, 2, 4, 40}};
   int64_t compared = 0;
   for (const Case& k : cases)
     for (int64_t cin : {3, 13})
-      for (int64_t cout : {8, 12, 40})
+      for (int64_t cout : {5, 8, 12, 40})
         for (int64_t batch : {1, 3, 7}) {
-          kernels::ConvParams p;
-          p.batch = batch, p.in_channels = cin, p.out_channels = cout;
-          p.in_h = k.h, p.in_w = k.w, p.kernel_h = k.kh, p.kernel_w = k.kw;
-          p.stride_h = k.sh, p.stride_w = k.sw, p.pad_h = k.ph, p.pad_w = k.pw, p.dilation_h = k.dh, p.dilation_w = k.dw;
-          p.out_h = (k.h + 2 * k.ph - k.dh * (k.kh - 1) - 1) / k.sh + 1;
-          p.out_w = (k.w + 2 * k.pw - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+          const kernels::ConvParams p =
+              conv_params(batch, cin, cout, 1, k.h, k.w, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.dh, k.dw);
           INFO("kernel ", k.kh, "x", k.kw, " stride ", k.sh, "x", k.sw, " pad ", k.ph, "x", k.pw, " dilation ", k.dh,
                "x", k.dw, " image ", k.h, "x", k.w, " channels ", cin, " -> ", cout, " batch ", batch);
-#if defined(__AVX512F__)
           REQUIRE(kernels::implicit_forward_applies(p));
           const std::vector<float> x = random_vector(batch * cin * k.h * k.w, gen);
           const std::vector<float> w = random_vector(cout * cin * k.kh * k.kw, gen);
           const std::vector<float> b = random_vector(cout, gen);
           const int64_t out_size = batch * cout * p.out_h * p.out_w;
           for (bool with_bias : {false, true}) {
-            std::vector<float> implicit(static_cast<size_t>(out_size), NAN), reference(implicit.size());
-            kernels::conv2d_forward_implicit(x.data(), w.data(), with_bias ? b.data() : nullptr, implicit.data(), p);
-            kernels::conv2d_forward_im2col(x.data(), w.data(), with_bias ? b.data() : nullptr, reference.data(), p);
-            CHECK(relative_error(implicit, reference) < 1e-5);  // NaN (an output never written) fails too
-            ++compared;
+            std::vector<float> expected(static_cast<size_t>(out_size));
+            kernels::reference_conv2d_forward(x.data(), w.data(), with_bias ? b.data() : nullptr, expected.data(), p);
+            compared += for_each_tier([&] {
+              std::vector<float> implicit(expected.size(), NAN);
+              kernels::conv2d_forward_implicit(x.data(), w.data(), with_bias ? b.data() : nullptr, implicit.data(), p);
+              CHECK(relative_error(implicit, expected) < 1e-5);  // NaN (an output never written) fails too
+            });
           }
-          if (k.sh == 1 && k.sw == 1 && k.dh == 1 && k.dw == 1 && cin >= 8) {  // the input gradient takes it too
+          if (kernels::phases_implicit_apply(p)) {  // stride 1: the input gradient takes the same kernel
             const std::vector<float> dy = random_vector(out_size, gen), dx_bias = random_vector(cin, gen);
-            std::vector<float> dx(x.size(), NAN), reference(x.size());
-            kernels::conv2d_backward_input(dy.data(), w.data(), dx.data(), p, dx_bias.data());
-            kernels::conv2d_backward_input_im2col(dy.data(), w.data(), reference.data(), p);
-            kernels::add_channel_bias(reference.data(), dx_bias.data(), batch, cin, k.h * k.w);
-            CHECK(relative_error(dx, reference) < 1e-5);
-            ++compared;
+            const std::vector<float> expected = reference_input_grad(dy, w, p, dx_bias.data());
+            compared += for_each_tier([&] {
+              std::vector<float> dx(x.size(), NAN);
+              kernels::conv2d_backward_input_phases_implicit(dy.data(), w.data(), dx.data(), p, dx_bias.data());
+              CHECK(relative_error(dx, expected) < 1e-5);
+            });
           }
-#else
-          CHECK_FALSE(kernels::implicit_forward_applies(p));
-#endif
         }
-#if defined(__AVX512F__)
-  CHECK(compared > 2 * 8 * 2 * 3 * 3);
-#endif
+  CHECK(compared > 9 * 2 * 4 * 3 * 2);
 }
 
-TEST_CASE("the implicit-GEMM input gradient of stride-2 convs matches im2col + col2im") {
+TEST_CASE("the implicit-GEMM input gradient of stride-2 convs matches the reference, on every tier") {
   // The phases' implicit form (3x3 and 4x4 kernels at stride 2 on planes of even size): 12 or 40
   // channels of dy (one slice of shifts, or several), 8 and 20 input channels (a partial block),
   // square and oblong planes, tiles across images (batch 1 and 3), with and without a bias.
@@ -229,31 +255,29 @@ TEST_CASE("the implicit-GEMM input gradient of stride-2 convs matches im2col + c
     for (int64_t cout : {12, 40})
       for (int64_t cin : {8, 20})
         for (int64_t batch : {1, 3}) {
-          kernels::ConvParams p;
-          p.batch = batch, p.in_channels = cin, p.out_channels = cout;
-          p.in_h = k.h, p.in_w = k.w, p.kernel_h = p.kernel_w = k.k, p.stride_h = p.stride_w = 2;
-          p.pad_h = p.pad_w = k.pad;
-          p.out_h = (k.h + 2 * k.pad - k.k) / 2 + 1;
-          p.out_w = (k.w + 2 * k.pad - k.k) / 2 + 1;
+          const kernels::ConvParams p = conv_params(batch, cin, cout, 1, k.h, k.w, k.k, k.k, 2, 2, k.pad, k.pad);
           INFO("kernel ", k.k, " pad ", k.pad, " image ", k.h, "x", k.w, " channels ", cin, " -> ", cout, " batch ",
                batch);
+          REQUIRE(kernels::phases_implicit_apply(p));
           const std::vector<float> dy = random_vector(batch * cout * p.out_h * p.out_w, gen);
           const std::vector<float> w = random_vector(cout * cin * k.k * k.k, gen), bias = random_vector(cin, gen);
           for (bool with_bias : {false, true}) {
-            std::vector<float> dx(static_cast<size_t>(batch * cin * k.h * k.w), NAN), reference(dx.size());
-            kernels::conv2d_backward_input(dy.data(), w.data(), dx.data(), p, with_bias ? bias.data() : nullptr);
-            kernels::conv2d_backward_input_im2col(dy.data(), w.data(), reference.data(), p);
-            if (with_bias) kernels::add_channel_bias(reference.data(), bias.data(), batch, cin, k.h * k.w);
-            CHECK(relative_error(dx, reference) < 1e-5);
+            const float* b = with_bias ? bias.data() : nullptr;
+            const std::vector<float> expected = reference_input_grad(dy, w, p, b);
+            for_each_tier([&] {
+              std::vector<float> dx(expected.size(), NAN);
+              kernels::conv2d_backward_input_phases_implicit(dy.data(), w.data(), dx.data(), p, b);
+              CHECK(relative_error(dx, expected) < 1e-5);
+            });
           }
         }
 }
 
-TEST_CASE("the weight gradient read straight from the input matches a double-precision reference") {
-  // Kernels 2, 3 and 4 wide (the direct kernel's templates), 1 and 5 wide (not taken: the im2col
-  // GEMM), strides 1 to 3, paddings 0 to 2, dilation along the height, output channels that leave
-  // a partial vector (20, 48) or a second pass (80), groups, and batches of 1 and 7 (several images
-  // per chunk, chunks split over the threads).
+TEST_CASE("the weight gradient read straight from the input matches the reference, on every tier") {
+  // Kernels 2, 3 and 4 wide (the direct kernel's templates), strides 1 to 3, paddings 0 to 2,
+  // dilation along the height, output channels that leave a partial vector (20, 48) or a second
+  // pass (80), groups, and batches of 1 and 7 (several images per chunk, chunks split over the
+  // threads). Kernels 1 and 5 wide do not apply.
   Generator gen(23);
   struct Case {
     int64_t kh, kw, sh, sw, ph, pw, dh, cout_g, groups, h, w;
@@ -264,37 +288,22 @@ TEST_CASE("the weight gradient read straight from the input matches a double-pre
                                    {1, 1, 2, 2, 0, 0, 1, 16, 1, 8, 8},   {5, 5, 1, 1, 2, 2, 1, 32, 1, 9, 9}};
   for (const Case& k : cases)
     for (int64_t batch : {1, 7}) {
-      kernels::ConvParams p;
       const int64_t cin_g = 5;
-      p.batch = batch, p.in_channels = cin_g * k.groups, p.out_channels = k.cout_g * k.groups, p.groups = k.groups;
-      p.in_h = k.h, p.in_w = k.w, p.kernel_h = k.kh, p.kernel_w = k.kw;
-      p.stride_h = k.sh, p.stride_w = k.sw, p.pad_h = k.ph, p.pad_w = k.pw, p.dilation_h = k.dh;
-      p.out_h = (k.h + 2 * k.ph - k.dh * (k.kh - 1) - 1) / k.sh + 1;
-      p.out_w = (k.w + 2 * k.pw - k.kw) / k.sw + 1;
+      const kernels::ConvParams p = conv_params(batch, cin_g * k.groups, k.cout_g * k.groups, k.groups, k.h, k.w, k.kh,
+                                                k.kw, k.sh, k.sw, k.ph, k.pw, k.dh, 1);
       INFO("kernel ", k.kh, "x", k.kw, " stride ", k.sh, "x", k.sw, " pad ", k.ph, "x", k.pw, " dilation_h ", k.dh,
            " out channels per group ", k.cout_g, " groups ", k.groups, " image ", k.h, "x", k.w, " batch ", batch);
-      CHECK(kernels::weight_grad_direct_applies(p) == (k.kw >= 2 && k.kw <= 4));
+      const bool applies = k.kw >= 2 && k.kw <= 4;
+      CHECK(kernels::weight_grad_direct_applies(p) == applies);
+      if (!applies) continue;
       const std::vector<float> x = random_vector(batch * p.in_channels * k.h * k.w, gen);
       const std::vector<float> dy = random_vector(batch * p.out_channels * p.out_h * p.out_w, gen);
-      std::vector<float> dw(static_cast<size_t>(p.out_channels * cin_g * k.kh * k.kw), NAN);
-      kernels::conv2d_backward_weight(x.data(), dy.data(), dw.data(), p);
-      std::vector<float> expected(dw.size());
-      for (int64_t o = 0; o < p.out_channels; ++o)
-        for (int64_t c = 0; c < cin_g; ++c)
-          for (int64_t i = 0; i < k.kh; ++i)
-            for (int64_t j = 0; j < k.kw; ++j) {
-              const int64_t ci = (o / k.cout_g) * cin_g + c;  // the input channel in o's group
-              double sum = 0.0;
-              for (int64_t n = 0; n < batch; ++n)
-                for (int64_t oh = 0; oh < p.out_h; ++oh)
-                  for (int64_t ow = 0; ow < p.out_w; ++ow) {
-                    const int64_t ih = oh * k.sh - k.ph + i * k.dh, iw = ow * k.sw - k.pw + j;
-                    if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
-                    sum += static_cast<double>(x[static_cast<size_t>(((n * p.in_channels + ci) * k.h + ih) * k.w + iw)]) *
-                           dy[static_cast<size_t>(((n * p.out_channels + o) * p.out_h + oh) * p.out_w + ow)];
-                  }
-              expected[static_cast<size_t>(((o * cin_g + c) * k.kh + i) * k.kw + j)] = static_cast<float>(sum);
-            }
-      CHECK(relative_error(dw, expected) < 1e-5);
+      std::vector<float> expected(static_cast<size_t>(p.out_channels * cin_g * k.kh * k.kw));
+      kernels::reference_conv2d_backward_weight(x.data(), dy.data(), expected.data(), p);
+      for_each_tier([&] {
+        std::vector<float> dw(expected.size(), NAN);
+        kernels::conv2d_backward_weight_im2col(x.data(), dy.data(), dw.data(), p, /*direct=*/true);
+        CHECK(relative_error(dw, expected) < 1e-5);
+      });
     }
 }

@@ -48,6 +48,20 @@ inline void check_error(const std::function<void()>& f, const std::string& op, c
   for (const std::string& p : parts) CHECK(msg.find(p) != std::string::npos);
 }
 
+// Runs body() once on every kernel tier this build and CPU can run (simd/isa.hpp), with the tier's
+// name in doctest's context, and returns how many ran.
+template <class Body>
+inline int for_each_tier(Body&& body) {
+  int ran = 0;
+  for (tinydiff::simd::Isa isa : tinydiff::simd::available_isas()) {
+    tinydiff::simd::IsaScope scope(isa);
+    INFO("tier ", tinydiff::simd::isa_name(isa));
+    body();
+    ++ran;
+  }
+  return ran;
+}
+
 inline void check_gradcheck(const tinydiff::testing::GradcheckFunction& f, const std::vector<tinydiff::Tensor>& inputs,
                             const tinydiff::testing::GradcheckOptions& options, const std::string& what) {
   const auto r = tinydiff::testing::gradcheck(f, inputs, options);

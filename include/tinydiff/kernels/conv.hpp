@@ -1,16 +1,12 @@
 #pragma once
-// 2-D convolution kernels (im2col + GEMM) on raw float pointers, NCHW, PyTorch's
-// weight layout w [Cout, Cin/groups, kh, kw]. No autograd here: ops/conv.hpp
-// builds conv2d and conv_transpose2d (whose forward is conv2d's input gradient)
-// from these four functions. The forward and input gradient of a 3x3 stride-1 pad-1 conv
-// go to Winograd F(2x2, 3x3) instead (kernels/winograd.hpp; see winograd_applies and, for
-// planes of 64 pixels or fewer, which stay off Winograd, winograd_pays); other forwards on planes
-// of at most 32 columns run as an implicit GEMM that packs the patch matrix tile by tile into L1
-// (kernels/conv_implicit.hpp), and every other input gradient without dilation goes by phases
-// (kernels/conv_phases.hpp, themselves implicit GEMMs where they can be). Weight gradients
-// of kernels 2 to 4 wide with 16 or more output channels per group are read straight from the
-// input (kernels/weight_grad_direct.hpp, faster than both the im2col GEMM and Winograd's);
-// the rest take Winograd or the im2col GEMM. The *_im2col functions are the im2col path itself.
+// 2-D convolution kernels on raw float pointers, NCHW, PyTorch's weight layout w [Cout,
+// Cin/groups, kh, kw]. No autograd here: ops/conv.hpp builds conv2d and conv_transpose2d (whose
+// forward is conv2d's input gradient) from the four functions at the end of this file, each of
+// which runs the path kernels/conv_paths.hpp picks for its pass: Winograd F(2x2, 3x3)
+// (kernels/winograd.hpp), the implicit GEMM (kernels/conv_implicit.hpp), the input gradient by
+// phases (kernels/conv_phases.hpp), the weight gradient read straight from the input
+// (kernels/weight_grad_direct.hpp), the reference loops (kernels/conv_reference.hpp), or the
+// im2col path, which this file holds.
 //
 // Per image n and group g, with col = im2col(x[n, g]) of shape [K, L],
 // K = Cin_g*kh*kw and L = out_h*out_w, and W_g = w[g] viewed as [Cout_g, K]:
@@ -37,7 +33,9 @@
 #include "tinydiff/kernels/conv_gemm.hpp"
 #include "tinydiff/kernels/conv_implicit.hpp"
 #include "tinydiff/kernels/conv_params.hpp"
+#include "tinydiff/kernels/conv_paths.hpp"
 #include "tinydiff/kernels/conv_phases.hpp"
+#include "tinydiff/kernels/conv_reference.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/im2col.hpp"
 #include "tinydiff/kernels/partials.hpp"
@@ -56,6 +54,10 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
     float* p = y + nc * plane;
     for (int64_t l = 0; l < plane; ++l) p[l] += bias;
   }
+}
+
+inline WinogradShape winograd_shape(const ConvParams& p) {
+  return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w};
 }
 
 namespace detail {
@@ -162,62 +164,6 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
   }
 }
 
-// 3x3 kernels at stride 1, padding 1 (dilation 1, groups 1) run as Winograd F(2x2, 3x3)
-// (kernels/winograd.hpp): 2.25x fewer multiplies than im2col, for the forward, the
-// input gradient and (where the direct kernel does not apply) the weight gradient. Everything
-// else runs on im2col + GEMM (input gradients by phases), and so do convs of fewer than
-// 4 input channels (the U-Net's conv_in): there the GEMMs are thin and Winograd's output
-// transform dominates (1 -> 32 at 28x28: im2col 4x faster, forward and input gradient).
-inline bool winograd_applies(const ConvParams& p) {
-  return p.in_channels >= 4 && p.groups == 1 && p.kernel_h == 3 && p.kernel_w == 3 && p.stride_h == 1 &&
-         p.stride_w == 1 && p.pad_h == 1 && p.pad_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
-         p.out_h == p.in_h && p.out_w == p.in_w;
-}
-// On planes of 64 pixels or fewer (the U-Net's 7x7) the 2x2 tiles waste much of their work
-// on the border (7x7: 16 tiles for 49 outputs, 23% of it), and the im2col forms are faster:
-// forward and weight gradient on im2col's batched GEMM (measured at 7x7 with 64 -> 64 and
-// 128 -> 64 channels, batch 64, 2 threads: 180-190 GFLOP/s against Winograd's 155-180), the
-// input gradient as the flipped-kernel convolution of kernels/conv_phases.hpp (64 -> 64:
-// 197-201 against 163-173).
-inline bool winograd_pays(const ConvParams& p) { return winograd_applies(p) && p.in_h * p.in_w > 64; }
-
-inline WinogradShape winograd_shape(const ConvParams& p) {
-  return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w};
-}
-
-// y = conv(x, w) (+ b): Winograd where it applies and pays, else the implicit GEMM on planes of at
-// most 32 columns (kernels/conv_implicit.hpp), else im2col + GEMM.
-inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
-  if (winograd_pays(p)) {
-    winograd_conv3x3_forward(x, w, b, y, winograd_shape(p));
-    return;
-  }
-#if defined(__AVX512F__)
-  if (implicit_forward_applies(p)) {
-    conv2d_forward_implicit(x, w, b, y, p);
-    return;
-  }
-#endif
-  conv2d_forward_im2col(x, w, b, y, p);
-}
-
-// dx = the input gradient of conv (conv_transpose2d's forward): Winograd where it applies and pays,
-// else by phases (kernels/conv_phases.hpp: a convolution of dy, no col2im), else (dilated or
-// pointwise convs) im2col. With `bias` [Cin] (conv_transpose2d's), dx[n, c] += bias[c]: added
-// as the phases store dx, or in a pass of its own on the other paths.
-inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p,
-                                  const float* bias = nullptr) {
-  if (phases_apply(p) && !winograd_pays(p)) {
-    conv2d_backward_input_phases(dy, w, dx, p, bias);
-    return;
-  }
-  if (winograd_pays(p))
-    winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p));
-  else
-    conv2d_backward_input_im2col(dy, w, dx, p);
-  if (bias) add_channel_bias(dx, bias, p.batch, p.in_channels, p.in_h * p.in_w);
-}
-
 // dw [Cout, Cin_g, kh, kw] = the weight gradient of conv (im2col path): sum over images of dy col^T,
 // one GEMM per chunk of images (inner dimension m*L). It is computed transposed,
 //   dW_g^T [K, Cout_g] += col [K, mL] dY^T [mL, Cout_g],
@@ -229,13 +175,14 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
 // on Eigen instead (dW_g += dY col^T). Each thread sums its (static, hence fixed) share of the
 // chunks into its own partial; the partials are then added in thread order, so the result is
 // deterministic for a fixed thread count (kernels/partials.hpp).
-inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float* dw, const ConvParams& p) {
+inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float* dw, const ConvParams& p,
+                                          bool direct = false) {
   const PatchGeometry geo = p.patches();
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const int64_t weight_size = p.out_channels * K;
   const bool transposed = cout_g >= 16;
-  [[maybe_unused]] const bool direct = transposed && weight_grad_direct_applies(p) && !p.is_pointwise();
+  direct = direct && transposed && weight_grad_direct_applies(p);
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
   TeamPartials partials;  // one slot per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
 #pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
@@ -251,12 +198,10 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
         float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
         if (transposed) {
           detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
-#if defined(__AVX512F__)
           if (direct && weight_grad_direct_fits(p, m)) {  // the same product, the patches read from x itself
             conv2d_backward_weight_direct(x, gathered, acc + g * K * cout_g, p, n0, m, g);
             continue;
           }
-#endif
           const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
           conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
           continue;
@@ -280,15 +225,39 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   }
 }
 
-// dw: read straight from x where weight_grad_direct_applies (also for Winograd's shapes; batch 64,
-// 2 threads: 28x28 32 -> 32 255 vs 192 GFLOP/s, 14x14 32 -> 64 252 vs 188, 128 -> 64 the same),
-// else Winograd where it pays, else the im2col GEMM.
-inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
-  if (winograd_pays(p) && !weight_grad_direct_applies(p)) {
-    winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p));
-    return;
+// y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).
+inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
+  switch (conv_path(ConvPass::kForward, p)) {
+    case ConvPath::kWinograd: winograd_conv3x3_forward(x, w, b, y, winograd_shape(p)); return;
+    case ConvPath::kImplicit: conv2d_forward_implicit(x, w, b, y, p); return;
+    case ConvPath::kReference: reference_conv2d_forward(x, w, b, y, p); return;
+    default: conv2d_forward_im2col(x, w, b, y, p); return;
   }
-  conv2d_backward_weight_im2col(x, dy, dw, p);
+}
+
+// dx = the input gradient of conv for upstream gradient dy (conv_transpose2d's forward). With
+// `bias` [Cin] (conv_transpose2d's), dx[n, c] += bias[c]: added as dx is stored by the phases, in a
+// pass of its own on the other paths.
+inline void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvParams& p,
+                                  const float* bias = nullptr) {
+  switch (conv_path(ConvPass::kInputGrad, p)) {
+    case ConvPath::kImplicit: conv2d_backward_input_phases_implicit(dy, w, dx, p, bias); return;
+    case ConvPath::kPhases: conv2d_backward_input_phases(dy, w, dx, p, bias); return;
+    case ConvPath::kReference: reference_conv2d_backward_input(dy, w, dx, p, bias); return;
+    case ConvPath::kWinograd: winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p)); break;
+    default: conv2d_backward_input_im2col(dy, w, dx, p); break;
+  }
+  if (bias) add_channel_bias(dx, bias, p.batch, p.in_channels, p.in_h * p.in_w);
+}
+
+// dw [Cout, Cin_g, kh, kw] = the weight gradient of conv for input x and upstream gradient dy.
+inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
+  switch (conv_path(ConvPass::kWeightGrad, p)) {
+    case ConvPath::kDirect: conv2d_backward_weight_im2col(x, dy, dw, p, true); return;
+    case ConvPath::kWinograd: winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p)); return;
+    case ConvPath::kReference: reference_conv2d_backward_weight(x, dy, dw, p); return;
+    default: conv2d_backward_weight_im2col(x, dy, dw, p); return;
+  }
 }
 
 // db [C] = sum over n, h, w of dy [N, C, L]: each plane summed in float (vectorised), the

@@ -1,12 +1,24 @@
 #pragma once
-// The description of a convolution that its kernels share (kernels/conv.hpp,
-// kernels/conv_phases.hpp), and how many images their GEMMs take at once.
+// The descriptions of a convolution that its kernels share (kernels/conv.hpp and the files it
+// includes, and the tier kernels of kernels/tier/), and how many images their GEMMs take at once.
 #include <algorithm>
 #include <cstdint>
 
-#include "tinydiff/kernels/im2col.hpp"
-
 namespace tinydiff::kernels {
+
+// The geometry of one image's patches (kernels/im2col.hpp). out_h/out_w are given, not derived,
+// so that a transposed convolution can ask for the output size it needs.
+struct PatchGeometry {
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t out_h = 0, out_w = 0;
+
+  int64_t col_rows() const { return channels * kernel_h * kernel_w; }
+  int64_t col_cols() const { return out_h * out_w; }
+};
 
 // Everything a convolution's kernels need to know; filled in by ops/conv.hpp.
 struct ConvParams {
@@ -50,6 +62,23 @@ struct ConvParams {
            out_h == in_h && out_w == in_w;
   }
 };
+
+// The shape of a 3x3 stride-1 pad-1 convolution for Winograd (kernels/winograd.hpp):
+// x [batch, in, h, w] -> y [batch, out, h, w].
+struct WinogradShape {
+  int64_t batch = 0, in_channels = 0, out_channels = 0, height = 0, width = 0;
+  int64_t tiles_h() const { return (height + 1) / 2; }
+  int64_t tiles_w() const { return (width + 1) / 2; }
+  int64_t tiles() const { return tiles_h() * tiles_w(); }
+};
+
+// The distance between Winograd's 16 matrices V[k] (or M[k]) of `size` floats each: padded so that
+// it is not a multiple of 4 KiB, else the 16 streams of a transform all map to the same L1 cache
+// sets. An odd number of 64-byte lines: then k * stride (k < 16) falls on 16 different sets.
+inline int64_t winograd_matrix_stride(int64_t size) {
+  const int64_t lines = (size + 15) / 16;
+  return (lines | 1) * 16;
+}
 
 namespace detail {
 // The most images per GEMM: small planes (14x14, 7x7) are batched side by side into one

@@ -45,16 +45,9 @@
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/partials.hpp"
 #include "tinydiff/kernels/scratch.hpp"
+#include "tinydiff/kernels/tiers.hpp"
 
 namespace tinydiff::kernels {
-
-// The shape of a 3x3 stride-1 pad-1 convolution: x [batch, in, h, w] -> y [batch, out, h, w].
-struct WinogradShape {
-  int64_t batch = 0, in_channels = 0, out_channels = 0, height = 0, width = 0;
-  int64_t tiles_h() const { return (height + 1) / 2; }
-  int64_t tiles_w() const { return (width + 1) / 2; }
-  int64_t tiles() const { return tiles_h() * tiles_w(); }
-};
 
 namespace winograd_detail {
 
@@ -63,14 +56,6 @@ inline int64_t images_per_chunk(int64_t tiles) {
   constexpr int64_t kTargetTiles = 128;  // V, M of a chunk stay in L2 (measured: 128 beats 256..1024)
   const int64_t m = (kTargetTiles + tiles - 1) / tiles;
   return m < 1 ? 1 : m;
-}
-
-// The distance between the 16 matrices V[k] (or M[k]) of `size` floats each: padded so that it is
-// not a multiple of 4 KiB, else the 16 streams of a transform all map to the same L1 cache sets.
-inline int64_t matrix_stride(int64_t size) {
-  // An odd number of 64-byte lines: then k * stride (k < 16) falls on 16 different sets.
-  const int64_t lines = (size + 15) / 16;
-  return (lines | 1) * 16;
 }
 
 // U[k][c][o] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with
@@ -108,130 +93,6 @@ inline void transform_weights(const float* w, int64_t out, int64_t in, bool rota
     }
 }
 
-// V[k][c][j T + t] = (B^T d B)[k] for the tiles t of images j < m of the chunk x [m, C, H, W].
-// `padded` is a [Hp, Wp] plane (Hp = 2 th + 2, Wp = 2 tw + 2) whose border the caller zeroed:
-// each channel's pixels are copied into its interior, so every tile reads 16 in-bounds values.
-inline void transform_input(const float* x, const WinogradShape& s, int64_t m, float* padded, float* V) {
-  const int64_t C = s.in_channels, H = s.height, W = s.width, th = s.tiles_h(), tw = s.tiles_w();
-  const int64_t T = th * tw, P = m * T, Wp = 2 * tw + 2, kstride = matrix_stride(C * P);
-  for (int64_t j = 0; j < m; ++j)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* plane = x + (j * C + c) * H * W;
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(padded + (h + 1) * Wp + 1, plane + h * W, sizeof(float) * static_cast<size_t>(W));
-      for (int64_t ty = 0; ty < th; ++ty) {
-        const float* __restrict r0 = padded + (2 * ty) * Wp;
-        const float* __restrict r1 = r0 + Wp;
-        const float* __restrict r2 = r1 + Wp;
-        const float* __restrict r3 = r2 + Wp;
-        float* __restrict v = V + c * P + j * T + ty * tw;
-#pragma omp simd
-        for (int64_t tx = 0; tx < tw; ++tx) {
-          const int64_t q = 2 * tx;
-          // Rows: t[r][.] = d[r][.] B (columns d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-          const float a0 = r0[q] - r0[q + 2], a1 = r0[q + 1] + r0[q + 2], a2 = r0[q + 2] - r0[q + 1],
-                      a3 = r0[q + 1] - r0[q + 3];
-          const float b0 = r1[q] - r1[q + 2], b1 = r1[q + 1] + r1[q + 2], b2 = r1[q + 2] - r1[q + 1],
-                      b3 = r1[q + 1] - r1[q + 3];
-          const float c0 = r2[q] - r2[q + 2], c1 = r2[q + 1] + r2[q + 2], c2 = r2[q + 2] - r2[q + 1],
-                      c3 = r2[q + 1] - r2[q + 3];
-          const float d0 = r3[q] - r3[q + 2], d1 = r3[q + 1] + r3[q + 2], d2 = r3[q + 2] - r3[q + 1],
-                      d3 = r3[q + 1] - r3[q + 3];
-          // Columns: B^T t (rows t0 - t2, t1 + t2, t2 - t1, t1 - t3).
-          v[0 * kstride + tx] = a0 - c0;
-          v[1 * kstride + tx] = a1 - c1;
-          v[2 * kstride + tx] = a2 - c2;
-          v[3 * kstride + tx] = a3 - c3;
-          v[4 * kstride + tx] = b0 + c0;
-          v[5 * kstride + tx] = b1 + c1;
-          v[6 * kstride + tx] = b2 + c2;
-          v[7 * kstride + tx] = b3 + c3;
-          v[8 * kstride + tx] = c0 - b0;
-          v[9 * kstride + tx] = c1 - b1;
-          v[10 * kstride + tx] = c2 - b2;
-          v[11 * kstride + tx] = c3 - b3;
-          v[12 * kstride + tx] = b0 - d0;
-          v[13 * kstride + tx] = b1 - d1;
-          v[14 * kstride + tx] = b2 - d2;
-          v[15 * kstride + tx] = b3 - d3;
-        }
-      }
-    }
-}
-
-// y[j, o] = A^T M A (+ b[o]) for the chunk's images j < m. A tile row goes straight into y
-// when it is whole (even W, and not the last row of an odd H); else into `rows` [2, 2 tw]
-// and the valid part is copied.
-inline void transform_output(const float* M, const float* b, const WinogradShape& s, int64_t m, float* rows,
-                             float* y) {
-  const int64_t K = s.out_channels, H = s.height, W = s.width, th = s.tiles_h(), tw = s.tiles_w();
-  const int64_t T = th * tw, P = m * T, kstride = matrix_stride(K * P);
-  for (int64_t j = 0; j < m; ++j)
-    for (int64_t o = 0; o < K; ++o) {
-      const float bias = b ? b[o] : 0.0f;
-      float* plane = y + (j * K + o) * H * W;
-      for (int64_t ty = 0; ty < th; ++ty) {
-        const bool direct = 2 * tw == W && 2 * ty + 1 < H;
-        float* __restrict top = direct ? plane + 2 * ty * W : rows;
-        float* __restrict bottom = direct ? top + W : rows + 2 * tw;
-        const float* __restrict mm = M + o * P + j * T + ty * tw;
-#pragma omp simd
-        for (int64_t tx = 0; tx < tw; ++tx) {
-          float s0[4], s1[4];  // A^T M: rows m0 + m1 + m2 and m1 - m2 - m3
-          for (int e = 0; e < 4; ++e) {
-            const float m0 = mm[e * kstride + tx], m1 = mm[(4 + e) * kstride + tx];
-            const float m2 = mm[(8 + e) * kstride + tx], m3 = mm[(12 + e) * kstride + tx];
-            s0[e] = m0 + m1 + m2;
-            s1[e] = m1 - m2 - m3;
-          }
-          // (A^T M) A: columns s0 + s1 + s2 and s1 - s2 - s3.
-          top[2 * tx] = s0[0] + s0[1] + s0[2] + bias;
-          top[2 * tx + 1] = s0[1] - s0[2] - s0[3] + bias;
-          bottom[2 * tx] = s1[0] + s1[1] + s1[2] + bias;
-          bottom[2 * tx + 1] = s1[1] - s1[2] - s1[3] + bias;
-        }
-        if (direct) continue;
-        std::memcpy(plane + 2 * ty * W, top, sizeof(float) * static_cast<size_t>(W));
-        if (2 * ty + 1 < H) std::memcpy(plane + (2 * ty + 1) * W, bottom, sizeof(float) * static_cast<size_t>(W));
-      }
-    }
-}
-
-// dM[k][o][j T + t] = (A dY A^T)[k] for the 2x2 output-gradient tiles dY of the chunk dy [m, K, H, W].
-// Planes with an odd H or W are first copied into `padded` [2 th, 2 tw], whose last row and
-// column the caller zeroed, so the missing outputs read as zero gradient.
-inline void transform_output_grad(const float* dy, const WinogradShape& s, int64_t m, float* padded, float* dM) {
-  const int64_t K = s.out_channels, H = s.height, W = s.width, th = s.tiles_h(), tw = s.tiles_w();
-  const int64_t T = th * tw, P = m * T, Wp = 2 * tw, kstride = matrix_stride(K * P);
-  const bool direct = 2 * th == H && 2 * tw == W;
-  for (int64_t j = 0; j < m; ++j)
-    for (int64_t o = 0; o < K; ++o) {
-      const float* plane = dy + (j * K + o) * H * W;
-      if (!direct)
-        for (int64_t h = 0; h < H; ++h)
-          std::memcpy(padded + h * Wp, plane + h * W, sizeof(float) * static_cast<size_t>(W));
-      const float* src = direct ? plane : padded;
-      for (int64_t ty = 0; ty < th; ++ty) {
-        const float* __restrict top = src + 2 * ty * Wp;
-        const float* __restrict bottom = top + Wp;
-        float* __restrict d = dM + o * P + j * T + ty * tw;
-#pragma omp simd
-        for (int64_t tx = 0; tx < tw; ++tx) {
-          // A g for the tile's rows g0 = (p0, q0), g1 = (p1, q1): g0, g0 + g1, g0 - g1, -g1;
-          // then each row (p, q) times A^T: p, p + q, p - q, -q.
-          const float p0 = top[2 * tx], q0 = top[2 * tx + 1], p1 = bottom[2 * tx], q1 = bottom[2 * tx + 1];
-          const float r[4][2] = {{p0, q0}, {p0 + p1, q0 + q1}, {p0 - p1, q0 - q1}, {-p1, -q1}};
-          for (int i = 0; i < 4; ++i) {
-            d[(4 * i + 0) * kstride + tx] = r[i][0];
-            d[(4 * i + 1) * kstride + tx] = r[i][0] + r[i][1];
-            d[(4 * i + 2) * kstride + tx] = r[i][0] - r[i][1];
-            d[(4 * i + 3) * kstride + tx] = -r[i][1];
-          }
-        }
-      }
-    }
-}
-
 // dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the 4x4 one (dU as transform_weights
 // lays out U).
 inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, float* dw) {
@@ -259,6 +120,7 @@ inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, f
 // y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cin][Cout] (+ b).
 inline void winograd_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles();
+  const TierKernels& tier = tier_kernels();
   const BatchChunks chunks(s.batch, images_per_chunk(T));
   const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
@@ -267,15 +129,15 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t chunk = 0; chunk < count; ++chunk) {
     const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
-    const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
+    const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
     float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
     float* M = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
     float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size + 4 * s.tiles_w()));
     std::fill(padded, padded + padded_size, 0.0f);
-    transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
+    tier.winograd_input(x + n0 * C * s.height * s.width, s, m, padded, V);
     for (int k = 0; k < 16; ++k)
       conv_gemm(true, K, P, C, U + k * K * C, V + k * v_stride, M + k * m_stride, false);
-    transform_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
+    tier.winograd_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
   }
 }
 
@@ -318,6 +180,7 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
   using namespace winograd_detail;
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles(), u_size = 16 * C * K;
   if (u_size == 0) return;
+  const TierKernels& tier = tier_kernels();
   const BatchChunks chunks(s.batch, images_per_weight_chunk(T));
   const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
@@ -333,14 +196,14 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < count; ++chunk) {
       const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
-      const int64_t v_stride = matrix_stride(C * P), m_stride = matrix_stride(K * P);
+      const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
       float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
       float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
       float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size));
       std::fill(padded, padded + padded_size, 0.0f);
-      transform_input(x + n0 * C * s.height * s.width, s, m, padded, V);
-      std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of transform_output_grad
-      transform_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
+      tier.winograd_input(x + n0 * C * s.height * s.width, s, m, padded, V);
+      std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of winograd_output_grad
+      tier.winograd_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
       for (int k = 0; k < 16; ++k)  // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]
         gemm(false, true, C, K, P, 1.0f, V + k * v_stride, dM + k * m_stride, 1.0f, dU + k * C * K);
     }  // implicit barrier: every slot is complete
