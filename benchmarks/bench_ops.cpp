@@ -215,6 +215,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("threads", std::to_string(omp_get_max_threads()));
   const char* env = std::getenv("OMP_NUM_THREADS");
   benchmark::AddCustomContext("OMP_NUM_THREADS", env ? env : "(unset)");
+  benchmark::AddCustomContext("tinydiff_cpu", tinydiff::cpu_info().summary());
+  benchmark::AddCustomContext("tinydiff_isa", tinydiff::cpu_info().isa);
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

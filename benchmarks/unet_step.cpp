@@ -42,6 +42,18 @@
 namespace {
 
 using tinydiff::Shape;
+
+// The CPU and the kernel tier that ran (tinydiff::cpu_info), for the record.
+nlohmann::json cpu_json() {
+  const tinydiff::CpuInfo info = tinydiff::cpu_info();
+  return {{"cpu", info.cpu},
+          {"isa", info.isa},
+          {"forced", info.forced},
+          {"vector_floats", info.vector_floats},
+          {"gemm_block", std::to_string(info.gemm_rows) + "x" + std::to_string(info.gemm_columns)},
+          {"supported", info.supported},
+          {"compiled", info.compiled}};
+}
 using tinydiff::Tensor;
 
 constexpr int64_t kImageSize = 28;
@@ -315,6 +327,7 @@ static int run(const Options& opt) {
     for (int64_t b : opt.train_batches) cases.push_back({"train", b});
     for (int64_t b : opt.sample_batches) cases.push_back({"sample", b});
   }
+  if (!opt.json) std::printf("%s\n", tinydiff::cpu_info().summary().c_str());
   if (!opt.json)
     std::printf("ddpm::UNet (%lld parameters, %.4f GFLOP/image forward), %d thread(s), median of %d after %d warm-up\n"
                 "%-10s %10s %10s %10s %10s %12s\n",
@@ -354,7 +367,7 @@ static int run(const Options& opt) {
                                 {"gflop_per_step", flops / 1e9},
                                 {"gflop_per_image_forward", forward_flops_per_image / 1e9},
                                 {"gflops", gflops}, {"peak_rss_mb", rss}, {"baseline_rss_mb", baseline_rss},
-                                {"times_ms", ms}};
+                                {"times_ms", ms}, {"cpu", cpu_json()}};
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%-10s %10.2f %10.2f %10.1f %10.2f %12.1f\n", c.name().c_str(), med, best, images_per_s, gflops, rss);

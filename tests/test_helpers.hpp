@@ -55,7 +55,8 @@ inline int for_each_tier(Body&& body) {
   int ran = 0;
   for (tinydiff::simd::Isa isa : tinydiff::simd::available_isas()) {
     tinydiff::simd::IsaScope scope(isa);
-    INFO("tier ", tinydiff::simd::isa_name(isa));
+    const std::string tier = tinydiff::simd::isa_name(isa);
+    INFO("tier ", tier);
     body();
     ++ran;
   }

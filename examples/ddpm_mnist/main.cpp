@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
 
   try {
     if (threads > 0) tinydiff::set_num_threads(threads);
+    // Which kernels run here (simd/isa.hpp: the widest the CPU supports, or TINYDIFF_ISA's).
+    std::printf("ddpm_mnist: %s\n", tinydiff::cpu_info().summary().c_str());
     if (train_cmd->parsed()) {
       train.train = ddpm::preset(preset_name);
       ddpm::TrainConfig& c = train.train;

@@ -32,6 +32,7 @@
 #include "tinydiff/optim/lr_scheduler.hpp"
 #include "tinydiff/optim/optimizer.hpp"
 #include "tinydiff/optim/sgd.hpp"
+#include "tinydiff/simd/cpu_info.hpp"
 
 #define TINYDIFF_VERSION_MAJOR 0
 #define TINYDIFF_VERSION_MINOR 1

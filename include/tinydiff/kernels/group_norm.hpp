@@ -13,9 +13,13 @@
 // cancellation when |mean| >> std); then
 //   sum(dxhat) = sum_c w_c db_nc,  sum(dxhat * xhat) = rstd * sum_c w_c ds_nc
 // and per block dx is affine in g and (x - mean): dx = (rstd w_c) g + B (x - mean) + D.
+// The loops over a block run on the tier kernels (kernels/tier/elementwise.inl), vectorised for
+// the CPU the program runs on; this file splits the blocks over the threads.
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "tinydiff/kernels/tiers.hpp"
 
 namespace tinydiff::kernels {
 
@@ -23,7 +27,8 @@ namespace detail {
 // Below this many elements the OpenMP region costs more than it saves.
 constexpr int64_t kNormParallelGrain = 1 << 14;
 
-// Sum of n floats: float lanes over chunks (vectorisable), the chunks added in double.
+// Sum of n floats: float lanes over chunks (vectorisable), the chunks added in double. (Layer norm's;
+// group norm's own run on the tier kernels, kernels/tier/elementwise.inl.)
 inline double chunked_sum(const float* p, int64_t n) {
   double total = 0.0;
   for (int64_t start = 0; start < n; start += 256) {
@@ -54,27 +59,12 @@ inline double chunked_sq_dev(const float* p, int64_t n, float mu) {
 inline void group_norm_forward(const float* x, const float* weight, const float* bias, int64_t N, int64_t C,
                                int64_t S, int64_t G, double eps, float* y, float* mean, float* rstd) {
   const int64_t Cg = C / G, M = Cg * S;
+  const TierKernels& tier = tier_kernels();
 #pragma omp parallel for schedule(static) if (N * C * S > detail::kNormParallelGrain)
   for (int64_t ng = 0; ng < N * G; ++ng) {
-    const float* xb = x + ng * M;
-    float* yb = y + ng * M;
-    const double mu = M ? detail::chunked_sum(xb, M) / static_cast<double>(M) : 0.0;
-    const double var = M ? detail::chunked_sq_dev(xb, M, static_cast<float>(mu)) / static_cast<double>(M) : 0.0;
-    const double r = 1.0 / std::sqrt(var + eps);
-    mean[ng] = static_cast<float>(mu);
-    rstd[ng] = static_cast<float>(r);
     const int64_t c0 = (ng % G) * Cg;
-    const auto mu_f = static_cast<float>(mu);
-    for (int64_t cg = 0; cg < Cg; ++cg) {
-      const int64_t c = c0 + cg;
-      // y = (x - mean) * scale + b,  scale = rstd * w  (centred first: exact when x == mean)
-      const auto scale = static_cast<float>(r * (weight ? weight[c] : 1.0));
-      const float shift = bias ? bias[c] : 0.0f;
-      const float* xc = xb + cg * S;
-      float* yc = yb + cg * S;
-#pragma omp simd
-      for (int64_t s = 0; s < S; ++s) yc[s] = (xc[s] - mu_f) * scale + shift;
-    }
+    tier.group_norm_forward_block(x + ng * M, y + ng * M, Cg, S, weight ? weight + c0 : nullptr,
+                                  bias ? bias + c0 : nullptr, eps, mean + ng, rstd + ng);
   }
 }
 
@@ -84,48 +74,13 @@ inline void group_norm_backward(const float* g, const float* x, const float* mea
                                 const float* weight, int64_t N, int64_t C, int64_t S, int64_t G, float* dx,
                                 float* dweight, float* dbias) {
   const int64_t Cg = C / G, M = Cg * S;
+  const TierKernels& tier = tier_kernels();
   std::vector<double> db(static_cast<size_t>(N * C)), ds(static_cast<size_t>(N * C));  // per (n, c)
 #pragma omp parallel for schedule(static) if (N * C * S > detail::kNormParallelGrain)
   for (int64_t ng = 0; ng < N * G; ++ng) {
     const int64_t n = ng / G, c0 = (ng % G) * Cg;
-    const float* gb = g + ng * M;
-    const float* xb = x + ng * M;
-    const double r = rstd[ng];
-    const float mu = mean[ng];
-    double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;  // over the block
-    for (int64_t cg = 0; cg < Cg; ++cg) {
-      const int64_t c = c0 + cg;
-      const float* gc = gb + cg * S;
-      const float* xc = xb + cg * S;
-      float sg = 0.0f, sgx = 0.0f;
-#pragma omp simd reduction(+ : sg, sgx)
-      for (int64_t s = 0; s < S; ++s) {
-        sg += gc[s];
-        sgx += gc[s] * (xc[s] - mu);
-      }
-      db[n * C + c] = sg;
-      ds[n * C + c] = sgx;
-      const double w = weight ? weight[c] : 1.0;
-      sum_dxhat += w * sg;
-      sum_dxhat_xhat += w * sgx;
-    }
-    sum_dxhat_xhat *= r;
-    if (!dx) continue;
-    const double m1 = M ? sum_dxhat / static_cast<double>(M) : 0.0;       // mean(dxhat)
-    const double m2 = M ? sum_dxhat_xhat / static_cast<double>(M) : 0.0;  // mean(dxhat * xhat)
-    // dx = r w g - r m1 - r^2 m2 (x - mu) = (r w) g + B (x - mu) + D
-    const auto B = static_cast<float>(-r * r * m2);
-    const auto D = static_cast<float>(-r * m1);
-    float* dxb = dx + ng * M;
-    for (int64_t cg = 0; cg < Cg; ++cg) {
-      const int64_t c = c0 + cg;
-      const auto A = static_cast<float>(r * (weight ? weight[c] : 1.0));
-      const float* gc = gb + cg * S;
-      const float* xc = xb + cg * S;
-      float* dxc = dxb + cg * S;
-#pragma omp simd
-      for (int64_t s = 0; s < S; ++s) dxc[s] = A * gc[s] + B * (xc[s] - mu) + D;
-    }
+    tier.group_norm_backward_block(g + ng * M, x + ng * M, mean[ng], rstd[ng], weight ? weight + c0 : nullptr, Cg, S,
+                                   dx ? dx + ng * M : nullptr, db.data() + n * C + c0, ds.data() + n * C + c0);
   }
   if (!dweight && !dbias) return;
   // dw[c] = sum_n rstd ds,  db[c] = sum_n db

@@ -80,6 +80,13 @@ struct PhasesJob {
   const std::vector<int64_t>* packed_at = nullptr;                  // where phase f's blocks start
 };
 
+// One Adam/AdamW step's constants (optim/adam.hpp computes them; all in float, as PyTorch's update).
+struct AdamStep {
+  float step_size = 0, bias_correction2_sqrt = 1, beta1 = 0, beta2 = 0, one_minus_beta1 = 1, one_minus_beta2 = 1;
+  float eps = 0, weight_decay = 0, decay = 1;
+  bool l2 = false, decoupled = false;  // Adam's coupled L2 term, AdamW's decoupled decay
+};
+
 // One tier's kernels. The pointers are filled by the tier (kernels/tier/table.inl).
 struct TierKernels {
   simd::Isa isa;
@@ -112,6 +119,13 @@ struct TierKernels {
   // Elementwise (kernels/tier/elementwise.inl): y = silu(x), dx = g silu'(x) over n values.
   void (*silu_forward)(const float* x, float* y, int64_t n);
   void (*silu_backward)(const float* x, const float* g, float* dx, int64_t n);
+  // Group normalisation of one (image, group) block (kernels/group_norm.hpp).
+  void (*group_norm_forward_block)(const float* x, float* y, int64_t channels, int64_t size, const float* weight,
+                                   const float* bias, double eps, float* mean, float* rstd);
+  void (*group_norm_backward_block)(const float* g, const float* x, float mean, float rstd, const float* weight,
+                                    int64_t channels, int64_t size, float* dx, double* db, double* ds);
+  // Adam / AdamW over n values (optim/adam.hpp).
+  void (*adam_update)(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, const AdamStep& step);
 };
 
 }  // namespace tinydiff::kernels

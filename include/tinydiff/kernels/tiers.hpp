@@ -3,7 +3,7 @@
 // (simd/isa.hpp), each in a namespace of its own (kernels::avx512, kernels::avx2,
 // kernels::generic) and, for the x86 tiers, in a region where the compiler may use that tier's
 // instructions (simd/target.hpp). Inside, the names Vec, load, fmadd, kLanes, ... are the tier's
-// (simd/vec_*.hpp), so the same source becomes 16-, 8- and 4-float code.
+// (simd/vec.hpp), so the same source becomes 16-, 8- and 4-float code.
 //
 // tier_kernels() is the one dispatch point: the table of the tier simd::active_isa() chose.
 #include <algorithm>
@@ -20,9 +20,7 @@
 #include "tinydiff/kernels/tier_api.hpp"
 #include "tinydiff/simd/isa.hpp"
 #include "tinydiff/simd/target.hpp"
-#include "tinydiff/simd/vec_avx2.hpp"
-#include "tinydiff/simd/vec_avx512.hpp"
-#include "tinydiff/simd/vec_generic.hpp"
+#include "tinydiff/simd/vec.hpp"
 
 #if TINYDIFF_TIER_AVX512
 TINYDIFF_TARGET_BEGIN_AVX512

@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/kernels/parallel_ranges.hpp"
+#include "tinydiff/kernels/tiers.hpp"
+#include "tinydiff/ops/map.hpp"
 #include "tinydiff/optim/optimizer.hpp"
 
 namespace tinydiff::optim {
@@ -66,28 +69,23 @@ inline void check_adam(const AdamHyper& h, const char* op) {
 
 // One Adam/AdamW step of parameter w (n values) at step t >= 1, in place on w, m, v (and vmax).
 // Elementwise in float32 like PyTorch's tensors; the bias corrections are computed in double.
+// The loop runs on the tier kernels (kernels/tier/elementwise.inl), split over the threads.
 inline void adam_update(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, int64_t t,
                         const AdamHyper& h) {
   const double bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(t));
   const double bias_correction2 = 1.0 - std::pow(h.beta2, static_cast<double>(t));
-  const auto step_size = static_cast<float>(h.lr / bias_correction1);
-  const auto bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  const auto b1 = static_cast<float>(h.beta1), b2 = static_cast<float>(h.beta2);
-  const auto one_minus_b1 = static_cast<float>(1.0 - h.beta1), one_minus_b2 = static_cast<float>(1.0 - h.beta2);
-  const auto eps = static_cast<float>(h.eps), wd = static_cast<float>(h.weight_decay);
-  const auto decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
-  const bool l2 = !h.decoupled && h.weight_decay != 0.0, decoupled = h.decoupled && h.weight_decay != 0.0;
-#pragma omp parallel for schedule(static) if (n > tinydiff::detail::kParallelGrain)
-  for (int64_t k = 0; k < n; ++k) {
-    if (decoupled) w[k] *= decay;
-    const float g = l2 ? grad[k] + wd * w[k] : grad[k];
-    m[k] = b1 * m[k] + one_minus_b1 * g;
-    v[k] = b2 * v[k] + one_minus_b2 * g * g;
-    float second = v[k];
-    if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-    const float denom = std::sqrt(second) / bc2_sqrt + eps;
-    w[k] -= step_size * (m[k] / denom);
-  }
+  kernels::AdamStep a;
+  a.step_size = static_cast<float>(h.lr / bias_correction1);
+  a.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  a.beta1 = static_cast<float>(h.beta1), a.beta2 = static_cast<float>(h.beta2);
+  a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1), a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+  a.eps = static_cast<float>(h.eps), a.weight_decay = static_cast<float>(h.weight_decay);
+  a.decay = static_cast<float>(1.0 - h.lr * h.weight_decay);
+  a.l2 = !h.decoupled && h.weight_decay != 0.0, a.decoupled = h.decoupled && h.weight_decay != 0.0;
+  kernels::parallel_ranges(n, n > tinydiff::detail::kParallelGrain, [&](int64_t begin, int64_t end) {
+    kernels::tier_kernels().adam_update(w + begin, grad + begin, m + begin, v + begin, vmax ? vmax + begin : nullptr,
+                                        end - begin, a);
+  });
 }
 
 }  // namespace detail

@@ -2,7 +2,7 @@
 // Which instruction set the kernels run on: the tiers a build contains, what this CPU supports,
 // and the one chosen at first use.
 //
-// The hot kernels (kernels/tier/) are written once over a small vector type (simd/vec_*.hpp) and
+// The hot kernels (kernels/tier/) are written once over a small vector type (simd/vec.hpp) and
 // compiled once per tier, each tier in a namespace of its own and a region of the header where
 // the compiler may use that tier's instructions (simd/target.hpp). A program built with the
 // compiler's default flags therefore still holds the AVX-512 and AVX2 + FMA kernels; which of
@@ -162,12 +162,16 @@ inline Isa set_isa(Isa isa) {
 // Runs the kernels on one tier for the scope's lifetime.
 class IsaScope {
  public:
-  explicit IsaScope(Isa isa) : previous_(set_isa(isa)) {}
-  ~IsaScope() { detail::isa_slot() = static_cast<int>(previous_); }
+  explicit IsaScope(Isa isa) : was_forced_((active_isa(), detail::isa_forced().load())), previous_(set_isa(isa)) {}
+  ~IsaScope() {
+    detail::isa_slot() = static_cast<int>(previous_);
+    detail::isa_forced() = was_forced_;
+  }
   IsaScope(const IsaScope&) = delete;
   IsaScope& operator=(const IsaScope&) = delete;
 
  private:
+  bool was_forced_;
   Isa previous_;
 };
 

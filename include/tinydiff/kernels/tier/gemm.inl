@@ -1,6 +1,6 @@
 // The GEMM register block of the convolution kernels, for one tier (included by kernels/tiers.hpp
 // inside the tier's namespace; Vec, kLanes, kGemmRows, kGemmVectors and the vector functions are
-// the tier's, simd/vec_*.hpp). kernels/conv_gemm.hpp explains the product and calls gemm_panels.
+// the tier's, simd/vec.hpp). kernels/conv_gemm.hpp explains the product and calls gemm_panels.
 //
 //   for each slice of (at most) kDepth k:
 //     for each block of kRows rows of op(A):

@@ -22,6 +22,9 @@ inline const TierKernels& table() {
                                    &winograd_output,
                                    &winograd_output_grad,
                                    &silu_forward,
-                                   &silu_backward};
+                                   &silu_backward,
+                                   &group_norm_forward_block,
+                                   &group_norm_backward_block,
+                                   &adam_update};
   return kernels;
 }
