@@ -39,6 +39,28 @@ inline Vec max(Vec a, Vec b) {
   return out;
 }
 
+inline Vec min(Vec a, Vec b) {
+  Vec out;
+  for (int i = 0; i < kLanes; ++i) out[i] = a[i] < b[i] ? a[i] : b[i];
+  return out;
+}
+inline Vec sqrt(Vec a) {
+  Vec out;
+  for (int i = 0; i < kLanes; ++i) out[i] = __builtin_sqrtf(a[i]);
+  return out;
+}
+// 2^n for whole numbers n in [-126, 127]: n + 127 in the exponent field.
+inline Vec pow2i(Vec n) {
+  Vec out;
+  for (int i = 0; i < kLanes; ++i) {
+    const int32_t bits = (static_cast<int32_t>(n[i]) + 127) * (1 << 23);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    out[i] = f;
+  }
+  return out;
+}
+
 inline Mask first_lanes(int64_t count) {
   return count <= 0 ? 0u : (count >= kLanes ? (1u << kLanes) - 1u : (1u << count) - 1u);
 }

@@ -1,19 +1,55 @@
-// Elementwise kernels for one tier (included by kernels/tiers.hpp inside the tier's namespace):
-// plain loops the compiler vectorises with the tier's instructions. fast_exp
-// (kernels/fast_math.hpp) has no calls and no branches, so it vectorises too.
+// Elementwise kernels for one tier (included by kernels/tiers.hpp inside the tier's namespace).
+// SiLU and AdamW are written over the tier's vectors (compilers leave the scalar forms unvectorised:
+// fast_exp's clamps are branches to them unless floating-point traps are off); group norm's loops
+// are plain, and the compiler vectorises them with the tier's instructions.
 
-// y = x sigmoid(x) = x / (1 + e^-x).
+// e^x, as kernels/fast_math.hpp's fast_exp: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-5
+// polynomial, times 2^n. x is first clamped to [kLow, kHigh]: below, the result is 2^-126 (e^x is
+// a denormal or 0 there); above, it overflows to infinity as e^x does.
+inline Vec exp_approx(Vec x) {
+  x = min(max(x, set1(-87.3365447504019f)), set1(88.3762626647949f));
+  const Vec shifter = set1(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to a whole number
+  const Vec n = (x * set1(1.44269504088896341f) + shifter) - shifter;
+  Vec r = x - n * set1(0.693359375f);  // ln2 in two parts, so that n ln2 is exact
+  r = r - n * set1(-2.12194440e-4f);
+  Vec p = set1(1.9875691500e-4f);
+  p = fmadd(p, r, set1(1.3981999507e-3f));
+  p = fmadd(p, r, set1(8.3334519073e-3f));
+  p = fmadd(p, r, set1(4.1665795894e-2f));
+  p = fmadd(p, r, set1(1.6666665459e-1f));
+  p = fmadd(p, r, set1(5.0000001201e-1f));
+  p = fmadd(p * r, r, r) + set1(1.0f);
+  return p * pow2i(n);
+}
+
+// 1 / (1 + e^-x).
+inline Vec sigmoid(Vec x) { return set1(1.0f) / (set1(1.0f) + exp_approx(zero() - x)); }
+
+// y = x sigmoid(x).
 inline void silu_forward(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * fast_sigmoid(x[i]);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const Vec v = load(x + i);
+    store(y + i, v * sigmoid(v));
+  }
+  if (i < n) {
+    const Mask rest = first_lanes(n - i);
+    const Vec v = load(x + i, rest);
+    store(y + i, v * sigmoid(v), rest);
+  }
 }
 
 // dx = g silu'(x), silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+inline Vec silu_gradient(Vec x, Vec g) {
+  const Vec s = sigmoid(x), one = set1(1.0f);
+  return g * (s * fmadd(x, one - s, one));
+}
 inline void silu_backward(const float* x, const float* g, float* dx, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float s = fast_sigmoid(x[i]);
-    dx[i] = g[i] * (s * (1.0f + x[i] * (1.0f - s)));
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(dx + i, silu_gradient(load(x + i), load(g + i)));
+  if (i < n) {
+    const Mask rest = first_lanes(n - i);
+    store(dx + i, silu_gradient(load(x + i, rest), load(g + i, rest)), rest);
   }
 }
 
@@ -104,17 +140,33 @@ inline void group_norm_backward_block(const float* g, const float* x, float mu, 
   }
 }
 
-// One Adam/AdamW step over n values (optim/adam.hpp has the update and computes `a`).
-inline void adam_update(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, const AdamStep& a) {
-#pragma omp simd
-  for (int64_t k = 0; k < n; ++k) {
-    if (a.decoupled) w[k] *= a.decay;
-    const float g = a.l2 ? grad[k] + a.weight_decay * w[k] : grad[k];
-    m[k] = a.beta1 * m[k] + a.one_minus_beta1 * g;
-    v[k] = a.beta2 * v[k] + a.one_minus_beta2 * g * g;
-    float second = v[k];
-    if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-    const float denom = std::sqrt(second) / a.bias_correction2_sqrt + a.eps;
-    w[k] -= a.step_size * (m[k] / denom);
+// One Adam/AdamW step over n values (optim/adam.hpp has the update and computes `a`), a vector at a
+// time; `masked` for the last, partial one (lanes `m`).
+inline void adam_vector(float* w, const float* grad, float* m, float* v, float* vmax, const AdamStep& a, bool masked,
+                        Mask lanes) {
+  Vec wv = masked ? load(w, lanes) : load(w);
+  Vec g = masked ? load(grad, lanes) : load(grad);
+  if (a.decoupled) wv = wv * set1(a.decay);
+  if (a.l2) g = fmadd(set1(a.weight_decay), wv, g);
+  const Vec mv = set1(a.beta1) * (masked ? load(m, lanes) : load(m)) + set1(a.one_minus_beta1) * g;
+  const Vec vv = set1(a.beta2) * (masked ? load(v, lanes) : load(v)) + set1(a.one_minus_beta2) * g * g;
+  Vec second = vv;
+  if (vmax) {
+    second = max(masked ? load(vmax, lanes) : load(vmax), vv);
+    masked ? store(vmax, second, lanes) : store(vmax, second);
   }
+  const Vec denom = sqrt(second) / set1(a.bias_correction2_sqrt) + set1(a.eps);
+  wv = wv - set1(a.step_size) * (mv / denom);
+  if (masked) {
+    store(m, mv, lanes), store(v, vv, lanes), store(w, wv, lanes);
+  } else {
+    store(m, mv), store(v, vv), store(w, wv);
+  }
+}
+
+inline void adam_update(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, const AdamStep& a) {
+  int64_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    adam_vector(w + k, grad + k, m + k, v + k, vmax ? vmax + k : nullptr, a, false, first_lanes(kLanes));
+  if (k < n) adam_vector(w + k, grad + k, m + k, v + k, vmax ? vmax + k : nullptr, a, true, first_lanes(n - k));
 }
