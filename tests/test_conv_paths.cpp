@@ -196,32 +196,41 @@ TEST_CASE("conv2d and conv_transpose2d give the reference's values on every forc
 }
 
 TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
-  const simd::Isa isa = simd::active_isa();
-  auto choice = [&](ConvPass pass, const ConvParams& p) { return kernels::choose_conv_path(pass, p, isa); };
-  // The U-Net's 3x3 stride-1 convs at 28x28: Winograd for forward and input gradient, the direct
-  // weight gradient; at 7x7 (64 pixels or fewer) the implicit GEMM.
-  const ConvParams big = conv(64, 32, 32, 28, 28, 3, 1, 1), small = conv(64, 64, 64, 7, 7, 3, 1, 1);
-  CHECK(choice(ConvPass::kForward, big) == ConvPath::kWinograd);
-  CHECK(choice(ConvPass::kInputGrad, big) == ConvPath::kWinograd);
-  CHECK(choice(ConvPass::kWeightGrad, big) == ConvPath::kDirect);
-  CHECK(choice(ConvPass::kForward, small) == ConvPath::kImplicit);
-  CHECK(choice(ConvPass::kInputGrad, small) == ConvPath::kImplicit);
-  // Stride 2: implicit forward and input gradient; the transposed conv's 4x4 kernel likewise.
-  const ConvParams down = conv(64, 32, 32, 28, 28, 3, 2, 1), up = conv(64, 64, 64, 14, 14, 4, 2, 1);
-  CHECK(choice(ConvPass::kForward, down) == ConvPath::kImplicit);
-  CHECK(choice(ConvPass::kInputGrad, down) == ConvPath::kImplicit);
-  CHECK(choice(ConvPass::kInputGrad, up) == ConvPath::kImplicit);
-  // conv_in (1 input channel: no Winograd), a pointwise conv, a dilated one.
-  const ConvParams first = conv(64, 1, 32, 28, 28, 3, 1, 1), pointwise = conv(64, 32, 64, 14, 14, 1, 1, 0);
-  CHECK(choice(ConvPass::kForward, first) == ConvPath::kIm2col);
-  CHECK(choice(ConvPass::kInputGrad, pointwise) == ConvPath::kIm2col);
-  ConvParams dilated = conv(2, 8, 8, 40, 40, 3, 1, 2);
-  dilated.dilation_h = dilated.dilation_w = 2;
-  finish(dilated);
-  CHECK(choice(ConvPass::kInputGrad, dilated) == ConvPath::kIm2col);
-  // A forced path that does not apply leaves the usual choice.
-  kernels::ConvPathScope force(ConvPath::kDirect);
-  CHECK(kernels::conv_path(ConvPass::kForward, big) == ConvPath::kWinograd);
+  for_each_tier([] {
+    const simd::Isa isa = simd::active_isa();
+    const bool avx512 = isa == simd::Isa::kAvx512;
+    auto choice = [&](ConvPass pass, const ConvParams& p) { return kernels::choose_conv_path(pass, p, isa); };
+    // The U-Net's 3x3 stride-1 convs at 28x28: Winograd for forward and input gradient, the direct
+    // weight gradient below 64 input channels (AVX-512: 96), Winograd's above.
+    const ConvParams big = conv(64, 32, 32, 28, 28, 3, 1, 1), wide = conv(64, 128, 64, 14, 14, 3, 1, 1);
+    CHECK(choice(ConvPass::kForward, big) == ConvPath::kWinograd);
+    CHECK(choice(ConvPass::kInputGrad, big) == ConvPath::kWinograd);
+    CHECK(choice(ConvPass::kWeightGrad, big) == ConvPath::kDirect);
+    CHECK(choice(ConvPass::kWeightGrad, wide) == ConvPath::kWinograd);
+    // At 7x7 the gradients go to the implicit GEMM and the direct kernel with AVX-512, to Winograd
+    // with AVX2 and on the generic tier; the forward to Winograd everywhere.
+    const ConvParams small = conv(64, 64, 64, 7, 7, 3, 1, 1);
+    CHECK(choice(ConvPass::kForward, small) == ConvPath::kWinograd);
+    CHECK(choice(ConvPass::kInputGrad, small) == (avx512 ? ConvPath::kImplicit : ConvPath::kWinograd));
+    CHECK(choice(ConvPass::kWeightGrad, small) == (avx512 ? ConvPath::kDirect : ConvPath::kWinograd));
+    // Stride 2: implicit forward and input gradient; the transposed conv's 4x4 kernel likewise.
+    const ConvParams down = conv(64, 32, 32, 28, 28, 3, 2, 1), up = conv(64, 64, 64, 14, 14, 4, 2, 1);
+    CHECK(choice(ConvPass::kForward, down) == ConvPath::kImplicit);
+    CHECK(choice(ConvPass::kInputGrad, down) == ConvPath::kImplicit);
+    CHECK(choice(ConvPass::kInputGrad, up) == ConvPath::kImplicit);
+    CHECK(choice(ConvPass::kWeightGrad, up) == ConvPath::kDirect);
+    // conv_in (1 input channel: no Winograd), a pointwise conv, a dilated one.
+    const ConvParams first = conv(64, 1, 32, 28, 28, 3, 1, 1), pointwise = conv(64, 32, 64, 14, 14, 1, 1, 0);
+    CHECK(choice(ConvPass::kForward, first) == ConvPath::kIm2col);
+    CHECK(choice(ConvPass::kInputGrad, pointwise) == ConvPath::kIm2col);
+    ConvParams dilated = conv(2, 8, 8, 40, 40, 3, 1, 2);
+    dilated.dilation_h = dilated.dilation_w = 2;
+    finish(dilated);
+    CHECK(choice(ConvPass::kInputGrad, dilated) == ConvPath::kIm2col);
+    // A forced path that does not apply leaves the usual choice.
+    kernels::ConvPathScope force(ConvPath::kDirect);
+    CHECK(kernels::conv_path(ConvPass::kForward, big) == ConvPath::kWinograd);
+  });
 }
 
 TEST_CASE("TINYDIFF_CONV_PATH: one path for every pass, or one per pass; bad values are named") {

@@ -74,11 +74,19 @@ inline bool winograd_applies(const ConvParams& p) {
          p.out_h == p.in_h && p.out_w == p.in_w && p.out_channels >= 1;
 }
 
-// On planes of 64 pixels or fewer (the U-Net's 7x7) the 2x2 tiles waste much of their work on the
-// border (7x7: 16 tiles for 49 outputs, 23% of it), and the other paths are faster: forward on the
-// implicit GEMM or im2col, the input gradient by phases (AVX-512 Xeon, 7x7 with 64 -> 64 channels,
-// batch 64, 2 threads: 180-200 GFLOP/s against Winograd's 155-180).
-inline bool winograd_pays(const ConvParams& p) { return winograd_applies(p) && p.in_h * p.in_w > 64; }
+// Whether Winograd pays for `pass` on tier `isa`. On planes of 64 pixels or fewer (the U-Net's 7x7)
+// the 2x2 tiles waste much of their work on the border (7x7: 16 tiles for 49 outputs, 23% of it).
+// With AVX-512 the implicit GEMM and the direct weight gradient then win for the gradients (AMD
+// Zen 5, batch 64, one thread: 7x7 64 -> 64 input and weight gradient 2.8-3.2 ms against
+// Winograd's 3.7), but not the forward (1.5 ms against 1.7-1.9). With AVX2 Winograd's fewer
+// multiplies win at 7x7 on every pass (forward 1.75 against 2.5 ms, gradients 3.5 against 4.5).
+// (On the AVX-512 Intel Xeon this was first tuned on, the implicit GEMM won the 7x7 forward too.)
+inline bool winograd_pays(const ConvParams& p, ConvPass pass, simd::Isa isa) {
+  if (!winograd_applies(p)) return false;
+  const int64_t plane = p.in_h * p.in_w;
+  if (isa != simd::Isa::kAvx512) return plane >= 16;
+  return pass == ConvPass::kForward ? plane >= 49 : plane > 64;
+}
 
 // Whether `path` can compute `pass` of convolution p.
 inline bool conv_path_applies(ConvPath path, ConvPass pass, const ConvParams& p) {
@@ -96,32 +104,38 @@ inline bool conv_path_applies(ConvPath path, ConvPass pass, const ConvParams& p)
   }
 }
 
-// The fastest path for `pass` of convolution p on tier `isa` (the same choices on every tier so
-// far; docs/performance.md has the measurements).
+// The fastest path for `pass` of convolution p on tier `isa` (docs/performance.md has the
+// measurements).
 inline ConvPath choose_conv_path(ConvPass pass, const ConvParams& p, simd::Isa isa) {
-  (void)isa;
   // The implicit GEMM pays on planes of at most 32 columns, with at least 8 rows of the GEMM to
   // share each packed tile (AVX-512 Xeon, batch 64, against im2col + GEMM: stride-2 forwards
   // 10-20% faster, 7x7 forwards 5-10%, stride-2 input gradients 8-20%).
   const bool small_plane = p.in_w <= 32 && p.out_w <= 16;
+  const bool winograd = winograd_pays(p, pass, isa);
   switch (pass) {
     case ConvPass::kForward:
-      if (winograd_pays(p)) return ConvPath::kWinograd;
+      if (winograd) return ConvPath::kWinograd;
       if (implicit_forward_applies(p) && small_plane && p.out_channels >= 8) return ConvPath::kImplicit;
       return ConvPath::kIm2col;
     case ConvPass::kInputGrad:
-      if (winograd_pays(p)) return ConvPath::kWinograd;
+      if (winograd) return ConvPath::kWinograd;
       // dy's planes are the implicit GEMM's input here, dx's channels its rows
       if (phases_implicit_apply(p) && p.out_w <= 32 && p.in_w <= 32 && p.in_channels >= 8)
         return ConvPath::kImplicit;
       if (phases_apply(p)) return ConvPath::kPhases;
       return ConvPath::kIm2col;
-    default:
-      // Direct beats both im2col + GEMM and Winograd's weight gradient (AVX-512 Xeon, batch 64, 2
-      // threads: 28x28 32 -> 32 255 vs 192 GFLOP/s, 14x14 32 -> 64 252 vs 188).
+    default: {
+      // Winograd's weight gradient does 2.25x fewer multiplies than the direct kernel but
+      // transforms x and dy per chunk: with few input channels the transforms weigh more. Batch 64,
+      // one thread, input and weight gradient together (AMD Zen 5): with AVX2, 64 and 128 input
+      // channels 15-25% faster on Winograd, 32 alike; with AVX-512, 96 and 128 channels ~5% faster,
+      // 32 and 64 slower (direct's 16-float rows keep it ahead there).
+      const int64_t winograd_from = isa == simd::Isa::kAvx512 ? 96 : 64;
+      if (winograd && p.in_channels >= winograd_from) return ConvPath::kWinograd;
       if (weight_grad_direct_applies(p)) return ConvPath::kDirect;
-      if (winograd_pays(p)) return ConvPath::kWinograd;
+      if (winograd) return ConvPath::kWinograd;
       return ConvPath::kIm2col;
+    }
   }
 }
 

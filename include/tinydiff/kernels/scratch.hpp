@@ -18,7 +18,8 @@ enum class ScratchSlot : int {
   kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8], or (without AVX-512) a row table's rows gathered
   kRowTable = 5,  // (const float*) the phases' row tables into shared patch rows
   kOffsets = 6,   // (int32_t) weight_grad_direct: the chunk's position offsets
-  kCount = 7
+  kTransposed = 7,  // Winograd's weight gradient: dM[k] transposed
+  kCount = 8
 };
 
 // At least `count` elements of type T, for this thread and slot (each type has its own buffers).

@@ -7,9 +7,9 @@
 // The output is cut into 2x2 tiles; tile (ty, tx) reads the 4x4 input tile d whose top
 // left pixel is (2 ty - 1, 2 tx - 1) (pixels outside the image are zeros: the padding,
 // and the far border of odd H or W, where only the valid outputs are written). Then
-//   U = G g G^T         per (out, in) channel pair, g the 3x3 filter     U [16][Cin][Cout]
+//   U = G g G^T         per (out, in) channel pair, g the 3x3 filter     U [16][Cout][Cin]
 //   V = B^T d B         per (in channel, tile)                            V [16][Cin][tiles]
-//   M[k] = U[k]^T V[k]  16 GEMMs, k = 4 i + j the position in the 4x4    M [16][Cout][tiles]
+//   M[k] = U[k] V[k]    16 GEMMs, k = 4 i + j the position in the 4x4    M [16][Cout][tiles]
 //   Y = A^T M A (+ b)   per (out channel, tile): the 2x2 outputs
 // with
 //   B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
@@ -29,10 +29,12 @@
 //   dw    = G^T dU G       per (out, in) channel pair: the 3x3 gradient
 // with 2.25x fewer multiplies than the im2col weight gradient, like the forward.
 //
+// The data transforms run on the tier kernels (kernels/tier/winograd.inl), the GEMMs on
+// conv_gemm's (dM[k] transposed first for the weight gradient's, so that it is read in place).
 // Parallel over chunks of images (OpenMP, static schedule: deterministic for a fixed
 // thread count), each thread with its own scratch buffers that only grow; the GEMMs
-// inside run single-threaded. With one chunk the loop runs serially and Eigen
-// parallelises the GEMMs instead.
+// inside run single-threaded. With one chunk the loop runs serially and conv_gemm splits
+// the GEMMs' columns over the threads instead.
 #include <omp.h>
 
 #include <algorithm>
@@ -58,9 +60,9 @@ inline int64_t images_per_chunk(int64_t tiles) {
   return m < 1 ? 1 : m;
 }
 
-// U[k][c][o] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with
+// U[k][o][c] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with
 // o and c swapped (rotated: the input gradient; then `out` is the conv's Cin). Each U[k] is
-// stored [in, out], so the GEMM reads it transposed: Eigen packs that layout faster.
+// stored [out, in], the A of the GEMM M[k] = U[k] V[k], which conv_gemm reads in place.
 inline void transform_weights(const float* w, int64_t out, int64_t in, bool rotated, float* U) {
 #pragma omp parallel for schedule(static) if (out * in >= 1024)
   for (int64_t o = 0; o < out; ++o)
@@ -83,7 +85,7 @@ inline void transform_weights(const float* w, int64_t out, int64_t in, bool rota
         Gg[3][e] = g[2][e];
       }
       for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        float* u = U + (c * out + o);
+        float* u = U + (o * in + c);
         const int64_t step = out * in;
         u[(i * 4 + 0) * step] = Gg[i][0];
         u[(i * 4 + 1) * step] = 0.5f * (Gg[i][0] + Gg[i][1] + Gg[i][2]);
@@ -93,8 +95,7 @@ inline void transform_weights(const float* w, int64_t out, int64_t in, bool rota
     }
 }
 
-// dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the 4x4 one (dU as transform_weights
-// lays out U).
+// dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the 4x4 one (dU [16][in][out]).
 inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, float* dw) {
   const int64_t step = out * in;
 #pragma omp parallel for schedule(static) if (out * in >= 1024)
@@ -117,7 +118,7 @@ inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, f
     }
 }
 
-// y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cin][Cout] (+ b).
+// y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cout][Cin] (+ b).
 inline void winograd_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles();
   const TierKernels& tier = tier_kernels();
@@ -136,7 +137,7 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
     std::fill(padded, padded + padded_size, 0.0f);
     tier.winograd_input(x + n0 * C * s.height * s.width, s, m, padded, V);
     for (int k = 0; k < 16; ++k)
-      conv_gemm(true, K, P, C, U + k * K * C, V + k * v_stride, M + k * m_stride, false);
+      conv_gemm(false, K, P, C, U + k * K * C, V + k * v_stride, M + k * m_stride, false);
     tier.winograd_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
   }
 }
@@ -204,8 +205,13 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
       tier.winograd_input(x + n0 * C * s.height * s.width, s, m, padded, V);
       std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of winograd_output_grad
       tier.winograd_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
-      for (int k = 0; k < 16; ++k)  // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]
-        gemm(false, true, C, K, P, 1.0f, V + k * v_stride, dM + k * m_stride, 1.0f, dU + k * C * K);
+      // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]: dM[k] transposed first (K P moves against the
+      // product's 2 C K P flops), so that the tier GEMM reads it in place as its B.
+      float* dMt = thread_scratch(ScratchSlot::kTransposed, static_cast<size_t>(P * K));
+      for (int k = 0; k < 16; ++k) {
+        tier.transpose(dM + k * m_stride, K, P, P, dMt, K);
+        conv_gemm(false, C, K, P, V + k * v_stride, dMt, dU + k * C * K, true);
+      }
     }  // implicit barrier: every slot is complete
     partials.sum_in_team(1, [&](int64_t i, int64_t, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
   }
