@@ -22,7 +22,7 @@
 //                                   buffer, or before its start)
 //   fmadd(a, b, c)                  a*b + c (one rounding where the CPU has FMA)
 //   max(a, b), min(a, b), sqrt(a)   lane by lane
-//   pow2i(n)                        2^n for whole numbers n in [-126, 127] (n + 127 as the exponent)
+//   pow2i(n)                        2^n for whole numbers n in [-127, 128] (n + 127 as the exponent)
 //   zip(a, b, lo, hi)               lo = a0 b0 a1 b1 ..., hi = the upper halves zipped
 //   deinterleave(a, b, even, odd)   even = a0 a2 ... b0 b2 ..., odd = a1 a3 ... b1 b3 ...
 //   transpose_block(src, ss, dst, ds)  a kLanes x kLanes block transposed in registers

@@ -29,7 +29,7 @@ inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
 inline Vec sqrt(Vec a) { return _mm512_sqrt_ps(a); }
-// 2^n for whole numbers n in [-126, 127]: n + 127 in the exponent field.
+// 2^n for whole numbers n in [-127, 128]: n + 127 in the exponent field (2^-127 gives 0, 2^128 infinity).
 inline Vec pow2i(Vec n) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23));
 }

@@ -49,7 +49,7 @@ inline Vec sqrt(Vec a) {
   for (int i = 0; i < kLanes; ++i) out[i] = __builtin_sqrtf(a[i]);
   return out;
 }
-// 2^n for whole numbers n in [-126, 127]: n + 127 in the exponent field.
+// 2^n for whole numbers n in [-127, 128]: n + 127 in the exponent field (2^-127 gives 0, 2^128 infinity).
 inline Vec pow2i(Vec n) {
   Vec out;
   for (int i = 0; i < kLanes; ++i) {

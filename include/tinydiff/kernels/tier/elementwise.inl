@@ -4,10 +4,11 @@
 // are plain, and the compiler vectorises them with the tier's instructions.
 
 // e^x, as kernels/fast_math.hpp's fast_exp: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-5
-// polynomial, times 2^n. x is first clamped to [kLow, kHigh]: below, the result is 2^-126 (e^x is
-// a denormal or 0 there); above, it overflows to infinity as e^x does.
+// polynomial, times 2^n built in the exponent field. x is first clamped to [-88, ln(FLT_MAX)], so
+// that n stays in [-127, 128], where the exponent field gives exactly the limits: 2^-127 as 0 (e^x
+// below about -87.7 is 0, as fast_exp's), 2^128 as infinity (e^x above about 88.4 overflows).
 inline Vec exp_approx(Vec x) {
-  x = min(max(x, set1(-87.3365447504019f)), set1(88.3762626647949f));
+  x = min(max(x, set1(-88.0f)), set1(88.7228391f));
   const Vec shifter = set1(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to a whole number
   const Vec n = (x * set1(1.44269504088896341f) + shifter) - shifter;
   Vec r = x - n * set1(0.693359375f);  // ln2 in two parts, so that n ln2 is exact
