@@ -147,6 +147,7 @@ TEST_CASE("every convolution path matches the reference on every pass, geometry 
     for (ConvPass pass : kernels::kConvPasses)
       for (ConvPath path : kernels::kConvPaths) {
         const bool serves = path == ConvPath::kReference || path == ConvPath::kIm2col || path == ConvPath::kWinograd ||
+                            path == ConvPath::kWinograd4 ||
                             (path == ConvPath::kImplicit && pass != ConvPass::kWeightGrad) ||
                             (path == ConvPath::kPhases && pass == ConvPass::kInputGrad) ||
                             (path == ConvPath::kDirect && pass == ConvPass::kWeightGrad);
@@ -198,21 +199,26 @@ TEST_CASE("conv2d and conv_transpose2d give the reference's values on every forc
 TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
   for_each_tier([] {
     const simd::Isa isa = simd::active_isa();
-    const bool avx512 = isa == simd::Isa::kAvx512;
+    const bool avx512 = isa == simd::Isa::kAvx512, generic = isa == simd::Isa::kGeneric;
     auto choice = [&](ConvPass pass, const ConvParams& p) { return kernels::choose_conv_path(pass, p, isa); };
-    // The U-Net's 3x3 stride-1 convs at 28x28: Winograd for forward and input gradient, the direct
-    // weight gradient below 64 input channels (AVX-512: 96), Winograd's above.
+    // The U-Net's 3x3 stride-1 convs at 28x28 and 14x14: F(4x4, 3x3) for every pass on every tier.
     const ConvParams big = conv(64, 32, 32, 28, 28, 3, 1, 1), wide = conv(64, 128, 64, 14, 14, 3, 1, 1);
-    CHECK(choice(ConvPass::kForward, big) == ConvPath::kWinograd);
-    CHECK(choice(ConvPass::kInputGrad, big) == ConvPath::kWinograd);
-    CHECK(choice(ConvPass::kWeightGrad, big) == ConvPath::kDirect);
-    CHECK(choice(ConvPass::kWeightGrad, wide) == ConvPath::kWinograd);
-    // At 7x7 the gradients go to the implicit GEMM and the direct kernel with AVX-512, to Winograd
-    // with AVX2 and on the generic tier; the forward to Winograd everywhere.
+    for (ConvPass pass : kernels::kConvPasses) {
+      CHECK(choice(pass, big) == ConvPath::kWinograd4);
+      CHECK(choice(pass, wide) == ConvPath::kWinograd4);
+    }
+    // At 7x7 it depends on the tier: AVX2 F(2x2, 3x3) but for the weight gradient's F(4x4, 3x3);
+    // AVX-512 F(2x2, 3x3) forward, F(4x4, 3x3) input gradient, the direct weight gradient; the
+    // generic tier F(4x4, 3x3) throughout.
     const ConvParams small = conv(64, 64, 64, 7, 7, 3, 1, 1);
-    CHECK(choice(ConvPass::kForward, small) == ConvPath::kWinograd);
-    CHECK(choice(ConvPass::kInputGrad, small) == (avx512 ? ConvPath::kImplicit : ConvPath::kWinograd));
-    CHECK(choice(ConvPass::kWeightGrad, small) == (avx512 ? ConvPath::kDirect : ConvPath::kWinograd));
+    CHECK(choice(ConvPass::kForward, small) == (generic ? ConvPath::kWinograd4 : ConvPath::kWinograd));
+    CHECK(choice(ConvPass::kInputGrad, small) ==
+          (avx512 || generic ? ConvPath::kWinograd4 : ConvPath::kWinograd));
+    CHECK(choice(ConvPass::kWeightGrad, small) == (avx512 ? ConvPath::kDirect : ConvPath::kWinograd4));
+    // Below 16 pixels, no Winograd.
+    const ConvParams tiny = conv(64, 64, 64, 3, 3, 3, 1, 1);
+    CHECK(choice(ConvPass::kForward, tiny) != ConvPath::kWinograd);
+    CHECK(choice(ConvPass::kForward, tiny) != ConvPath::kWinograd4);
     // Stride 2: implicit forward and input gradient; the transposed conv's 4x4 kernel likewise.
     const ConvParams down = conv(64, 32, 32, 28, 28, 3, 2, 1), up = conv(64, 64, 64, 14, 14, 4, 2, 1);
     CHECK(choice(ConvPass::kForward, down) == ConvPath::kImplicit);
@@ -229,7 +235,7 @@ TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
     CHECK(choice(ConvPass::kInputGrad, dilated) == ConvPath::kIm2col);
     // A forced path that does not apply leaves the usual choice.
     kernels::ConvPathScope force(ConvPath::kDirect);
-    CHECK(kernels::conv_path(ConvPass::kForward, big) == ConvPath::kWinograd);
+    CHECK(kernels::conv_path(ConvPass::kForward, big) == ConvPath::kWinograd4);
   });
 }
 

@@ -56,8 +56,8 @@ inline void add_channel_bias(float* y, const float* b, int64_t batch, int64_t ch
   }
 }
 
-inline WinogradShape winograd_shape(const ConvParams& p) {
-  return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w};
+inline WinogradShape winograd_shape(const ConvParams& p, int64_t tile) {
+  return WinogradShape{p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w, tile};
 }
 
 namespace detail {
@@ -228,7 +228,8 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
 // y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).
 inline void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvParams& p) {
   switch (conv_path(ConvPass::kForward, p)) {
-    case ConvPath::kWinograd: winograd_conv3x3_forward(x, w, b, y, winograd_shape(p)); return;
+    case ConvPath::kWinograd: winograd_conv3x3_forward(x, w, b, y, winograd_shape(p, 2)); return;
+    case ConvPath::kWinograd4: winograd_conv3x3_forward(x, w, b, y, winograd_shape(p, 4)); return;
     case ConvPath::kImplicit: conv2d_forward_implicit(x, w, b, y, p); return;
     case ConvPath::kReference: reference_conv2d_forward(x, w, b, y, p); return;
     default: conv2d_forward_im2col(x, w, b, y, p); return;
@@ -244,7 +245,8 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
     case ConvPath::kImplicit: conv2d_backward_input_phases_implicit(dy, w, dx, p, bias); return;
     case ConvPath::kPhases: conv2d_backward_input_phases(dy, w, dx, p, bias); return;
     case ConvPath::kReference: reference_conv2d_backward_input(dy, w, dx, p, bias); return;
-    case ConvPath::kWinograd: winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p)); break;
+    case ConvPath::kWinograd: winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p, 2)); break;
+    case ConvPath::kWinograd4: winograd_conv3x3_backward_input(dy, w, dx, winograd_shape(p, 4)); break;
     default: conv2d_backward_input_im2col(dy, w, dx, p); break;
   }
   if (bias) add_channel_bias(dx, bias, p.batch, p.in_channels, p.in_h * p.in_w);
@@ -254,7 +256,8 @@ inline void conv2d_backward_input(const float* dy, const float* w, float* dx, co
 inline void conv2d_backward_weight(const float* x, const float* dy, float* dw, const ConvParams& p) {
   switch (conv_path(ConvPass::kWeightGrad, p)) {
     case ConvPath::kDirect: conv2d_backward_weight_im2col(x, dy, dw, p, true); return;
-    case ConvPath::kWinograd: winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p)); return;
+    case ConvPath::kWinograd: winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p, 2)); return;
+    case ConvPath::kWinograd4: winograd_conv3x3_backward_weight(x, dy, dw, winograd_shape(p, 4)); return;
     case ConvPath::kReference: reference_conv2d_backward_weight(x, dy, dw, p); return;
     default: conv2d_backward_weight_im2col(x, dy, dw, p); return;
   }

@@ -64,11 +64,15 @@ struct ConvParams {
 };
 
 // The shape of a 3x3 stride-1 pad-1 convolution for Winograd (kernels/winograd.hpp):
-// x [batch, in, h, w] -> y [batch, out, h, w].
+// x [batch, in, h, w] -> y [batch, out, h, w], in output tiles of tile x tile: F(2x2, 3x3)
+// (tile 2) or F(4x4, 3x3) (tile 4), each computed from an alpha x alpha input tile, alpha = tile + 2.
 struct WinogradShape {
   int64_t batch = 0, in_channels = 0, out_channels = 0, height = 0, width = 0;
-  int64_t tiles_h() const { return (height + 1) / 2; }
-  int64_t tiles_w() const { return (width + 1) / 2; }
+  int64_t tile = 2;
+  int64_t alpha() const { return tile + 2; }
+  int64_t points() const { return alpha() * alpha(); }  // the GEMMs per chunk
+  int64_t tiles_h() const { return (height + tile - 1) / tile; }
+  int64_t tiles_w() const { return (width + tile - 1) / tile; }
   int64_t tiles() const { return tiles_h() * tiles_w(); }
 };
 

@@ -11,6 +11,7 @@
 //   phases     the input gradient as one stride-1 convolution of dy per phase,      input
 //              chunk by chunk (kernels/conv_phases.hpp)
 //   winograd   F(2x2, 3x3) for 3x3 stride-1 pad-1 kernels (kernels/winograd.hpp)    every pass
+//   winograd4  F(4x4, 3x3) for the same, channels-last: 1.8x fewer multiplies again  every pass
 //   direct     the weight gradient read straight from the input                     weight
 //              (kernels/weight_grad_direct.hpp)
 //
@@ -37,11 +38,12 @@
 
 namespace tinydiff::kernels {
 
-enum class ConvPath : int { kAuto = 0, kReference, kIm2col, kImplicit, kPhases, kWinograd, kDirect };
+enum class ConvPath : int { kAuto = 0, kReference, kIm2col, kImplicit, kPhases, kWinograd, kWinograd4, kDirect };
 enum class ConvPass : int { kForward = 0, kInputGrad, kWeightGrad };
 
-constexpr std::array<ConvPath, 6> kConvPaths = {ConvPath::kReference, ConvPath::kIm2col,   ConvPath::kImplicit,
-                                                ConvPath::kPhases,    ConvPath::kWinograd, ConvPath::kDirect};
+constexpr std::array<ConvPath, 7> kConvPaths = {ConvPath::kReference, ConvPath::kIm2col,    ConvPath::kImplicit,
+                                                ConvPath::kPhases,    ConvPath::kWinograd,  ConvPath::kWinograd4,
+                                                ConvPath::kDirect};
 constexpr std::array<ConvPass, 3> kConvPasses = {ConvPass::kForward, ConvPass::kInputGrad, ConvPass::kWeightGrad};
 
 inline const char* conv_path_name(ConvPath path) {
@@ -51,6 +53,7 @@ inline const char* conv_path_name(ConvPath path) {
     case ConvPath::kImplicit: return "implicit";
     case ConvPath::kPhases: return "phases";
     case ConvPath::kWinograd: return "winograd";
+    case ConvPath::kWinograd4: return "winograd4";
     case ConvPath::kDirect: return "direct";
     default: return "auto";
   }
@@ -74,18 +77,28 @@ inline bool winograd_applies(const ConvParams& p) {
          p.out_h == p.in_h && p.out_w == p.in_w && p.out_channels >= 1;
 }
 
-// Whether Winograd pays for `pass` on tier `isa`. On planes of 64 pixels or fewer (the U-Net's 7x7)
-// the 2x2 tiles waste much of their work on the border (7x7: 16 tiles for 49 outputs, 23% of it).
-// With AVX-512 the implicit GEMM and the direct weight gradient then win for the gradients (AMD
-// Zen 5, batch 64, one thread: 7x7 64 -> 64 input and weight gradient 2.8-3.2 ms against
-// Winograd's 3.7), but not the forward (1.5 ms against 1.7-1.9). With AVX2 Winograd's fewer
-// multiplies win at 7x7 on every pass (forward 1.75 against 2.5 ms, gradients 3.5 against 4.5).
-// (On the AVX-512 Intel Xeon this was first tuned on, the implicit GEMM won the 7x7 forward too.)
-inline bool winograd_pays(const ConvParams& p, ConvPass pass, simd::Isa isa) {
-  if (!winograd_applies(p)) return false;
+// Which Winograd pays for `pass` on tier `isa`, if any: kWinograd4, kWinograd, or kAuto for
+// neither. Measured with bench_ops, batch 64, two threads, AMD Zen 5 (docs/performance.md):
+// - From 10x10 planes (the U-Net's 14x14 and 28x28) F(4x4, 3x3) on channels-last data wins every
+//   pass on every tier, over F(2x2, 3x3) and over the direct weight gradient alike (28x28 32 -> 32
+//   forward: AVX2 1.83 ms against 3.11, AVX-512 1.24 against 2.11; backward 4.3 against 7.0 and
+//   3.0 against 4.4).
+// - On smaller planes (7x7: 4 tiles of 4x4 cover 64 pixels for 49 outputs) it depends: with AVX2
+//   F(2x2, 3x3) keeps the forward and input gradient and F(4x4, 3x3) takes the weight gradient
+//   (64 -> 64 backward 1.47 ms against 1.74); with AVX-512 the forward stays on F(2x2, 3x3), the
+//   input gradient goes to F(4x4, 3x3) (1.28 against 1.43) and the weight gradient to the direct
+//   kernel; on the generic tier F(4x4, 3x3) wins all three (backward 2.36 against 2.89).
+// - Below 16 pixels the transforms weigh more than the multiplies they save.
+inline ConvPath winograd_choice(const ConvParams& p, ConvPass pass, simd::Isa isa) {
+  if (!winograd_applies(p)) return ConvPath::kAuto;
   const int64_t plane = p.in_h * p.in_w;
-  if (isa != simd::Isa::kAvx512) return plane >= 16;
-  return pass == ConvPass::kForward ? plane >= 49 : plane > 64;
+  if (plane < 16) return ConvPath::kAuto;
+  if (plane >= 100 || isa == simd::Isa::kGeneric) return ConvPath::kWinograd4;
+  if (isa == simd::Isa::kAvx512) {
+    if (pass == ConvPass::kForward) return plane >= 49 ? ConvPath::kWinograd : ConvPath::kAuto;
+    return pass == ConvPass::kInputGrad ? ConvPath::kWinograd4 : ConvPath::kAuto;
+  }
+  return pass == ConvPass::kWeightGrad ? ConvPath::kWinograd4 : ConvPath::kWinograd;
 }
 
 // Whether `path` can compute `pass` of convolution p.
@@ -98,7 +111,8 @@ inline bool conv_path_applies(ConvPath path, ConvPass pass, const ConvParams& p)
       if (pass == ConvPass::kInputGrad) return phases_implicit_apply(p);
       return false;
     case ConvPath::kPhases: return pass == ConvPass::kInputGrad && phases_apply(p);
-    case ConvPath::kWinograd: return winograd_applies(p);
+    case ConvPath::kWinograd:
+    case ConvPath::kWinograd4: return winograd_applies(p);
     case ConvPath::kDirect: return pass == ConvPass::kWeightGrad && weight_grad_direct_applies(p);
     default: return false;
   }
@@ -111,31 +125,21 @@ inline ConvPath choose_conv_path(ConvPass pass, const ConvParams& p, simd::Isa i
   // share each packed tile (AVX-512 Xeon, batch 64, against im2col + GEMM: stride-2 forwards
   // 10-20% faster, 7x7 forwards 5-10%, stride-2 input gradients 8-20%).
   const bool small_plane = p.in_w <= 32 && p.out_w <= 16;
-  const bool winograd = winograd_pays(p, pass, isa);
+  const ConvPath winograd = winograd_choice(p, pass, isa);
+  if (winograd != ConvPath::kAuto) return winograd;
   switch (pass) {
     case ConvPass::kForward:
-      if (winograd) return ConvPath::kWinograd;
       if (implicit_forward_applies(p) && small_plane && p.out_channels >= 8) return ConvPath::kImplicit;
       return ConvPath::kIm2col;
     case ConvPass::kInputGrad:
-      if (winograd) return ConvPath::kWinograd;
       // dy's planes are the implicit GEMM's input here, dx's channels its rows
       if (phases_implicit_apply(p) && p.out_w <= 32 && p.in_w <= 32 && p.in_channels >= 8)
         return ConvPath::kImplicit;
       if (phases_apply(p)) return ConvPath::kPhases;
       return ConvPath::kIm2col;
-    default: {
-      // Winograd's weight gradient does 2.25x fewer multiplies than the direct kernel but
-      // transforms x and dy per chunk: with few input channels the transforms weigh more. Batch 64,
-      // one thread, input and weight gradient together (AMD Zen 5): with AVX2, 64 and 128 input
-      // channels 15-25% faster on Winograd, 32 alike; with AVX-512, 96 and 128 channels ~5% faster,
-      // 32 and 64 slower (direct's 16-float rows keep it ahead there).
-      const int64_t winograd_from = isa == simd::Isa::kAvx512 ? 96 : 64;
-      if (winograd && p.in_channels >= winograd_from) return ConvPath::kWinograd;
+    default:
       if (weight_grad_direct_applies(p)) return ConvPath::kDirect;
-      if (winograd) return ConvPath::kWinograd;
       return ConvPath::kIm2col;
-    }
   }
 }
 
@@ -150,7 +154,7 @@ inline ConvPath parse_path(const std::string& name, const std::string& spec) {
     if (name == conv_path_name(path)) return path;
   if (name == "auto") return ConvPath::kAuto;
   throw Error("TINYDIFF_CONV_PATH: unknown path '" + name + "' in '" + spec +
-              "' (expected reference, im2col, implicit, phases, winograd, direct or auto, or "
+              "' (expected reference, im2col, implicit, phases, winograd, winograd4, direct or auto, or "
               "forward=..., input=..., weight=... separated by commas)");
 }
 

@@ -116,6 +116,10 @@ struct TierKernels {
   void (*winograd_input)(const float* x, const WinogradShape& s, int64_t m, float* padded, float* V);
   void (*winograd_output)(const float* M, const float* b, const WinogradShape& s, int64_t m, float* rows, float* y);
   void (*winograd_output_grad)(const float* dy, const WinogradShape& s, int64_t m, float* padded, float* dM);
+  // Winograd F(4x4, 3x3)'s transforms on channels-last data (kernels/tier/winograd4.inl).
+  void (*winograd4_input)(const float* xt, const WinogradShape& s, int64_t m, float* V);
+  void (*winograd4_output)(const float* M, const float* b, const WinogradShape& s, int64_t m, float* yt);
+  void (*winograd4_output_grad)(const float* dyt, const WinogradShape& s, int64_t m, float* dM);
   // Elementwise (kernels/tier/elementwise.inl): y = silu(x), dx = g silu'(x) over n values.
   void (*silu_forward)(const float* x, float* y, int64_t n);
   void (*silu_backward)(const float* x, const float* g, float* dx, int64_t n);

@@ -53,76 +53,88 @@ namespace tinydiff::kernels {
 
 namespace winograd_detail {
 
-// Images per chunk: about kTargetTiles tiles side by side, the N of each of the 16 GEMMs.
-inline int64_t images_per_chunk(int64_t tiles) {
-  constexpr int64_t kTargetTiles = 128;  // V, M of a chunk stay in L2 (measured: 128 beats 256..1024)
-  const int64_t m = (kTargetTiles + tiles - 1) / tiles;
+// Images per chunk: about as many tiles side by side as keep V and M of a chunk in L2, the N of
+// each of the GEMMs (F(2x2, 3x3): 128 tiles, measured to beat 256..1024; F(4x4, 3x3)'s tiles hold
+// 36 values instead of 16, so 64).
+inline int64_t images_per_chunk(const WinogradShape& s) {
+  const int64_t target = s.tile == 4 ? 64 : 128, tiles = s.tiles();
+  const int64_t m = (target + tiles - 1) / tiles;
   return m < 1 ? 1 : m;
 }
 
-// U[k][o][c] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with
-// o and c swapped (rotated: the input gradient; then `out` is the conv's Cin). Each U[k] is
-// stored [out, in], the A of the GEMM M[k] = U[k] V[k], which conv_gemm reads in place.
-inline void transform_weights(const float* w, int64_t out, int64_t in, bool rotated, float* U) {
-#pragma omp parallel for schedule(static) if (out * in >= 1024)
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t c = 0; c < in; ++c) {
-      float g[3][3];
-      if (!rotated) {
-        const float* src = w + (o * in + c) * 9;
-        for (int a = 0; a < 3; ++a)
-          for (int e = 0; e < 3; ++e) g[a][e] = src[a * 3 + e];
-      } else {
-        const float* src = w + (c * out + o) * 9;  // w [in (its Cout), out (its Cin), 3, 3]
-        for (int a = 0; a < 3; ++a)
-          for (int e = 0; e < 3; ++e) g[a][e] = src[(2 - a) * 3 + (2 - e)];
-      }
-      float Gg[4][3];  // G g
-      for (int e = 0; e < 3; ++e) {
-        Gg[0][e] = g[0][e];
-        Gg[1][e] = 0.5f * (g[0][e] + g[1][e] + g[2][e]);
-        Gg[2][e] = 0.5f * (g[0][e] - g[1][e] + g[2][e]);
-        Gg[3][e] = g[2][e];
-      }
-      for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        float* u = U + (o * in + c);
-        const int64_t step = out * in;
-        u[(i * 4 + 0) * step] = Gg[i][0];
-        u[(i * 4 + 1) * step] = 0.5f * (Gg[i][0] + Gg[i][1] + Gg[i][2]);
-        u[(i * 4 + 2) * step] = 0.5f * (Gg[i][0] - Gg[i][1] + Gg[i][2]);
-        u[(i * 4 + 3) * step] = Gg[i][2];
-      }
+// G, [alpha][3]: the weight transform of F(2x2, 3x3) and of F(4x4, 3x3).
+constexpr float kG2[4][3] = {{1.0f, 0.0f, 0.0f}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0.0f, 0.0f, 1.0f}};
+constexpr float kG4[6][3] = {{1.0f / 4, 0.0f, 0.0f},           {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                             {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                             {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0.0f, 0.0f, 1.0f}};
+
+// u[(i alpha + j) step] = (G g G^T)[i][j] for one 3x3 filter g.
+template <int kAlpha>
+inline void transform_filter(const float (&g)[3][3], const float (&G)[kAlpha][3], float* u, int64_t step) {
+  float Gg[kAlpha][3];  // G g
+  for (int i = 0; i < kAlpha; ++i)
+    for (int e = 0; e < 3; ++e) Gg[i][e] = G[i][0] * g[0][e] + G[i][1] * g[1][e] + G[i][2] * g[2][e];
+  for (int i = 0; i < kAlpha; ++i)  // (G g) G^T
+    for (int j = 0; j < kAlpha; ++j)
+      u[(i * kAlpha + j) * step] = Gg[i][0] * G[j][0] + Gg[i][1] * G[j][1] + Gg[i][2] * G[j][2];
+}
+
+// g = G^T du G: the 3x3 gradient from the alpha x alpha one at du[(i alpha + j) step].
+template <int kAlpha>
+inline void filter_from_transformed(const float* du, int64_t step, const float (&G)[kAlpha][3], float* g) {
+  float gu[3][kAlpha];  // G^T du
+  for (int a = 0; a < 3; ++a)
+    for (int j = 0; j < kAlpha; ++j) {
+      float sum = 0.0f;
+      for (int i = 0; i < kAlpha; ++i) sum += G[i][a] * du[(i * kAlpha + j) * step];
+      gu[a][j] = sum;
+    }
+  for (int a = 0; a < 3; ++a)  // (G^T du) G
+    for (int e = 0; e < 3; ++e) {
+      float sum = 0.0f;
+      for (int j = 0; j < kAlpha; ++j) sum += gu[a][j] * G[j][e];
+      g[a * 3 + e] = sum;
     }
 }
 
-// dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the 4x4 one (dU [16][in][out]).
-inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, float* dw) {
+// U[k] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with o and c
+// swapped (rotated: the input gradient; then `out` is the conv's Cin). Each U[k] is stored
+// [out][in] (F(2x2, 3x3): the A of the GEMM M[k] = U[k] V[k], which conv_gemm reads in place) or,
+// with in_major, [in][out] (F(4x4, 3x3) channels-last: the B of M[k] = V[k] U[k]).
+inline void transform_weights(const float* w, int64_t out, int64_t in, bool rotated, int64_t tile, bool in_major,
+                              float* U) {
+  const int64_t step = out * in, rows = in_major ? in : out, cols = in_major ? out : in;
+#pragma omp parallel for schedule(static) if (out * in >= 1024)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < cols; ++q) {  // consecutive q: consecutive floats of each U[k]
+      const int64_t o = in_major ? q : r, c = in_major ? r : q;
+      float g[3][3];
+      const float* src = rotated ? w + (c * out + o) * 9 : w + (o * in + c) * 9;  // rotated: w [in, out, 3, 3]
+      for (int a = 0; a < 3; ++a)
+        for (int e = 0; e < 3; ++e) g[a][e] = rotated ? src[(2 - a) * 3 + (2 - e)] : src[a * 3 + e];
+      float* u = U + r * cols + q;
+      if (tile == 4) transform_filter<6>(g, kG4, u, step);
+      else transform_filter<4>(g, kG2, u, step);
+    }
+}
+
+// dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the alpha x alpha one (dU [points][in][out]).
+inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, int64_t tile, float* dw) {
   const int64_t step = out * in;
 #pragma omp parallel for schedule(static) if (out * in >= 1024)
   for (int64_t o = 0; o < out; ++o)
     for (int64_t c = 0; c < in; ++c) {
-      float u[4][4];
-      for (int k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[k * step + c * out + o];
-      float gu[3][4];  // G^T dU: rows u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3
-      for (int e = 0; e < 4; ++e) {
-        gu[0][e] = u[0][e] + 0.5f * (u[1][e] + u[2][e]);
-        gu[1][e] = 0.5f * (u[1][e] - u[2][e]);
-        gu[2][e] = 0.5f * (u[1][e] + u[2][e]) + u[3][e];
-      }
-      float* g = dw + (o * in + c) * 9;
-      for (int a = 0; a < 3; ++a) {  // (G^T dU) G: the same combination of columns
-        g[a * 3 + 0] = gu[a][0] + 0.5f * (gu[a][1] + gu[a][2]);
-        g[a * 3 + 1] = 0.5f * (gu[a][1] - gu[a][2]);
-        g[a * 3 + 2] = 0.5f * (gu[a][1] + gu[a][2]) + gu[a][3];
-      }
+      if (tile == 4) filter_from_transformed<6>(dU + c * out + o, step, kG4, dw + (o * in + c) * 9);
+      else filter_from_transformed<4>(dU + c * out + o, step, kG2, dw + (o * in + c) * 9);
     }
 }
 
-// y = the conv of x [N, Cin, H, W] with the transformed weights U [16][Cout][Cin] (+ b).
-inline void winograd_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
+// F(2x2, 3x3) on NCHW planes: y = the conv of x [N, Cin, H, W] with the transformed weights
+// U [16][Cout][Cin] (+ b).
+inline void winograd2_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
   const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles();
   const TierKernels& tier = tier_kernels();
-  const BatchChunks chunks(s.batch, images_per_chunk(T));
+  const BatchChunks chunks(s.batch, images_per_chunk(s));
   const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
   const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
@@ -142,23 +154,114 @@ inline void winograd_run(const float* x, const float* U, const float* b, float* 
   }
 }
 
+// x [m][C][H][W] -> xt [m][Hp][Wp][C]: each image channels-last, its pixel (h, w) at
+// (h + pad, w + pad), zeros around it. Each image is transposed whole ([C][H W] -> [H W][C], in
+// the tier's square blocks) into `flat`, then its rows are copied into place.
+inline void to_channels_last(const TierKernels& tier, const float* x, int64_t m, int64_t C, int64_t H, int64_t W,
+                             int64_t pad, int64_t Hp, int64_t Wp, float* flat, float* xt) {
+  const int64_t row = W * C, prow = Wp * C;
+  for (int64_t j = 0; j < m; ++j) {
+    tier.transpose(x + j * C * H * W, C, H * W, H * W, flat, C);
+    float* img = xt + j * Hp * prow;
+    std::fill(img, img + pad * prow, 0.0f);
+    std::fill(img + (pad + H) * prow, img + Hp * prow, 0.0f);
+    for (int64_t h = 0; h < H; ++h) {
+      float* dst = img + (pad + h) * prow;
+      std::fill(dst, dst + pad * C, 0.0f);
+      std::memcpy(dst + pad * C, flat + h * row, sizeof(float) * static_cast<size_t>(row));
+      std::fill(dst + pad * C + row, dst + prow, 0.0f);
+    }
+  }
+}
+
+// F(4x4, 3x3) channels-last: y = the conv of x [N, Cin, H, W] with U [36][Cin][Cout] (+ b).
+// Per chunk of images: x channels-last into a padded [Hp][Wp][Cin] per image, the input
+// transform into V [36][tiles][Cin], 36 GEMMs M[k] [tiles, Cout] = V[k] U[k], the output
+// transform into y channels-last [H W][Cout] per image, and a transpose back to NCHW.
+inline void winograd4_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
+  const int64_t C = s.in_channels, K = s.out_channels, H = s.height, W = s.width, T = s.tiles();
+  const int64_t Hp = 4 * s.tiles_h() + 2, Wp = 4 * s.tiles_w() + 2;
+  const TierKernels& tier = tier_kernels();
+  const BatchChunks chunks(s.batch, images_per_chunk(s));
+  const int64_t count = chunks.count;
+  const int64_t macs = s.batch * K * C * 9 * H * W;
+  const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t chunk = 0; chunk < count; ++chunk) {
+    const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
+    const int64_t v_stride = winograd_matrix_stride(P * C), m_stride = winograd_matrix_stride(P * K);
+    float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(36 * v_stride));
+    float* M = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(36 * m_stride));
+    float* flat = thread_scratch(ScratchSlot::kTransposed, static_cast<size_t>(H * W * std::max(C, K)));
+    float* planes = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(m * std::max(Hp * Wp * C, H * W * K)));
+    to_channels_last(tier, x + n0 * C * H * W, m, C, H, W, 1, Hp, Wp, flat, planes);
+    tier.winograd4_input(planes, s, m, V);
+    for (int k = 0; k < 36; ++k) conv_gemm(false, P, K, C, V + k * v_stride, U + k * C * K, M + k * m_stride, false);
+    tier.winograd4_output(M, b, s, m, planes);  // now y channels-last, [m][H W][K]
+    for (int64_t j = 0; j < m; ++j) tier.transpose(planes + j * H * W * K, H * W, K, K, y + (n0 + j) * K * H * W, H * W);
+  }
+}
+
 // Tiles per chunk of the weight gradient: its GEMMs sum over the tiles, so longer is better
 // until V and dM fall out of L2.
-inline int64_t images_per_weight_chunk(int64_t tiles) {
-  constexpr int64_t kTargetTiles = 256;
-  const int64_t m = (kTargetTiles + tiles - 1) / tiles;
+inline int64_t images_per_weight_chunk(const WinogradShape& s) {
+  const int64_t target = s.tile == 4 ? 128 : 256, tiles = s.tiles();
+  const int64_t m = (target + tiles - 1) / tiles;
   return m < 1 ? 1 : m;
+}
+
+// One chunk of the weight gradient, summed into dU [points][C][K].
+// F(2x2, 3x3), NCHW: V [16][C][tiles] and dM [16][K][tiles]; dU[k] += V[k] dM[k]^T with dM[k]
+// transposed first (K P moves against the product's 2 C K P flops), so that the tier GEMM reads
+// it in place as its B.
+inline void weight_chunk2(const TierKernels& tier, const float* x, const float* dy, const WinogradShape& s, int64_t m,
+                          float* dU) {
+  const int64_t C = s.in_channels, K = s.out_channels, P = m * s.tiles();
+  const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
+  const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
+  float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
+  float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
+  float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size));
+  std::fill(padded, padded + padded_size, 0.0f);
+  tier.winograd_input(x, s, m, padded, V);
+  std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of winograd_output_grad
+  tier.winograd_output_grad(dy, s, m, padded, dM);
+  float* dMt = thread_scratch(ScratchSlot::kTransposed, static_cast<size_t>(P * K));
+  for (int k = 0; k < 16; ++k) {
+    tier.transpose(dM + k * m_stride, K, P, P, dMt, K);
+    conv_gemm(false, C, K, P, V + k * v_stride, dMt, dU + k * C * K, true);
+  }
+}
+
+// F(4x4, 3x3), channels-last: V [36][tiles][C] and dM [36][tiles][K]; dU[k] += V[k]^T dM[k].
+inline void weight_chunk4(const TierKernels& tier, const float* x, const float* dy, const WinogradShape& s, int64_t m,
+                          float* dU) {
+  const int64_t C = s.in_channels, K = s.out_channels, H = s.height, W = s.width, P = m * s.tiles();
+  const int64_t Hp = 4 * s.tiles_h() + 2, Wp = 4 * s.tiles_w() + 2, Hq = 4 * s.tiles_h(), Wq = 4 * s.tiles_w();
+  const int64_t v_stride = winograd_matrix_stride(P * C), m_stride = winograd_matrix_stride(P * K);
+  float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(36 * v_stride));
+  float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(36 * m_stride));
+  float* flat = thread_scratch(ScratchSlot::kTransposed, static_cast<size_t>(H * W * std::max(C, K)));
+  float* planes = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(m * std::max(Hp * Wp * C, Hq * Wq * K)));
+  to_channels_last(tier, x, m, C, H, W, 1, Hp, Wp, flat, planes);
+  tier.winograd4_input(planes, s, m, V);
+  to_channels_last(tier, dy, m, K, H, W, 0, Hq, Wq, flat, planes);  // zeros past H, W: no gradient there
+  tier.winograd4_output_grad(planes, s, m, dM);
+  for (int k = 0; k < 36; ++k) conv_gemm(true, C, K, P, V + k * v_stride, dM + k * m_stride, dU + k * C * K, true);
 }
 
 }  // namespace winograd_detail
 
 // y [N, Cout, H, W] = conv2d(x [N, Cin, H, W], w [Cout, Cin, 3, 3], stride 1, padding 1) (+ b [Cout] when not null).
+// s.tile picks F(2x2, 3x3) or F(4x4, 3x3).
 inline void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y,
                                      const WinogradShape& s) {
   if (s.batch == 0 || s.out_channels == 0 || s.height == 0 || s.width == 0) return;
-  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(16 * s.out_channels * s.in_channels));
-  winograd_detail::transform_weights(w, s.out_channels, s.in_channels, false, U);
-  winograd_detail::winograd_run(x, U, b, y, s);
+  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(s.points() * s.out_channels * s.in_channels));
+  const bool f4 = s.tile == 4;
+  winograd_detail::transform_weights(w, s.out_channels, s.in_channels, false, s.tile, f4, U);
+  if (f4) winograd_detail::winograd4_run(x, U, b, y, s);
+  else winograd_detail::winograd2_run(x, U, b, y, s);
 }
 
 // dx [N, Cin, H, W] = the input gradient of that conv for dy [N, Cout, H, W]: the conv of dy
@@ -168,9 +271,11 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
   WinogradShape t = s;
   t.in_channels = s.out_channels;
   t.out_channels = s.in_channels;
-  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(16 * t.out_channels * t.in_channels));
-  winograd_detail::transform_weights(w, t.out_channels, t.in_channels, true, U);
-  winograd_detail::winograd_run(dy, U, nullptr, dx, t);
+  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(t.points() * t.out_channels * t.in_channels));
+  const bool f4 = s.tile == 4;
+  winograd_detail::transform_weights(w, t.out_channels, t.in_channels, true, t.tile, f4, U);
+  if (f4) winograd_detail::winograd4_run(dy, U, nullptr, dx, t);
+  else winograd_detail::winograd2_run(dy, U, nullptr, dx, t);
 }
 
 // dw [Cout, Cin, 3, 3] = the weight gradient of that conv for x [N, Cin, H, W] and dy [N, Cout, H, W].
@@ -179,13 +284,12 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
 // thread count.
 inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, float* dw, const WinogradShape& s) {
   using namespace winograd_detail;
-  const int64_t C = s.in_channels, K = s.out_channels, T = s.tiles(), u_size = 16 * C * K;
+  const int64_t C = s.in_channels, K = s.out_channels, HW = s.height * s.width, u_size = s.points() * C * K;
   if (u_size == 0) return;
   const TierKernels& tier = tier_kernels();
-  const BatchChunks chunks(s.batch, images_per_weight_chunk(T));
+  const BatchChunks chunks(s.batch, images_per_weight_chunk(s));
   const int64_t count = chunks.count;
-  const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
-  const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
+  const int64_t macs = s.batch * K * C * 9 * HW;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
   TeamPartials partials;  // one dU per thread of the team (kernels/partials.hpp)
   std::vector<float> dU_sum(static_cast<size_t>(u_size));
@@ -196,26 +300,13 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
     float* dU = partials.zeroed_slot(omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < count; ++chunk) {
-      const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
-      const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
-      float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
-      float* dM = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(16 * m_stride));
-      float* padded = thread_scratch(ScratchSlot::kPlanes, static_cast<size_t>(padded_size));
-      std::fill(padded, padded + padded_size, 0.0f);
-      tier.winograd_input(x + n0 * C * s.height * s.width, s, m, padded, V);
-      std::fill(padded, padded + padded_size, 0.0f);  // now the [2 th, 2 tw] plane of winograd_output_grad
-      tier.winograd_output_grad(dy + n0 * K * s.height * s.width, s, m, padded, dM);
-      // dU[k] [C, K] += V[k] [C, P] dM[k]^T [P, K]: dM[k] transposed first (K P moves against the
-      // product's 2 C K P flops), so that the tier GEMM reads it in place as its B.
-      float* dMt = thread_scratch(ScratchSlot::kTransposed, static_cast<size_t>(P * K));
-      for (int k = 0; k < 16; ++k) {
-        tier.transpose(dM + k * m_stride, K, P, P, dMt, K);
-        conv_gemm(false, C, K, P, V + k * v_stride, dMt, dU + k * C * K, true);
-      }
+      const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk);
+      if (s.tile == 4) weight_chunk4(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
+      else weight_chunk2(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
     }  // implicit barrier: every slot is complete
     partials.sum_in_team(1, [&](int64_t i, int64_t, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
   }
-  weights_from_transformed(dU_sum.data(), K, C, dw);
+  weights_from_transformed(dU_sum.data(), K, C, s.tile, dw);
 }
 
 }  // namespace tinydiff::kernels

@@ -5,5 +5,6 @@
 #include "tinydiff/kernels/tier/implicit.inl"
 #include "tinydiff/kernels/tier/weight_grad.inl"
 #include "tinydiff/kernels/tier/winograd.inl"
+#include "tinydiff/kernels/tier/winograd4.inl"
 #include "tinydiff/kernels/tier/elementwise.inl"
 #include "tinydiff/kernels/tier/table.inl"
