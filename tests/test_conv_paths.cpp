@@ -199,7 +199,6 @@ TEST_CASE("conv2d and conv_transpose2d give the reference's values on every forc
 TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
   for_each_tier([] {
     const simd::Isa isa = simd::active_isa();
-    const bool avx512 = isa == simd::Isa::kAvx512, generic = isa == simd::Isa::kGeneric;
     auto choice = [&](ConvPass pass, const ConvParams& p) { return kernels::choose_conv_path(pass, p, isa); };
     // The U-Net's 3x3 stride-1 convs at 28x28 and 14x14: F(4x4, 3x3) for every pass on every tier.
     const ConvParams big = conv(64, 32, 32, 28, 28, 3, 1, 1), wide = conv(64, 128, 64, 14, 14, 3, 1, 1);
@@ -207,14 +206,15 @@ TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
       CHECK(choice(pass, big) == ConvPath::kWinograd4);
       CHECK(choice(pass, wide) == ConvPath::kWinograd4);
     }
-    // At 7x7 it depends on the tier: AVX2 F(2x2, 3x3) but for the weight gradient's F(4x4, 3x3);
-    // AVX-512 F(2x2, 3x3) forward, F(4x4, 3x3) input gradient, the direct weight gradient; the
-    // generic tier F(4x4, 3x3) throughout.
+    // At 7x7 too.
     const ConvParams small = conv(64, 64, 64, 7, 7, 3, 1, 1);
-    CHECK(choice(ConvPass::kForward, small) == (generic ? ConvPath::kWinograd4 : ConvPath::kWinograd));
-    CHECK(choice(ConvPass::kInputGrad, small) ==
-          (avx512 || generic ? ConvPath::kWinograd4 : ConvPath::kWinograd));
-    CHECK(choice(ConvPass::kWeightGrad, small) == (avx512 ? ConvPath::kDirect : ConvPath::kWinograd4));
+    for (ConvPass pass : kernels::kConvPasses) CHECK(choice(pass, small) == ConvPath::kWinograd4);
+    // conv_out (32 -> 1): F(2x2, 3x3) for the forward and weight gradient, F(4x4, 3x3) for the input
+    // gradient (its outputs are the 32 channels).
+    const ConvParams last = conv(64, 32, 1, 28, 28, 3, 1, 1);
+    CHECK(choice(ConvPass::kForward, last) == ConvPath::kWinograd);
+    CHECK(choice(ConvPass::kInputGrad, last) == ConvPath::kWinograd4);
+    CHECK(choice(ConvPass::kWeightGrad, last) == ConvPath::kWinograd);
     // Below 16 pixels, no Winograd.
     const ConvParams tiny = conv(64, 64, 64, 3, 3, 3, 1, 1);
     CHECK(choice(ConvPass::kForward, tiny) != ConvPath::kWinograd);

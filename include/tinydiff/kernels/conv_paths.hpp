@@ -77,28 +77,23 @@ inline bool winograd_applies(const ConvParams& p) {
          p.out_h == p.in_h && p.out_w == p.in_w && p.out_channels >= 1;
 }
 
-// Which Winograd pays for `pass` on tier `isa`, if any: kWinograd4, kWinograd, or kAuto for
-// neither. Measured with bench_ops, batch 64, two threads, AMD Zen 5 (docs/performance.md):
-// - From 10x10 planes (the U-Net's 14x14 and 28x28) F(4x4, 3x3) on channels-last data wins every
-//   pass on every tier, over F(2x2, 3x3) and over the direct weight gradient alike (28x28 32 -> 32
-//   forward: AVX2 1.83 ms against 3.11, AVX-512 1.24 against 2.11; backward 4.3 against 7.0 and
-//   3.0 against 4.4).
-// - On smaller planes (7x7: 4 tiles of 4x4 cover 64 pixels for 49 outputs) it depends: with AVX2
-//   F(2x2, 3x3) keeps the forward and input gradient and F(4x4, 3x3) takes the weight gradient
-//   (64 -> 64 backward 1.47 ms against 1.74); with AVX-512 the forward stays on F(2x2, 3x3), the
-//   input gradient goes to F(4x4, 3x3) (1.28 against 1.43) and the weight gradient to the direct
-//   kernel; on the generic tier F(4x4, 3x3) wins all three (backward 2.36 against 2.89).
+// Which Winograd pays for `pass`, if any: kWinograd4, kWinograd, or kAuto for neither. Measured
+// with bench_ops, batch 64, two threads, AMD Zen 5 (docs/performance.md):
+// - F(4x4, 3x3) on channels-last data wins every pass of the U-Net's 28x28, 14x14 and 7x7 convs
+//   on every tier, over F(2x2, 3x3), the implicit GEMM and the direct weight gradient alike
+//   (28x28 32 -> 32 forward: AVX2 1.83 ms against 3.11, AVX-512 1.24 against 2.11; 7x7 64 -> 64
+//   input and weight gradient: AVX2 1.15 against 1.82 on F(2x2, 3x3), AVX-512 0.79 against 1.48
+//   on implicit + direct), although 4x4 tiles cover a 7x7 plane with 64 pixels.
+// - It vectorises its output side over the pass's output channels: with fewer than 8 (the U-Net's
+//   conv_out, 32 -> 1, forward and weight gradient) F(2x2, 3x3) is faster (AVX2, 28x28: forward
+//   0.68 ms against 0.99, weight gradient 1.59 against 1.98).
 // - Below 16 pixels the transforms weigh more than the multiplies they save.
+// (`isa` is not needed by this rule today; it stays in the signature, as the choice is per tier.)
 inline ConvPath winograd_choice(const ConvParams& p, ConvPass pass, simd::Isa isa) {
-  if (!winograd_applies(p)) return ConvPath::kAuto;
-  const int64_t plane = p.in_h * p.in_w;
-  if (plane < 16) return ConvPath::kAuto;
-  if (plane >= 100 || isa == simd::Isa::kGeneric) return ConvPath::kWinograd4;
-  if (isa == simd::Isa::kAvx512) {
-    if (pass == ConvPass::kForward) return plane >= 49 ? ConvPath::kWinograd : ConvPath::kAuto;
-    return pass == ConvPass::kInputGrad ? ConvPath::kWinograd4 : ConvPath::kAuto;
-  }
-  return pass == ConvPass::kWeightGrad ? ConvPath::kWinograd4 : ConvPath::kWinograd;
+  (void)isa;
+  if (!winograd_applies(p) || p.in_h * p.in_w < 16) return ConvPath::kAuto;
+  const int64_t pass_outputs = pass == ConvPass::kInputGrad ? p.in_channels : p.out_channels;
+  return pass_outputs < 8 ? ConvPath::kWinograd : ConvPath::kWinograd4;
 }
 
 // Whether `path` can compute `pass` of convolution p.

@@ -18,8 +18,9 @@ enum class ScratchSlot : int {
   kPackedA = 4,  // conv_gemm: blocks of op(A) copied into [K][8], or (without AVX-512) a row table's rows gathered
   kRowTable = 5,  // (const float*) the phases' row tables into shared patch rows
   kOffsets = 6,   // (int32_t) weight_grad_direct: the chunk's position offsets
-  kTransposed = 7,  // Winograd's weight gradient: dM[k] transposed
-  kCount = 8
+  kTransposed = 7,  // Winograd: dM[k] transposed (F(2x2, 3x3) weight gradient), an image channels-last (F(4x4, 3x3))
+  kTaps = 8,        // Winograd: the filters tap by tap, before their transform
+  kCount = 9
 };
 
 // At least `count` elements of type T, for this thread and slot (each type has its own buffers).

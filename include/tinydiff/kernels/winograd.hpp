@@ -68,15 +68,27 @@ constexpr float kG4[6][3] = {{1.0f / 4, 0.0f, 0.0f},           {-1.0f / 6, -1.0f
                              {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
                              {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0.0f, 0.0f, 1.0f}};
 
-// u[(i alpha + j) step] = (G g G^T)[i][j] for one 3x3 filter g.
+// U[i alpha + j][f] = (G g_f G^T)[i][j] for n filters g_f given tap by tap, taps[3 a + e][f] =
+// g_f[a][e]: each step a loop over the filters, which the compiler vectorises.
 template <int kAlpha>
-inline void transform_filter(const float (&g)[3][3], const float (&G)[kAlpha][3], float* u, int64_t step) {
-  float Gg[kAlpha][3];  // G g
-  for (int i = 0; i < kAlpha; ++i)
-    for (int e = 0; e < 3; ++e) Gg[i][e] = G[i][0] * g[0][e] + G[i][1] * g[1][e] + G[i][2] * g[2][e];
-  for (int i = 0; i < kAlpha; ++i)  // (G g) G^T
-    for (int j = 0; j < kAlpha; ++j)
-      u[(i * kAlpha + j) * step] = Gg[i][0] * G[j][0] + Gg[i][1] * G[j][1] + Gg[i][2] * G[j][2];
+inline void transform_filters(const float* taps, int64_t n, const float (&G)[kAlpha][3], float* U) {
+  constexpr int64_t kBlock = 64;
+  float Gg[kAlpha][3][kBlock];  // G g, for a block of filters
+  for (int64_t f0 = 0; f0 < n; f0 += kBlock) {
+    const int64_t len = std::min(kBlock, n - f0);
+    for (int i = 0; i < kAlpha; ++i)
+      for (int e = 0; e < 3; ++e) {
+        const float* t0 = taps + e * n + f0;
+        const float* t1 = taps + (3 + e) * n + f0;
+        const float* t2 = taps + (6 + e) * n + f0;
+        for (int64_t f = 0; f < len; ++f) Gg[i][e][f] = G[i][0] * t0[f] + G[i][1] * t1[f] + G[i][2] * t2[f];
+      }
+    for (int i = 0; i < kAlpha; ++i)  // (G g) G^T
+      for (int j = 0; j < kAlpha; ++j) {
+        float* u = U + (i * kAlpha + j) * n + f0;
+        for (int64_t f = 0; f < len; ++f) u[f] = Gg[i][0][f] * G[j][0] + Gg[i][1][f] * G[j][1] + Gg[i][2][f] * G[j][2];
+      }
+  }
 }
 
 // g = G^T du G: the 3x3 gradient from the alpha x alpha one at du[(i alpha + j) step].
@@ -100,22 +112,20 @@ inline void filter_from_transformed(const float* du, int64_t step, const float (
 // U[k] = (G g G^T)[k] for g = w[o, c] (forward), or for g = rot180(w[c, o]) with o and c
 // swapped (rotated: the input gradient; then `out` is the conv's Cin). Each U[k] is stored
 // [out][in] (F(2x2, 3x3): the A of the GEMM M[k] = U[k] V[k], which conv_gemm reads in place) or,
-// with in_major, [in][out] (F(4x4, 3x3) channels-last: the B of M[k] = V[k] U[k]).
+// with in_major, [in][out] (F(4x4, 3x3) channels-last: the B of M[k] = V[k] U[k]). The filters
+// are first laid out tap by tap in U's order (`taps`, 9 out in floats), then transformed together.
 inline void transform_weights(const float* w, int64_t out, int64_t in, bool rotated, int64_t tile, bool in_major,
                               float* U) {
-  const int64_t step = out * in, rows = in_major ? in : out, cols = in_major ? out : in;
-#pragma omp parallel for schedule(static) if (out * in >= 1024)
+  const int64_t n = out * in, rows = in_major ? in : out, cols = in_major ? out : in;
+  float* taps = thread_scratch(ScratchSlot::kTaps, static_cast<size_t>(9 * n));
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t q = 0; q < cols; ++q) {  // consecutive q: consecutive floats of each U[k]
+    for (int64_t q = 0; q < cols; ++q) {
       const int64_t o = in_major ? q : r, c = in_major ? r : q;
-      float g[3][3];
       const float* src = rotated ? w + (c * out + o) * 9 : w + (o * in + c) * 9;  // rotated: w [in, out, 3, 3]
-      for (int a = 0; a < 3; ++a)
-        for (int e = 0; e < 3; ++e) g[a][e] = rotated ? src[(2 - a) * 3 + (2 - e)] : src[a * 3 + e];
-      float* u = U + r * cols + q;
-      if (tile == 4) transform_filter<6>(g, kG4, u, step);
-      else transform_filter<4>(g, kG2, u, step);
+      for (int t = 0; t < 9; ++t) taps[t * n + r * cols + q] = rotated ? src[8 - t] : src[t];
     }
+  if (tile == 4) transform_filters<6>(taps, n, kG4, U);
+  else transform_filters<4>(taps, n, kG2, U);
 }
 
 // dw[o, c] = G^T dU[.][c][o] G: the 3x3 weight gradient from the alpha x alpha one (dU [points][in][out]).
