@@ -215,6 +215,16 @@ TEST_CASE("the path choice: the fast paths where they pay, im2col elsewhere") {
     CHECK(choice(ConvPass::kForward, last) == ConvPath::kWinograd);
     CHECK(choice(ConvPass::kInputGrad, last) == ConvPath::kWinograd4);
     CHECK(choice(ConvPass::kWeightGrad, last) == ConvPath::kWinograd);
+    // Small batches: Winograd only with enough tiles (forward and input gradient 64, weight
+    // gradient 256 of F(4x4, 3x3)'s).
+    const ConvParams one = conv(1, 64, 64, 14, 14, 3, 1, 1), four = conv(4, 32, 32, 28, 28, 3, 1, 1);
+    for (ConvPass pass : kernels::kConvPasses) {
+      CHECK(choice(pass, one) != ConvPath::kWinograd);
+      CHECK(choice(pass, one) != ConvPath::kWinograd4);
+    }
+    CHECK(choice(ConvPass::kForward, four) == ConvPath::kWinograd4);
+    CHECK(choice(ConvPass::kInputGrad, four) == ConvPath::kWinograd4);
+    CHECK(choice(ConvPass::kWeightGrad, four) == ConvPath::kDirect);
     // Below 16 pixels, no Winograd.
     const ConvParams tiny = conv(64, 64, 64, 3, 3, 3, 1, 1);
     CHECK(choice(ConvPass::kForward, tiny) != ConvPath::kWinograd);

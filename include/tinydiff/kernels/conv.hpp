@@ -38,6 +38,7 @@
 #include "tinydiff/kernels/conv_reference.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/kernels/im2col.hpp"
+#include "tinydiff/kernels/parallel_ranges.hpp"
 #include "tinydiff/kernels/partials.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 #include "tinydiff/kernels/transpose.hpp"
@@ -110,8 +111,7 @@ inline void conv2d_forward_im2col(const float* x, const float* w, const float* b
   const int64_t cout_g = p.out_per_group();
   const int64_t K = geo.col_rows(), L = geo.col_cols();
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
-#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
-  for (int64_t c = 0; c < chunks.count; ++c) {
+  for_each_index(chunks.count, p.parallel_over_batch(), [&](int64_t c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
     for (int64_t g = 0; g < p.groups; ++g) {
       const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
@@ -123,7 +123,7 @@ inline void conv2d_forward_im2col(const float* x, const float* w, const float* b
       if (m > 1)
         detail::scatter_rows(out, m, cout_g, L, y + (n0 * p.out_channels + g * cout_g) * L, p.out_channels * L);
     }
-  }
+  });
 }
 
 // dx [N, Cin, in_h, in_w] = the input gradient of conv for upstream gradient dy [N, Cout, out_h, out_w].
@@ -134,8 +134,7 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
   const int64_t K = geo.col_rows(), L = geo.col_cols(), in_plane = p.in_h * p.in_w;
   const bool pointwise = p.is_pointwise();
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
-#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
-  for (int64_t c = 0; c < chunks.count; ++c) {
+  for_each_index(chunks.count, p.parallel_over_batch(), [&](int64_t c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
     for (int64_t g = 0; g < p.groups; ++g) {
       const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
@@ -161,7 +160,7 @@ inline void conv2d_backward_input_im2col(const float* dy, const float* w, float*
           col2im(dcol + j * L, geo, dxj, cols);
       }
     }
-  }
+  });
 }
 
 // dw [Cout, Cin_g, kh, kw] = the weight gradient of conv (im2col path): sum over images of dy col^T,
@@ -185,36 +184,31 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
   direct = direct && transposed && weight_grad_direct_applies(p);
   const BatchChunks chunks(p.batch, detail::images_per_gemm(L, K));
   TeamPartials partials;  // one slot per thread of the team: dW_g^T [K, Cout_g] per group, or dW itself
-#pragma omp parallel if (p.parallel_over_batch() && chunks.count > 1)
-  {
-#pragma omp single
-    partials.allocate(omp_get_num_threads(), weight_size);  // implicit barrier: the slots exist
-    float* acc = partials.zeroed_slot(omp_get_thread_num());
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < chunks.count; ++c) {
-      const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
-      for (int64_t g = 0; g < p.groups; ++g) {
-        const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
-        float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
-        if (transposed) {
-          detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
-          if (direct && weight_grad_direct_fits(p, m)) {  // the same product, the patches read from x itself
-            conv2d_backward_weight_direct(x, gathered, acc + g * K * cout_g, p, n0, m, g);
-            continue;
-          }
-          const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
-          conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
+  auto chunk_into = [&](float* acc, int64_t c) {
+    const int64_t n0 = chunks.begin(c), m = chunks.size(c), cols = m * L;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* dyg = dy + (n0 * p.out_channels + g * cout_g) * L;
+      float* gathered = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(cout_g * cols));
+      if (transposed) {
+        detail::gather_rows_transposed(dyg, p.out_channels * L, m, cout_g, L, gathered);
+        if (direct && weight_grad_direct_fits(p, m)) {  // the same product, the patches read from x itself
+          conv2d_backward_weight_direct(x, gathered, acc + g * K * cout_g, p, n0, m, g);
           continue;
         }
         const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
-        const float* dY = dyg;
-        if (m > 1) {
-          detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
-          dY = gathered;
-        }
-        gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
+        conv_gemm(false, K, cout_g, cols, patches, gathered, acc + g * K * cout_g, true);  // [K, mL] x [mL, Cout_g]
+        continue;
       }
-    }  // implicit barrier: every slot is complete
+      const float* patches = detail::chunk_patches(x, p, geo, n0, m, g);
+      const float* dY = dyg;
+      if (m > 1) {
+        detail::gather_rows(dyg, p.out_channels * L, m, cout_g, L, gathered);
+        dY = gathered;
+      }
+      gemm(false, true, cout_g, K, cols, 1.0f, dY, patches, 1.0f, acc + g * cout_g * K);  // [Cout_g, mL] x [mL, K]
+    }
+  };
+  auto sum_slots = [&] {
     if (transposed)  // the slots hold dW_g^T: row (g, k), column o
       partials.sum_in_team(cout_g, [&](int64_t row, int64_t o, float sum) {
         const int64_t g = row / K, k = row % K;
@@ -222,7 +216,8 @@ inline void conv2d_backward_weight_im2col(const float* x, const float* dy, float
       });
     else
       partials.sum_in_team(K, [&](int64_t row, int64_t k, float sum) { dw[row * K + k] = sum; });
-  }
+  };
+  for_each_index_into_slots(partials, weight_size, chunks.count, p.parallel_over_batch(), chunk_into, sum_slots);
 }
 
 // y [N, Cout, out_h, out_w] = conv(x [N, Cin, in_h, in_w], w) (+ b [Cout] when b is not null).

@@ -87,11 +87,18 @@ inline bool winograd_applies(const ConvParams& p) {
 // - It vectorises its output side over the pass's output channels: with fewer than 8 (the U-Net's
 //   conv_out, 32 -> 1, forward and weight gradient) F(2x2, 3x3) is faster (AVX2, 28x28: forward
 //   0.68 ms against 0.99, weight gradient 1.59 against 1.98).
-// - Below 16 pixels the transforms weigh more than the multiplies they save.
+// - Below 16 pixels the transforms weigh more than the multiplies they save; so do a batch's
+//   fixed costs (the filters' transform, 36 GEMMs, their threads) when it has few tiles: the
+//   forward and input gradient want at least 64 of F(4x4, 3x3)'s tiles in the batch, the weight
+//   gradient 256 (AVX2, 2 threads, against im2col, the implicit GEMM and the direct kernel:
+//   7x7 64 -> 64 batch 4 forward 0.20 ms against the implicit GEMM's 0.09; 28x28 32 -> 32 batch
+//   4 weight gradient alike, batch 16 0.76 against 0.95; 14x14 64 -> 64 batch 16 alike).
 // (`isa` is not needed by this rule today; it stays in the signature, as the choice is per tier.)
 inline ConvPath winograd_choice(const ConvParams& p, ConvPass pass, simd::Isa isa) {
   (void)isa;
   if (!winograd_applies(p) || p.in_h * p.in_w < 16) return ConvPath::kAuto;
+  const int64_t tiles = p.batch * ((p.in_h + 3) / 4) * ((p.in_w + 3) / 4);
+  if (tiles < (pass == ConvPass::kWeightGrad ? 256 : 64)) return ConvPath::kAuto;
   const int64_t pass_outputs = pass == ConvPass::kInputGrad ? p.in_channels : p.out_channels;
   return pass_outputs < 8 ? ConvPath::kWinograd : ConvPath::kWinograd4;
 }

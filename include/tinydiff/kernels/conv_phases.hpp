@@ -170,8 +170,7 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
   }
   if (shifts.usable) max_rows = std::max(max_rows, 2 * shifts.patches.col_rows());  // half the budget
   const BatchChunks chunks(p.batch, detail::images_per_gemm(max_cols, max_rows));
-#pragma omp parallel for schedule(static) if (p.parallel_over_batch() && chunks.count > 1)
-  for (int64_t c = 0; c < chunks.count; ++c) {
+  for_each_index(chunks.count, p.parallel_over_batch(), [&](int64_t c) {
     const int64_t n0 = chunks.begin(c), m = chunks.size(c);
     // values of phase i: [Cin_g, m*L_i] at products + m * cin_g * offsets[i] (none for a phase without taps)
     float* products = thread_scratch(ScratchSlot::kProduct, static_cast<size_t>(m * cin_g * all_cols));
@@ -234,7 +233,7 @@ inline void conv2d_backward_input_phases(const float* dy, const float* w, float*
           }
         }
     }
-  }
+  });
 }
 
 }  // namespace tinydiff::kernels

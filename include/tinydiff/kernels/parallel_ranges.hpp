@@ -26,4 +26,20 @@ inline void parallel_ranges(int64_t count, bool parallel, Work&& work) {
   }
 }
 
+// body(i) for every i in [0, count) (chunks of a batch): over a team with a static schedule when
+// `parallel` (and count > 1), else on the calling thread outside any OpenMP region. Not
+// `#pragma omp parallel for if (parallel)`: its region, even inactive, makes every team a kernel
+// inside starts (conv_gemm splitting one GEMM over the threads) a nested team of new threads,
+// which spin against the outer team's idle ones: a single-chunk 7x7 weight gradient ran 25x
+// slower that way on 2 cores.
+template <class Body>
+inline void for_each_index(int64_t count, bool parallel, Body&& body) {
+  if (parallel && count > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) body(i);
+}
+
 }  // namespace tinydiff::kernels

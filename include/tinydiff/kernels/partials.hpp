@@ -55,4 +55,31 @@ class TeamPartials {
   std::unique_ptr<float[]> data_;
 };
 
+// body(slot, i) for every i in [0, count), each thread adding into its own zeroed slot of `size`
+// floats in `partials`; then reduce(), which adds the slots up (partials.sum_in_team), on every
+// thread of the team. With `parallel` false (or one item) all of it runs on the calling thread,
+// outside any OpenMP region, with one slot: then a kernel inside body (conv_gemm) may split its
+// own work over the threads (kernels/parallel_ranges.hpp, for_each_index, says why not inside).
+template <class Body, class Reduce>
+inline void for_each_index_into_slots(TeamPartials& partials, int64_t size, int64_t count, bool parallel,
+                                      Body&& body, Reduce&& reduce) {
+  if (parallel && count > 1) {
+#pragma omp parallel
+    {
+#pragma omp single
+      partials.allocate(omp_get_num_threads(), size);  // implicit barrier: the slots exist
+      float* slot = partials.zeroed_slot(omp_get_thread_num());
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < count; ++i) body(slot, i);
+      // implicit barrier: every slot is complete
+      reduce();
+    }
+    return;
+  }
+  partials.allocate(1, size);
+  float* slot = partials.zeroed_slot(0);
+  for (int64_t i = 0; i < count; ++i) body(slot, i);
+  reduce();
+}
+
 }  // namespace tinydiff::kernels

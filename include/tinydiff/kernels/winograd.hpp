@@ -1,5 +1,5 @@
 #pragma once
-// Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3 kernels at stride 1,
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (Lavin & Gray 2015) for 3x3 kernels at stride 1,
 // padding 1 (dilation 1, groups 1), on raw float pointers, NCHW, PyTorch's weight
 // layout w [Cout, Cin, 3, 3]. No autograd here: kernels/conv.hpp dispatches its
 // forward, input gradient and weight gradient to these functions when the shape fits.
@@ -29,8 +29,23 @@
 //   dw    = G^T dU G       per (out, in) channel pair: the 3x3 gradient
 // with 2.25x fewer multiplies than the im2col weight gradient, like the forward.
 //
-// The data transforms run on the tier kernels (kernels/tier/winograd.inl), the GEMMs on
-// conv_gemm's (dM[k] transposed first for the weight gradient's, so that it is read in place).
+// F(4x4, 3x3) is the same algebra on 6x6 input tiles and 4x4 output tiles: 36 multiplies per
+// 16 outputs (4x fewer than im2col), with
+//   B^T = [4  0 -5  0  1  0]    G = [ 1/4     0     0  ]    A^T = [1  1  1  1  1  0]
+//         [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6  ]          [0  1 -1  2 -2  0]
+//         [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6  ]          [0  1  1  4  4  0]
+//         [0 -2 -1  2  1  0]        [1/24  1/12   1/6  ]          [0  1 -1  8 -8  1]
+//         [0  2 -1 -2  1  0]        [1/24 -1/12   1/6  ]
+//         [0  4  0 -5  0  1]        [ 0      0     1   ]
+// Its data is channels-last: each image of a chunk is transposed to [H W][C], so that a vector
+// holds one pixel of several channels and each transform is whole-vector arithmetic on any plane
+// size (kernels/tier/winograd4.inl). Then V [36][tiles][Cin], U [36][Cin][Cout], and the 36
+// GEMMs are M[k] [tiles, Cout] = V[k] U[k]; the weight gradient sums dU[k] += V[k]^T dM[k].
+// The output is transposed back to NCHW. (kernels/conv_paths.hpp says which tile size runs where.)
+//
+// The data transforms run on the tier kernels (kernels/tier/winograd.inl, winograd4.inl), the
+// GEMMs on conv_gemm's (F(2x2, 3x3): dM[k] transposed first for the weight gradient's, so that it
+// is read in place).
 // Parallel over chunks of images (OpenMP, static schedule: deterministic for a fixed
 // thread count), each thread with its own scratch buffers that only grow; the GEMMs
 // inside run single-threaded. With one chunk the loop runs serially and conv_gemm splits
@@ -45,6 +60,7 @@
 #include "tinydiff/kernels/batch_chunks.hpp"
 #include "tinydiff/kernels/conv_gemm.hpp"
 #include "tinydiff/kernels/gemm.hpp"
+#include "tinydiff/kernels/parallel_ranges.hpp"
 #include "tinydiff/kernels/partials.hpp"
 #include "tinydiff/kernels/scratch.hpp"
 #include "tinydiff/kernels/tiers.hpp"
@@ -53,14 +69,18 @@ namespace tinydiff::kernels {
 
 namespace winograd_detail {
 
-// Images per chunk: about as many tiles side by side as keep V and M of a chunk in L2, the N of
-// each of the GEMMs (F(2x2, 3x3): 128 tiles, measured to beat 256..1024; F(4x4, 3x3)'s tiles hold
-// 36 values instead of 16, so 64).
-inline int64_t images_per_chunk(const WinogradShape& s) {
-  const int64_t target = s.tile == 4 ? 64 : 128, tiles = s.tiles();
-  const int64_t m = (target + tiles - 1) / tiles;
-  return m < 1 ? 1 : m;
+// Images per chunk: enough for about `target_tiles` tiles, but no more than leave every thread
+// a chunk where the batch allows (a chunk is a thread's unit of work).
+inline int64_t images_for_tiles(const WinogradShape& s, int64_t target_tiles) {
+  const int64_t threads = omp_get_max_threads();
+  const int64_t wanted = (target_tiles + s.tiles() - 1) / s.tiles(), fair = (s.batch + threads - 1) / threads;
+  return std::max<int64_t>(1, std::min(wanted, fair));
 }
+
+// The forward's chunks: about as many tiles side by side as keep V and M of a chunk in L2, the N
+// of each of the GEMMs (F(2x2, 3x3): 128 tiles, measured to beat 256..1024; F(4x4, 3x3)'s tiles
+// hold 36 values instead of 16: 64, measured alike to 128 and faster than 32 and 256).
+inline int64_t images_per_chunk(const WinogradShape& s) { return images_for_tiles(s, s.tile == 4 ? 64 : 128); }
 
 // G, [alpha][3]: the weight transform of F(2x2, 3x3) and of F(4x4, 3x3).
 constexpr float kG2[4][3] = {{1.0f, 0.0f, 0.0f}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0.0f, 0.0f, 1.0f}};
@@ -149,8 +169,7 @@ inline void winograd2_run(const float* x, const float* U, const float* b, float*
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
   const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t chunk = 0; chunk < count; ++chunk) {
+  for_each_index(count, parallel, [&](int64_t chunk) {
     const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
     const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
     float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(16 * v_stride));
@@ -161,7 +180,7 @@ inline void winograd2_run(const float* x, const float* U, const float* b, float*
     for (int k = 0; k < 16; ++k)
       conv_gemm(false, K, P, C, U + k * K * C, V + k * v_stride, M + k * m_stride, false);
     tier.winograd_output(M, b, s, m, padded + padded_size, y + n0 * K * s.height * s.width);
-  }
+  });
 }
 
 // x [m][C][H][W] -> xt [m][Hp][Wp][C]: each image channels-last, its pixel (h, w) at
@@ -196,8 +215,7 @@ inline void winograd4_run(const float* x, const float* U, const float* b, float*
   const int64_t count = chunks.count;
   const int64_t macs = s.batch * K * C * 9 * H * W;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t chunk = 0; chunk < count; ++chunk) {
+  for_each_index(count, parallel, [&](int64_t chunk) {
     const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
     const int64_t v_stride = winograd_matrix_stride(P * C), m_stride = winograd_matrix_stride(P * K);
     float* V = thread_scratch(ScratchSlot::kPatches, static_cast<size_t>(36 * v_stride));
@@ -209,15 +227,13 @@ inline void winograd4_run(const float* x, const float* U, const float* b, float*
     for (int k = 0; k < 36; ++k) conv_gemm(false, P, K, C, V + k * v_stride, U + k * C * K, M + k * m_stride, false);
     tier.winograd4_output(M, b, s, m, planes);  // now y channels-last, [m][H W][K]
     for (int64_t j = 0; j < m; ++j) tier.transpose(planes + j * H * W * K, H * W, K, K, y + (n0 + j) * K * H * W, H * W);
-  }
+  });
 }
 
-// Tiles per chunk of the weight gradient: its GEMMs sum over the tiles, so longer is better
-// until V and dM fall out of L2.
+// The weight gradient's chunks: its GEMMs sum over the tiles, so longer is better until V and dM
+// fall out of L2 (F(4x4, 3x3): 128 tiles, measured against 64 and 256).
 inline int64_t images_per_weight_chunk(const WinogradShape& s) {
-  const int64_t target = s.tile == 4 ? 128 : 256, tiles = s.tiles();
-  const int64_t m = (target + tiles - 1) / tiles;
-  return m < 1 ? 1 : m;
+  return images_for_tiles(s, s.tile == 4 ? 128 : 256);
 }
 
 // One chunk of the weight gradient, summed into dU [points][C][K].
@@ -301,21 +317,17 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
   const int64_t count = chunks.count;
   const int64_t macs = s.batch * K * C * 9 * HW;
   const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
-  TeamPartials partials;  // one dU per thread of the team (kernels/partials.hpp)
   std::vector<float> dU_sum(static_cast<size_t>(u_size));
-#pragma omp parallel if (parallel)
-  {
-#pragma omp single
-    partials.allocate(omp_get_num_threads(), u_size);  // implicit barrier: the slots exist
-    float* dU = partials.zeroed_slot(omp_get_thread_num());
-#pragma omp for schedule(static)
-    for (int64_t chunk = 0; chunk < count; ++chunk) {
-      const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk);
-      if (s.tile == 4) weight_chunk4(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
-      else weight_chunk2(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
-    }  // implicit barrier: every slot is complete
+  TeamPartials partials;  // one dU per thread of the team (kernels/partials.hpp)
+  auto chunk_into = [&](float* dU, int64_t chunk) {
+    const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk);
+    if (s.tile == 4) weight_chunk4(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
+    else weight_chunk2(tier, x + n0 * C * HW, dy + n0 * K * HW, s, m, dU);
+  };
+  auto sum_slots = [&] {
     partials.sum_in_team(1, [&](int64_t i, int64_t, float sum) { dU_sum[static_cast<size_t>(i)] = sum; });
-  }
+  };
+  for_each_index_into_slots(partials, u_size, count, parallel, chunk_into, sum_slots);
   weights_from_transformed(dU_sum.data(), K, C, s.tile, dw);
 }
 
