@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -573,4 +574,113 @@ TEST_CASE("write_file_atomically replaces a file whole, including with a shorter
   write_file_atomically(path, [](std::ostream& out) { out << "short\n"; });
   CHECK(read_bytes(path) == "short\n");
   CHECK(dir.entries() == std::vector<std::string>{"log.csv"});
+}
+
+// ---- hostile headers: deep nesting, huge values, many keys ----
+
+TEST_CASE("safetensors: a deeply nested header is refused, not a stack overflow") {
+  TempDir dir;
+  const std::string path = dir.file("deep.safetensors");
+  const size_t depth = 100000;  // a 200 KB file
+  auto repeat = [](const std::string& s, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  const std::string deep = std::string(depth, '[') + std::string(depth, ']');
+  struct Case {
+    const char* what;
+    std::string header;
+  };
+  const std::vector<Case> cases = {
+      // These used to crash: the error message dump()ed the nested value recursively.
+      {"as a shape dimension", R"({"t":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,0]}})"},
+      {"as data_offsets", R"({"t":{"dtype":"F32","shape":[0],"data_offsets":)" + deep + "}}"},
+      {"as a tensor entry", R"({"t":)" + deep + "}"},
+      {"as a metadata value", R"({"__metadata__":{"k":)" + deep + "}}"},
+      {"as the whole header", deep},
+      {"objects, not arrays", repeat("{\"a\":", depth / 8) + "1" + repeat("}", depth / 8)},
+  };
+  for (const Case& c : cases) {
+    INFO("case: ", std::string(c.what));
+    write_bytes(path, make_file(c.header, ""));
+    const std::string message = error_of([&] { load_safetensors(path); });
+    INFO("message: ", message.substr(0, 300));
+    CHECK(contains(message, path));
+    CHECK(contains(message, "more than 3 levels deep"));
+    CHECK(message.size() < 1000);
+  }
+  // The three levels the format needs still load, and so do unknown fields within them.
+  write_bytes(path, make_file(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":{"a":1}}})",
+                              le_bytes({float_bits(5.0f)}, 4)));
+  CHECK(load_safetensors(path).get("t").to_vector() == std::vector<float>{5.0f});
+}
+
+TEST_CASE("safetensors: errors quote at most an excerpt of what the file holds") {
+  TempDir dir;
+  const std::string path = dir.file("long.safetensors");
+  const std::string long_text(1 << 20, 'x');  // 1 MB
+  const std::vector<std::pair<const char*, std::string>> headers = {
+      {"long tensor name", R"({")" + long_text + R"(":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})"},
+      {"long dtype", R"({"t":{"dtype":")" + long_text + R"(","shape":[1],"data_offsets":[0,4]}})"},
+      {"long string as a dimension", R"({"t":{"dtype":"F32","shape":[")" + long_text + R"("],"data_offsets":[0,4]}})"},
+      {"long data_offsets", R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[")" + long_text + R"(",0,4]}})"},
+      {"long duplicate key", R"({")" + long_text + R"(":1,")" + long_text + R"(":1})"},
+      {"long metadata key", R"({"__metadata__":{")" + long_text + R"(":1}})"},
+      {"unterminated long string (a syntax error quoting its token)", R"({")" + long_text},
+  };
+  for (const auto& [what, header] : headers) {
+    INFO("case: ", std::string(what));
+    write_bytes(path, make_file(header, std::string(4, '\0')));
+    const std::string message = error_of([&] { load_safetensors(path); });
+    INFO("message: ", message.substr(0, 300));
+    CHECK(contains(message, path));
+    CHECK(contains(message, "xxxx"));  // an excerpt is there...
+    CHECK(message.size() < 600);       // ...but not the whole value
+  }
+}
+
+TEST_CASE("safetensors: headers with 100k keys parse in linear time, keeping the tensor order") {
+  TempDir dir;
+  const std::string path = dir.file("many.safetensors");
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  // ordered_json found each key by a linear search: 100k keys took 24 s, 200k four times that.
+  const int keys = 200000;
+  std::string header = R"({"__metadata__":{)";
+  for (int i = 0; i < keys; ++i) header += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
+  header += "}";
+  // Empty tensors at one offset come back in header order; name them so that it is not sorted order.
+  const int tensors = 100000;
+  for (int i = 0; i < tensors; ++i)
+    header += ",\"t" + std::to_string((i * 7919) % tensors) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+  header += "}";
+  write_bytes(path, make_file(header, ""));
+  INFO("header of ", header.size(), " bytes");
+
+  Clock::time_point start = Clock::now();
+  const SafetensorsFile f = load_safetensors(path);
+  const double load_seconds = seconds_since(start);
+  CHECK(load_seconds < 5.0);  // about 0.3 s; generous for sanitizer builds
+  CHECK(f.metadata.size() == static_cast<size_t>(keys));
+  CHECK(f.metadata.at("k123456") == "v");
+  REQUIRE(f.tensors.size() == static_cast<size_t>(tensors));
+  bool in_header_order = true;
+  for (int i = 0; i < tensors; ++i)
+    in_header_order = in_header_order && f.tensors[i].first == "t" + std::to_string((i * 7919) % tensors);
+  CHECK(in_header_order);
+
+  // Saving as many tensors was quadratic too (one ordered_json of all entries).
+  NamedTensors many;
+  for (int i = 0; i < tensors; ++i) many.emplace_back("w" + std::to_string(i), scalar_tensor(static_cast<float>(i)));
+  start = Clock::now();
+  save_safetensors(dir.file("saved.safetensors"), many, f.metadata);
+  const SafetensorsFile back = load_safetensors(dir.file("saved.safetensors"));
+  CHECK(seconds_since(start) < 5.0);
+  REQUIRE(back.tensors.size() == many.size());
+  CHECK(back.tensors[54321].first == "w54321");
+  CHECK(back.tensors[54321].second.item() == 54321.0f);
+  CHECK(back.metadata == f.metadata);
 }

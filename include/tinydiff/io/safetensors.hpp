@@ -14,7 +14,9 @@
 // I16, I8, U64, U32, U16, U8 and BOOL, converting everything to float32 (so a PyTorch
 // fixture with int64 labels loads). Every malformed file throws tinydiff::Error
 // "load_safetensors: '<path>': <problem>"; sizes are checked against the file size
-// before anything is allocated, and nothing is read out of bounds.
+// before anything is allocated, and nothing is read out of bounds. The header is
+// read in time linear in its size (n log n in its keys), never deeper than the 3
+// levels the format needs, and errors quote only excerpts of what the file holds.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,6 +42,15 @@ namespace tinydiff::io {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using Metadata = std::map<std::string, std::string>;
 
+namespace safetensors_detail {
+// `text` for an error message: whole when short, else its start and its length, so
+// that a name or value of a hostile file (up to 100 MB) never makes a huge message.
+inline std::string excerpt(const std::string& text, size_t max_chars = 64) {
+  if (text.size() <= max_chars) return text;
+  return text.substr(0, max_chars) + "...(" + std::to_string(text.size()) + " bytes)";
+}
+}  // namespace safetensors_detail
+
 // What load_safetensors returns.
 struct SafetensorsFile {
   NamedTensors tensors;  // in the order of their data in the file
@@ -55,17 +66,19 @@ struct SafetensorsFile {
   const Tensor& get(const std::string& name) const {
     for (const auto& entry : tensors)
       if (entry.first == name) return entry.second;
+    using safetensors_detail::excerpt;
     std::string names;
-    for (size_t i = 0; i < tensors.size() && i < 10; ++i) names += (i ? ", '" : "'") + tensors[i].first + "'";
+    for (size_t i = 0; i < tensors.size() && i < 10; ++i) names += (i ? ", '" : "'") + excerpt(tensors[i].first) + "'";
     if (tensors.size() > 10) names += ", ...";
-    throw Error(::tinydiff::detail::concat("SafetensorsFile::get: no tensor named '", name, "' in '", path,
+    throw Error(::tinydiff::detail::concat("SafetensorsFile::get: no tensor named '", excerpt(name), "' in '", path,
                                            "' (it has ", tensors.size(), ": ", names, ")"));
   }
 };
 
 namespace safetensors_detail {
 
-using Json = nlohmann::ordered_json;  // keeps the header's key order
+using Json = nlohmann::json;                // what a header is read into (see BoundedJsonBuilder)
+using OrderedJson = nlohmann::ordered_json;  // what an entry is written with: dtype, shape, data_offsets
 
 // The reference implementation's limit on the header size.
 constexpr uint64_t kMaxHeaderBytes = 100000000;
@@ -171,41 +184,105 @@ inline std::string offsets_str(uint64_t begin, uint64_t end) {
   return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
 }
 
-// Parses the header bytes, rejecting invalid JSON and duplicate keys (which
-// nlohmann would otherwise silently collapse to one).
-inline Json parse_header_json(const char* op, const std::string& path, const std::string& text) {
-  std::vector<std::set<std::string>> open_objects;  // the keys seen so far in each open object
-  std::string duplicate;
-  Json::parser_callback_t track_keys = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == Json::parse_event_t::object_end) {
-      if (!open_objects.empty()) open_objects.pop_back();
-    } else if (event == Json::parse_event_t::key && !open_objects.empty()) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
+// The safetensors header is read with nlohmann's SAX parser, which is iterative,
+// into plain nlohmann::json values (std::map objects: O(log n) per key), and never
+// deeper than the format needs:
+//   {name: {"shape": [...], "data_offsets": [...]}}  is 3 levels of objects/arrays.
+// Why not nlohmann's DOM parse: ordered_json finds each key by a linear search
+// (100k keys took 24 s), and a value nested 100k deep, though parsed without
+// recursion, overflows the stack when it is later copied or dumped.
+constexpr size_t kMaxHeaderDepth = 3;
+
+// A SAX handler that builds the value, stopping (returning false) at a syntax
+// error, a duplicate key (which nlohmann would silently collapse to one) or an
+// object/array opened deeper than max_depth. Keeps the top-level keys in file order.
+class BoundedJsonBuilder {
+ public:
+  explicit BoundedJsonBuilder(size_t max_depth) : max_depth_(max_depth) {}
+  Json root;
+  std::vector<std::string> top_level_keys;  // in the order the text has them
+  std::string problem;                      // why it stopped; empty when it did not
+
+  bool null() { return add(nullptr); }
+  bool boolean(bool v) { return add(v); }
+  bool number_integer(Json::number_integer_t v) { return add(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return add(v); }
+  bool number_float(Json::number_float_t v, const std::string& /*text*/) { return add(v); }
+  bool string(std::string& v) { return add(std::move(v)); }
+  bool binary(Json::binary_t& /*v*/) { return stop("is not valid JSON: binary value"); }  // never from JSON text
+  bool start_object(size_t /*size*/) { return open(Json::object()); }
+  bool start_array(size_t /*size*/) { return open(Json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    if (open_.back()->contains(k)) return stop("has a duplicate key '" + excerpt(k) + "'");
+    if (open_.size() == 1) top_level_keys.push_back(k);
+    key_ = std::move(k);
     return true;
-  };
+  }
+  bool parse_error(size_t /*position*/, const std::string& last_token, const nlohmann::json::exception& e) {
+    // what() ends by quoting the last token read whole, which may be megabytes long.
+    const std::string quote = "; last read: '";
+    std::string message = e.what();
+    const size_t quote_at = message.find(quote);
+    if (quote_at != std::string::npos) message = message.substr(0, quote_at) + quote + excerpt(last_token) + "'";
+    return stop("is not valid JSON: " + excerpt(message, 400));
+  }
+
+ private:
+  bool stop(std::string why) {
+    if (problem.empty()) problem = std::move(why);
+    return false;
+  }
+  // Puts v where the parser is: the root, the next element of an array or the value of the last key.
+  Json* place(Json&& v) {
+    if (open_.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(v));
+      return &parent.back();  // stays valid: nothing is added to parent while this child is open
+    }
+    return &(parent[key_] = std::move(v));
+  }
+  bool add(Json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(Json&& container) {
+    if (open_.size() >= max_depth_)
+      return stop("nests objects and arrays more than " + std::to_string(max_depth_) + " levels deep");
+    open_.push_back(place(std::move(container)));
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+  size_t max_depth_;
+  std::vector<Json*> open_;  // the objects and arrays being filled, outermost first
+  std::string key_;          // the key whose value comes next
+};
+
+// Parses the header bytes into `builder` (its root and top-level key order).
+inline void parse_header_json(const char* op, const std::string& path, const std::string& text,
+                              BoundedJsonBuilder& builder) {
   // nlohmann stops at a NUL byte as if the input ended there; in JSON a raw NUL is
   // never valid, so reject it rather than ignore what follows.
   const size_t nul = text.find('\0');
   if (nul != std::string::npos)
     fail(op, path, "header is not valid JSON: it contains a NUL byte at offset " + std::to_string(nul));
-  Json header;
-  try {
-    header = Json::parse(text.begin(), text.end(), track_keys);
-  } catch (const nlohmann::json::exception& e) {
-    fail(op, path, std::string("header is not valid JSON: ") + e.what());
-  }
-  if (!duplicate.empty()) fail(op, path, "duplicate key '" + duplicate + "' in the header");
-  return header;
+  Json::sax_parse(text.begin(), text.end(), &builder);
+  if (!builder.problem.empty()) fail(op, path, "header " + builder.problem);
 }
 
 // Checks one tensor entry of the header against the data buffer's size.
 inline Entry parse_entry(const char* op, const std::string& path, const std::string& name, const Json& value,
                          uint64_t buffer_size) {
-  const std::string where = "tensor '" + name + "'";
+  const std::string where = "tensor '" + excerpt(name) + "'";
+  auto brief = [](const Json& v) { return excerpt(v.dump()); };  // shallow: the builder limits the depth
   auto bad = [&](const std::string& problem) { fail(op, path, where + ": " + problem); };
   if (!value.is_object())
     bad(std::string("entry must be an object with dtype, shape and data_offsets, got ") + value.type_name());
@@ -218,7 +295,7 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
   if (!dtype.is_string()) bad(std::string("\"dtype\" must be a string, got ") + dtype.type_name());
   entry.dtype = find_dtype(dtype.get<std::string>());
   if (!entry.dtype)
-    bad("unknown dtype \"" + dtype.get<std::string>() +
+    bad("unknown dtype \"" + excerpt(dtype.get<std::string>()) +
         "\" (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)");
 
   // shape: non-negative integers whose product (in elements, then bytes) does not overflow
@@ -228,13 +305,13 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
   for (size_t i = 0; i < shape.size(); ++i) {
     const Json& dim = shape[i];
     if (!dim.is_number_integer())
-      bad("shape dimension " + std::to_string(i) + " is not an integer (got " + dim.dump() + ")");
+      bad("shape dimension " + std::to_string(i) + " is not an integer (got " + brief(dim) + ")");
     if (!dim.is_number_unsigned())
-      bad("shape dimension " + std::to_string(i) + " is negative (" + dim.dump() + ")");
+      bad("shape dimension " + std::to_string(i) + " is negative (" + brief(dim) + ")");
     const uint64_t d = dim.get<uint64_t>();
     if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
         (d != 0 && numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / d))
-      bad("shape " + shape.dump() + " is too large (element count overflows)");
+      bad("shape " + brief(shape) + " is too large (element count overflows)");
     numel *= d;
     entry.shape.push_back(static_cast<int64_t>(d));
   }
@@ -242,9 +319,9 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
   // data_offsets: [begin, end], begin <= end <= buffer size
   const Json& offsets = value.at("data_offsets");
   if (!offsets.is_array() || offsets.size() != 2)
-    bad("\"data_offsets\" must be an array [begin, end], got " + offsets.dump());
+    bad("\"data_offsets\" must be an array [begin, end], got " + brief(offsets));
   if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-    bad("\"data_offsets\" must be two non-negative integers, got " + offsets.dump());
+    bad("\"data_offsets\" must be two non-negative integers, got " + brief(offsets));
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
   if (entry.begin > entry.end) bad("data_offsets " + offsets_str(entry.begin, entry.end) + " have begin > end");
@@ -257,7 +334,7 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
   const bool fits = numel <= std::numeric_limits<uint64_t>::max() / entry.dtype->size;
   const uint64_t needed = fits ? numel * entry.dtype->size : 0;
   if (!fits || needed != span)
-    bad("shape/size mismatch: shape " + shape_str(entry.shape) + " of " + entry.dtype->name + " needs " +
+    bad("shape/size mismatch: shape " + excerpt(shape_str(entry.shape)) + " of " + entry.dtype->name + " needs " +
         (fits ? std::to_string(needed) : std::string("more than 2^64")) + " bytes but data_offsets " +
         offsets_str(entry.begin, entry.end) + " span " + std::to_string(span));
   return entry;
@@ -266,25 +343,28 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
 // Checks the whole header; returns the tensors sorted by their data offsets.
 inline std::vector<Entry> parse_header(const char* op, const std::string& path, const std::string& text,
                                        uint64_t buffer_size, Metadata& metadata) {
-  const Json header = parse_header_json(op, path, text);
+  BoundedJsonBuilder builder(kMaxHeaderDepth);
+  parse_header_json(op, path, text, builder);
+  const Json& header = builder.root;
   if (!header.is_object()) fail(op, path, std::string("header must be a JSON object, got ") + header.type_name());
 
   std::vector<Entry> entries;
-  size_t index = 0;
-  for (auto it = header.begin(); it != header.end(); ++it, ++index) {
-    if (it.key() == "__metadata__") {
-      const Json& meta = it.value();
-      if (!meta.is_object())
-        fail(op, path, std::string("__metadata__ must be an object of strings, got ") + meta.type_name());
-      for (auto m = meta.begin(); m != meta.end(); ++m) {
+  // In file order: header_index breaks ties between empty tensors at one offset.
+  for (size_t index = 0; index < builder.top_level_keys.size(); ++index) {
+    const std::string& key = builder.top_level_keys[index];
+    const Json& value = header.at(key);
+    if (key == "__metadata__") {
+      if (!value.is_object())
+        fail(op, path, std::string("__metadata__ must be an object of strings, got ") + value.type_name());
+      for (auto m = value.begin(); m != value.end(); ++m) {
         if (!m.value().is_string())
-          fail(op, path, "__metadata__ must be an object of strings, but the value of '" + m.key() + "' is " +
-                             m.value().type_name());
-        metadata[m.key()] = m.value().get<std::string>();
+          fail(op, path, "__metadata__ must be an object of strings, but the value of '" + excerpt(m.key()) +
+                             "' is " + m.value().type_name());
+        metadata.emplace_hint(metadata.end(), m.key(), m.value().get<std::string>());  // keys come sorted
       }
       continue;
     }
-    entries.push_back(parse_entry(op, path, it.key(), it.value(), buffer_size));
+    entries.push_back(parse_entry(op, path, key, value, buffer_size));
     entries.back().header_index = index;
   }
 
@@ -298,12 +378,12 @@ inline std::vector<Entry> parse_header(const char* op, const std::string& path, 
   const Entry* previous = nullptr;
   for (const Entry& e : entries) {
     if (e.begin < covered)
-      fail(op, path, "tensor '" + e.name + "' (data_offsets " + offsets_str(e.begin, e.end) +
-                         ") overlaps tensor '" + previous->name + "' (data_offsets " +
+      fail(op, path, "tensor '" + excerpt(e.name) + "' (data_offsets " + offsets_str(e.begin, e.end) +
+                         ") overlaps tensor '" + excerpt(previous->name) + "' (data_offsets " +
                          offsets_str(previous->begin, previous->end) + ")");
     if (e.begin > covered)
       fail(op, path, "gap in the data buffer: bytes " + offsets_str(covered, e.begin) +
-                         " belong to no tensor (before tensor '" + e.name + "')");
+                         " belong to no tensor (before tensor '" + excerpt(e.name) + "')");
     covered = e.end;
     previous = &e;
   }
@@ -367,14 +447,14 @@ inline SafetensorsFile load_safetensors(const std::string& path) {
     uint64_t remaining = e.end - e.begin;
     if (e.dtype->dtype == sd::DType::F32 && little_endian) {
       if (remaining && !in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(remaining)))
-        sd::fail(op, path, "unexpected end of file while reading tensor '" + e.name + "'");
+        sd::fail(op, path, "unexpected end of file while reading tensor '" + sd::excerpt(e.name) + "'");
     } else {
       const uint64_t chunk_elements = (uint64_t{1} << 20) / element_size;
       while (remaining > 0) {
         const uint64_t bytes = std::min(remaining, chunk_elements * element_size);
         chunk.resize(static_cast<size_t>(bytes));
         if (!in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(bytes)))
-          sd::fail(op, path, "unexpected end of file while reading tensor '" + e.name + "'");
+          sd::fail(op, path, "unexpected end of file while reading tensor '" + sd::excerpt(e.name) + "'");
         for (uint64_t i = 0; i < bytes / element_size; ++i)
           *out++ = sd::element_to_float(e.dtype->dtype, chunk.data() + i * element_size);
         remaining -= bytes;
@@ -400,29 +480,30 @@ inline void save_safetensors(const std::string& path, const NamedTensors& tensor
     if (!t.defined()) sd::fail(op, path, "tensor '" + name + "' is undefined");
   }
 
-  // header: metadata first, then the tensors in order, packed one after the other
-  sd::Json header = sd::Json::object();
-  if (!metadata.empty()) {
-    sd::Json meta = sd::Json::object();
-    for (const auto& [key, value] : metadata) meta[key] = value;
-    header["__metadata__"] = std::move(meta);
-  }
-  uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
-    sd::Json entry = sd::Json::object();
-    entry["dtype"] = "F32";
-    entry["shape"] = t.shape();
-    entry["data_offsets"] = sd::Json::array({offset, offset + bytes});
-    header[name] = std::move(entry);
-    offset += bytes;
-  }
-  std::string text;
+  // header: metadata first, then the tensors in order, packed one after the other.
+  // Written member by member: one ordered_json of all tensors would find each new
+  // key by a linear search, quadratic in the number of tensors.
+  std::string text = "{";
+  auto add_member = [&text](const std::string& key, const auto& value) {
+    if (text.size() > 1) text += ',';
+    text += sd::Json(key).dump() + ':' + value.dump();
+  };
   try {
-    text = header.dump();
+    if (!metadata.empty()) add_member("__metadata__", sd::Json(metadata));
+    uint64_t offset = 0;
+    for (const auto& [name, t] : tensors) {
+      const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+      sd::OrderedJson entry = sd::OrderedJson::object();
+      entry["dtype"] = "F32";
+      entry["shape"] = t.shape();
+      entry["data_offsets"] = sd::OrderedJson::array({offset, offset + bytes});
+      add_member(name, entry);
+      offset += bytes;
+    }
   } catch (const nlohmann::json::exception& e) {
     sd::fail(op, path, std::string("a tensor name or metadata string is not valid UTF-8: ") + e.what());
   }
+  text += '}';
   text.append((8 - text.size() % 8) % 8, ' ');
 
   write_file_atomically(
