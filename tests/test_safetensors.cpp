@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tinydiff/tinydiff.hpp>
@@ -683,4 +684,48 @@ TEST_CASE("safetensors: headers with 100k keys parse in linear time, keeping the
   CHECK(back.tensors[54321].first == "w54321");
   CHECK(back.tensors[54321].second.item() == 54321.0f);
   CHECK(back.metadata == f.metadata);
+}
+
+TEST_CASE("write_file_atomically refuses to replace a symlink, a FIFO or a directory, and leaves it as it was") {
+  TempDir dir;
+  const std::string target = dir.file("target.csv");
+  write_bytes(target, "the real file\n");
+  auto write_hello = [](const std::string& path) {
+    return error_of([&] { write_file_atomically(path, [](std::ostream& out) { out << "hello\n"; }, "save_log"); });
+  };
+  auto check_refused = [&](const std::string& path, const std::string& kind) {
+    const std::string message = write_hello(path);
+    INFO("message: ", message);
+    CHECK(contains(message, "save_log: cannot write '" + path + "'"));
+    CHECK(contains(message, kind));
+    CHECK(contains(message, "not a regular file"));
+  };
+
+  const std::string link = dir.file("link.csv");
+  fs::create_symlink(target, link);
+  check_refused(link, "a symbolic link");
+  CHECK(fs::is_symlink(fs::symlink_status(link)));
+  CHECK(read_bytes(target) == "the real file\n");
+
+  const std::string dangling = dir.file("dangling.csv");
+  fs::create_symlink(dir.file("nowhere"), dangling);
+  check_refused(dangling, "a symbolic link");
+  CHECK_FALSE(fs::exists(dir.file("nowhere")));
+
+  const std::string fifo = dir.file("fifo.csv");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  check_refused(fifo, "a FIFO");
+  CHECK(fs::is_fifo(fs::symlink_status(fifo)));
+
+  const std::string empty_dir = dir.file("empty_dir");
+  fs::create_directory(empty_dir);
+  check_refused(empty_dir, "a directory");
+
+  // A new path and an existing regular file are written as before, and no temp file is left.
+  write_file_atomically(dir.file("new.csv"), [](std::ostream& out) { out << "hello\n"; });
+  CHECK(read_bytes(dir.file("new.csv")) == "hello\n");
+  write_file_atomically(target, [](std::ostream& out) { out << "replaced\n"; });
+  CHECK(read_bytes(target) == "replaced\n");
+  CHECK(dir.entries() == std::vector<std::string>{"dangling.csv", "empty_dir", "fifo.csv", "link.csv", "new.csv",
+                                                  "target.csv"});
 }

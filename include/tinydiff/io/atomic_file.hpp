@@ -8,6 +8,10 @@
 // failure the temporary file is removed and the old file is left untouched.
 // Used for safetensors, checkpoints, CSV logs and PNG images.
 //
+// Only a regular file (or nothing) at `path` is replaced: rename() would put the new
+// file in place of a symlink, a FIFO, a device node or an empty directory, so those
+// are refused with an Error rather than silently swapped for a file.
+//
 // POSIX only (open/write/fsync/rename), like the rest of the build (OpenMP on Linux).
 #include <atomic>
 #include <cerrno>
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tinydiff/core/error.hpp"
@@ -89,13 +94,33 @@ inline std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// What is at `path`, in words, when it is something other than a regular file
+// (lstat: a symlink is itself, not what it points to); "" when it is a regular file
+// or nothing at all.
+inline std::string non_regular_file_kind(const std::string& path) {
+  struct stat info;
+  if (::lstat(path.c_str(), &info) != 0) return "";  // nothing there (or unreadable: creating the file will say)
+  const mode_t type = info.st_mode & S_IFMT;
+  switch (type) {
+    case S_IFREG: return "";
+    case S_IFLNK: return "a symbolic link";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    default: return "a file of an unknown kind";
+  }
+}
+
 }  // namespace detail
 
 // Calls write(out) with a stream to a temporary file next to `path`, then moves the
 // result over `path`. Throws tinydiff::Error "op: cannot write 'path': ..." when the
 // file cannot be created, written, synced or renamed; an exception thrown by `write`
-// itself propagates unchanged. In every failing case the temporary file is removed
-// and whatever was at `path` before is untouched.
+// itself propagates unchanged; something other than a regular file at `path` is
+// refused before anything is written. In every failing case the temporary file is
+// removed and whatever was at `path` before is untouched.
 inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
                                   const std::string& op = "write_file_atomically") {
   static std::atomic<unsigned long> counter{0};
@@ -105,6 +130,15 @@ inline void write_file_atomically(const std::string& path, const std::function<v
     return Error(::tinydiff::detail::concat(op, ": cannot write '", path, "': ", what, ": ",
                                             detail::errno_text(err)));
   };
+
+  // Checked before writing (fail fast) and again just before the rename (smallest window).
+  auto refuse_non_regular_target = [&]() {
+    const std::string kind = detail::non_regular_file_kind(path);
+    if (!kind.empty())
+      throw Error(::tinydiff::detail::concat(op, ": cannot write '", path, "': it is ", kind,
+                                             ", not a regular file; refusing to replace it"));
+  };
+  refuse_non_regular_target();
 
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) {
@@ -135,6 +169,7 @@ inline void write_file_atomically(const std::string& path, const std::function<v
       const int err = errno;
       throw fail("closing the temporary file failed", err);
     }
+    refuse_non_regular_target();
     if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
       const int err = errno;
       throw fail("renaming '" + temp_path + "' over it failed", err);
