@@ -2,15 +2,20 @@
 // training from saved optimiser / scheduler / EMA state bit-exactly.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include <tinydiff/io/idx.hpp>
 #include <tinydiff/tinydiff.hpp>
+#include <zlib.h>
 
 using namespace tinydiff;
 namespace fs = std::filesystem;
@@ -248,4 +253,128 @@ TEST_CASE("EMA state: keys and strict load") {
   CHECK_THROWS_AS(other.ema->load_state_dict(bad), Error);
   other.ema->load_state_dict(state);
   CHECK(other.ema->num_updates() == 3);
+}
+
+// ---- IDX files, gzipped: trailers, trailing garbage and decompression bombs ----
+
+namespace {
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+std::string write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  return path;
+}
+
+// One gzip member holding `head` followed by `zeros` zero bytes, deflated chunk by
+// chunk (so that a bomb of many megabytes costs little memory to build).
+std::vector<uint8_t> gzip_member(const std::vector<uint8_t>& head, uint64_t zeros = 0) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::vector<uint8_t> packed, out(1 << 16);
+  const std::vector<uint8_t> zero_chunk(1 << 20, 0);
+  auto feed = [&](const uint8_t* data, size_t n, int flush) {
+    z.next_in = const_cast<uint8_t*>(data);
+    z.avail_in = static_cast<uInt>(n);
+    do {
+      z.next_out = out.data();
+      z.avail_out = static_cast<uInt>(out.size());
+      deflate(&z, flush);
+      packed.insert(packed.end(), out.data(), out.data() + (out.size() - z.avail_out));
+    } while (z.avail_out == 0);
+  };
+  feed(head.data(), head.size(), Z_NO_FLUSH);
+  for (uint64_t left = zeros; left > 0;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, zero_chunk.size()));
+    feed(zero_chunk.data(), n, Z_NO_FLUSH);
+    left -= n;
+  }
+  feed(nullptr, 0, Z_FINISH);
+  deflateEnd(&z);
+  return packed;
+}
+
+// An IDX header: unsigned bytes, these dims.
+std::vector<uint8_t> idx_header(const std::vector<uint32_t>& dims) {
+  std::vector<uint8_t> bytes = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
+  for (uint32_t d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<uint8_t>(d >> shift));
+  return bytes;
+}
+
+std::string idx_error(const std::string& path, uint64_t max_bytes = io::kMaxIdxBytes) {
+  try {
+    io::read_idx(path, max_bytes);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+}  // namespace
+
+TEST_CASE("IDX: a gzip bomb is refused by the size its header claims, before it is inflated") {
+  // 100,000 28x28 images of zeros: 78 MB of data in a 76 KB file, more than the 64 MiB default.
+  const std::vector<uint8_t> header = idx_header({100000, 28, 28});
+  const std::string bomb = write_file_bytes(temp().file("bomb-idx3-ubyte.gz"), gzip_member(header, 100000 * 784));
+  CHECK(fs::file_size(bomb) < 100000);
+  std::string message = idx_error(bomb);
+  INFO("message: ", message);
+  CHECK(message.find("read_idx: '" + bomb + "'") == 0);
+  CHECK(message.find("claim more than 67108864 bytes") != std::string::npos);
+
+  // The limit is a parameter: a small one refuses a small file, a large one reads the bomb's claim.
+  const std::string small = write_file_bytes(temp().file("small-idx1-ubyte.gz"), gzip_member(idx_header({100}), 100));
+  CHECK(idx_error(small, 99).find("claim more than 99 bytes") != std::string::npos);
+  CHECK(io::read_idx(small, 100).data == std::vector<uint8_t>(100, 0));
+  CHECK(io::read_idx(small).dims == std::vector<int64_t>{100});
+}
+
+TEST_CASE("IDX: gzip members must end with a correct CRC32/length trailer, and nothing else may follow") {
+  std::vector<uint8_t> pixels(3 * 4 * 5);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+  const std::string good = temp().file("good-idx3-ubyte.gz");
+  io::write_idx(good, {3, 4, 5}, pixels);
+  const std::vector<uint8_t> gz = read_file_bytes(good);
+  REQUIRE(gz.size() > 18);
+  CHECK(io::read_idx(good).data == pixels);
+
+  auto variant = [&](const std::string& name, std::vector<uint8_t> bytes) {
+    return write_file_bytes(temp().file(name), bytes);
+  };
+  std::vector<uint8_t> no_trailer(gz.begin(), gz.end() - 8);
+  std::vector<uint8_t> half_trailer(gz.begin(), gz.end() - 3);
+  std::vector<uint8_t> bad_crc = gz, bad_length = gz;
+  bad_crc[gz.size() - 8] ^= 0x01;     // CRC32: the first 4 trailer bytes
+  bad_length[gz.size() - 4] ^= 0x01;  // ISIZE: the last 4
+  std::vector<uint8_t> garbage = gz, zero_padding = gz;
+  for (char c : std::string("garbage")) garbage.push_back(static_cast<uint8_t>(c));
+  zero_padding.insert(zero_padding.end(), 512, 0);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {variant("no_trailer.gz", no_trailer), "ends before its CRC32/length trailer"},
+      {variant("half_trailer.gz", half_trailer), "ends before its CRC32/length trailer"},
+      {variant("bad_crc.gz", bad_crc), "incorrect data check"},
+      {variant("bad_length.gz", bad_length), "incorrect length check"},
+      {variant("garbage.gz", garbage), "trailing bytes after the end of the gzip data"},
+      {variant("zero_padding.gz", zero_padding), "trailing bytes after the end of the gzip data"},
+  };
+  for (const auto& [path, problem] : cases) {
+    const std::string message = idx_error(path);
+    INFO("file: ", path, "\nmessage: ", message);
+    CHECK(message.find("read_idx: '" + path + "' is corrupt") == 0);
+    CHECK(message.find(problem) != std::string::npos);
+  }
+
+  // Two members one after the other are one gzip file (RFC 1952), as gzip itself reads them.
+  std::vector<uint8_t> whole = idx_header({3, 4, 5});
+  whole.insert(whole.end(), pixels.begin(), pixels.end());
+  std::vector<uint8_t> two_members = gzip_member(std::vector<uint8_t>(whole.begin(), whole.begin() + 30));
+  const std::vector<uint8_t> second = gzip_member(std::vector<uint8_t>(whole.begin() + 30, whole.end()));
+  two_members.insert(two_members.end(), second.begin(), second.end());
+  CHECK(io::read_idx(variant("two_members.gz", two_members)).data == pixels);
+  // And a plain file reads as before.
+  CHECK(io::read_idx(variant("plain-idx3-ubyte", whole)).data == pixels);
 }

@@ -5,15 +5,21 @@
 //   byte  2    element type (0x08 = unsigned byte, the only one MNIST uses)
 //   byte  3    number of dims D (1 for labels, 3 for images)
 //   then D big-endian uint32 sizes, then the elements row-major.
-// zlib's gz* functions read a gzip file or, transparently, a plain one.
+// A file that starts with the gzip magic bytes is inflated with zlib as it is read.
 // Every malformed input (bad magic, unsupported type, zero or absurd sizes,
-// truncated data, trailing bytes, a corrupt gzip stream) throws tinydiff::Error
-// naming the file and the problem.
+// truncated data, trailing bytes, a corrupt gzip stream, a gzip member without its
+// CRC32/length trailer or with a wrong one, bytes after the gzip data) throws
+// tinydiff::Error naming the file and the problem.
+//
+// Memory: the data is inflated only as far as the header's sizes ask for, and those
+// may claim at most max_bytes (64 MiB by default, see kMaxIdxBytes), so a small
+// gzip bomb costs no more than that.
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,47 +28,91 @@
 
 namespace tinydiff::io {
 
+// The default limit on an IDX file's data: the largest file of the MNIST family
+// (60,000 28x28 training images, 47,040,000 bytes) fits; pass a larger max_bytes
+// for bigger sets such as EMNIST ByClass (547 MB).
+constexpr uint64_t kMaxIdxBytes = uint64_t{64} << 20;
+
 struct IdxArray {
   std::vector<int64_t> dims;
   std::vector<uint8_t> data;  // row-major, dims' product elements
 };
 
 namespace detail {
-class GzReader {
+// A file's bytes, inflated on the fly when it is gzip (RFC 1952: it starts 1f 8b).
+// Only as much is inflated as read() is asked for. Each gzip member must end with
+// its trailer, which zlib checks (CRC32 and length); after a member only another
+// member may follow (gzip's own rule), anything else is trailing garbage.
+class IdxByteSource {
  public:
-  explicit GzReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
+  explicit IdxByteSource(const std::string& path) : path_(path), file_(path, std::ios::binary), input_(1 << 16) {
     if (!file_) throw Error("read_idx: cannot open '" + path + "'");
+    gzip_ = refill() && z_.avail_in >= 2 && input_[0] == 0x1f && input_[1] == 0x8b;
+    if (gzip_ && inflateInit2(&z_, 15 + 16) != Z_OK)  // 16: a gzip wrapper, not zlib's
+      throw Error("read_idx: zlib initialisation failed for '" + path + "'");
   }
-  ~GzReader() { gzclose(file_); }
-  GzReader(const GzReader&) = delete;
-  GzReader& operator=(const GzReader&) = delete;
+  ~IdxByteSource() {
+    if (gzip_) inflateEnd(&z_);
+  }
+  IdxByteSource(const IdxByteSource&) = delete;
+  IdxByteSource& operator=(const IdxByteSource&) = delete;
 
-  // Reads up to n bytes; returns how many were read (fewer only at the end of the file).
+  // Reads up to n bytes; returns how many were read (fewer only at the end of the data).
   size_t read(uint8_t* out, size_t n) {
     size_t total = 0;
     while (total < n) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - total, 1u << 30));
-      const int got = gzread(file_, out + total, chunk);
-      if (got < 0) {
-        int code = 0;
-        const char* message = gzerror(file_, &code);
-        throw Error("read_idx: '" + path_ + "' is corrupt (" + (message ? message : "gzip error") + ")");
+      if (z_.avail_in == 0 && !refill()) {
+        if (gzip_ && !member_ended_) throw corrupt("truncated: the gzip stream ends before its CRC32/length trailer");
+        break;
       }
-      if (got == 0) break;
-      total += static_cast<size_t>(got);
+      if (!gzip_) {  // plain: copy
+        const size_t take = std::min<size_t>(n - total, z_.avail_in);
+        std::memcpy(out + total, z_.next_in, take);
+        z_.next_in += take;
+        z_.avail_in -= static_cast<uInt>(take);
+        total += take;
+        continue;
+      }
+      if (member_ended_) {
+        if (z_.next_in[0] != 0x1f) throw corrupt("trailing bytes after the end of the gzip data");
+        inflateReset(&z_);  // another gzip member
+        member_ended_ = false;
+      }
+      z_.next_out = out + total;
+      z_.avail_out = static_cast<uInt>(std::min<size_t>(n - total, size_t{1} << 30));
+      const uInt room = z_.avail_out;
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      total += room - z_.avail_out;
+      if (rc == Z_STREAM_END) member_ended_ = true;  // trailer read and checked
+      else if (rc != Z_OK && rc != Z_BUF_ERROR) throw corrupt(z_.msg ? z_.msg : "gzip error");
     }
     return total;
   }
 
  private:
+  // Refills the input buffer from the file; false at its end.
+  bool refill() {
+    file_.read(reinterpret_cast<char*>(input_.data()), static_cast<std::streamsize>(input_.size()));
+    if (file_.bad()) throw Error("read_idx: cannot read '" + path_ + "'");
+    z_.next_in = input_.data();
+    z_.avail_in = static_cast<uInt>(file_.gcount());
+    return z_.avail_in > 0;
+  }
+  Error corrupt(const std::string& what) const {
+    return Error("read_idx: '" + path_ + "' is corrupt (" + what + ")");
+  }
   std::string path_;
-  gzFile file_;
+  std::ifstream file_;
+  std::vector<uint8_t> input_;
+  z_stream z_{};  // next_in/avail_in: the unread part of input_, for plain files too
+  bool gzip_ = false;
+  bool member_ended_ = false;
 };
 }  // namespace detail
 
-// Reads an unsigned-byte IDX file (gzipped or not).
-inline IdxArray read_idx(const std::string& path) {
-  detail::GzReader in(path);
+// Reads an unsigned-byte IDX file (gzipped or not) whose data is at most max_bytes.
+inline IdxArray read_idx(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
+  detail::IdxByteSource in(path);
   auto fail = [&](const std::string& what) { return Error("read_idx: '" + path + "': " + what); };
   uint8_t magic[4];
   if (in.read(magic, 4) != 4) throw fail("truncated: shorter than the 4-byte magic number");
@@ -80,11 +130,13 @@ inline IdxArray read_idx(const std::string& path) {
     const uint32_t size = (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
     if (size == 0) throw fail(::tinydiff::detail::concat("dimension ", d, " has size 0"));
     array.dims.push_back(size);
+    if (size > max_bytes / count)  // count * size > max_bytes, without overflow
+      throw fail(::tinydiff::detail::concat("dimension sizes claim more than ", max_bytes,
+                                            " bytes of data (read_idx's max_bytes)"));
     count *= size;
-    if (count > (uint64_t{1} << 32)) throw fail("dimension sizes claim more than 4 GiB of data");
   }
   // Read in chunks rather than allocating the claimed size up front: a lying header
-  // in a small file must not make us allocate gigabytes.
+  // in a small file must not make us allocate its claim.
   const size_t chunk = size_t{1} << 20;
   while (array.data.size() < count) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, count - array.data.size()));
@@ -95,14 +147,15 @@ inline IdxArray read_idx(const std::string& path) {
       throw fail(::tinydiff::detail::concat("truncated: the header promises ", count, " bytes of data, the file has ",
                                             old + got));
   }
+  // Nothing may follow the data; for gzip this also reads and checks the trailer.
   uint8_t extra;
   if (in.read(&extra, 1) != 0) throw fail("has trailing bytes after the data the header describes");
   return array;
 }
 
 // Images as floats in [0, 1]: an IDX of [N, H, W] bytes -> a tensor [N, 1, H, W].
-inline Tensor load_idx_images(const std::string& path) {
-  IdxArray a = read_idx(path);
+inline Tensor load_idx_images(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
+  IdxArray a = read_idx(path, max_bytes);
   if (a.dims.size() != 3)
     throw Error(::tinydiff::detail::concat("load_idx_images: '", path, "' has ", a.dims.size(),
                                            " dims, images need 3 (N, H, W)"));
@@ -113,8 +166,8 @@ inline Tensor load_idx_images(const std::string& path) {
 }
 
 // Labels: an IDX of [N] bytes -> N integers.
-inline std::vector<int64_t> load_idx_labels(const std::string& path) {
-  IdxArray a = read_idx(path);
+inline std::vector<int64_t> load_idx_labels(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
+  IdxArray a = read_idx(path, max_bytes);
   if (a.dims.size() != 1)
     throw Error(::tinydiff::detail::concat("load_idx_labels: '", path, "' has ", a.dims.size(),
                                            " dims, labels need 1"));
