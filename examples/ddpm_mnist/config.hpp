@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <tinydiff/io/safetensors.hpp>
 
 #include "diffusion.hpp"
 #include "unet.hpp"
@@ -79,30 +80,93 @@ inline nlohmann::json to_json(const DiffusionConfig& d) {
   return {{"schedule", d.schedule}, {"T", d.T}, {"prediction", d.prediction}};
 }
 
-// Reads a config written by to_json; throws tinydiff::Error naming the field that is wrong.
-inline UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source) {
-  try {
-    UNetConfig m;
-    m.in_channels = j.at("in_channels").get<int64_t>();
-    m.base = j.at("base").get<int64_t>();
-    m.mults = j.at("mults").get<std::vector<int64_t>>();
-    m.groups = j.at("groups").get<int64_t>();
-    m.num_classes = j.at("num_classes").get<int64_t>();
-    return m;
-  } catch (const nlohmann::json::exception& e) {
-    throw tinydiff::Error("checkpoint '" + source + "': bad model config: " + e.what());
+// What a config read from a file may hold. A checkpoint comes from anywhere, and
+// the model is built from its config: each field is checked against these ranges
+// before anything is allocated (a 256-byte file with a huge num_classes once made
+// the embedding's byte count wrap). The ranges hold every model this example can
+// train and keep the largest far from overflow: a layer of the widest U-Net
+// allowed (1,024 channels) has 9.4M weights.
+struct ConfigLimits {
+  static constexpr int64_t kMaxInChannels = 64;
+  static constexpr int64_t kMaxChannels = 1024;  // base, and base * mult at every level
+  static constexpr int64_t kMaxLevels = 6;       // 28 -> 14 -> 7 -> 4 -> 2 -> 1
+  static constexpr int64_t kMaxClasses = 10000;
+  static constexpr int64_t kMinT = 2, kMaxT = 100000;  // as the --T flag
+};
+
+namespace detail {
+// Throws "checkpoint '<source>': bad <config> config: <problem>".
+struct ConfigReader {
+  const nlohmann::json& j;
+  std::string config;  // "model" or "diffusion"
+  std::string source;  // the file
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw tinydiff::Error("checkpoint '" + source + "': bad " + config + " config: " + problem);
   }
+  const nlohmann::json& field(const char* name) const {
+    if (!j.is_object()) fail(std::string("it must be a JSON object, got ") + j.type_name());
+    const auto it = j.find(name);
+    if (it == j.end()) fail(std::string("it has no '") + name + "'");
+    return *it;
+  }
+  // An integer in [min, max]; `name` says where it is in error messages. Only the
+  // type of a wrong value is named: dump() of a deeply nested one would recurse.
+  int64_t integer(const nlohmann::json& value, const std::string& name, int64_t min, int64_t max,
+                  const std::string& why = "") const {
+    if (!value.is_number_integer()) fail("'" + name + "' must be an integer, got " + value.type_name());
+    const std::string allowed = " (allowed: " + std::to_string(min) + " to " + std::to_string(max) + why + ")";
+    if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max))
+      fail("'" + name + "' is " + std::to_string(value.get<uint64_t>()) + allowed);
+    const int64_t v = value.get<int64_t>();
+    if (v < min || v > max) fail("'" + name + "' is " + std::to_string(v) + allowed);
+    return v;
+  }
+  int64_t integer(const char* name, int64_t min, int64_t max) const { return integer(field(name), name, min, max); }
+  // One of `choices`.
+  std::string choice(const char* name, const std::vector<std::string>& choices) const {
+    const nlohmann::json& value = field(name);
+    std::string list;
+    for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+    if (!value.is_string()) fail(std::string("'") + name + "' must be a string, got " + value.type_name());
+    const std::string& text = value.get_ref<const std::string&>();
+    for (const std::string& c : choices)
+      if (text == c) return text;
+    fail(std::string("'") + name + "' is \"" + tinydiff::io::safetensors_detail::excerpt(text) +
+         "\" (allowed: " + list + ")");
+  }
+};
+}  // namespace detail
+
+// Reads a config written by to_json; throws tinydiff::Error naming the field that is
+// wrong, its value and the allowed range.
+inline UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& source) {
+  using L = ConfigLimits;
+  const detail::ConfigReader read{j, "model", source};
+  UNetConfig m;
+  m.in_channels = read.integer("in_channels", 1, L::kMaxInChannels);
+  m.base = read.integer("base", 1, L::kMaxChannels);
+  const nlohmann::json& mults = read.field("mults");
+  if (!mults.is_array()) read.fail(std::string("'mults' must be an array of integers, got ") + mults.type_name());
+  if (mults.empty() || mults.size() > static_cast<size_t>(L::kMaxLevels))
+    read.fail("'mults' has " + std::to_string(mults.size()) + " levels (allowed: 1 to " +
+              std::to_string(L::kMaxLevels) + ")");
+  m.mults.clear();
+  for (size_t i = 0; i < mults.size(); ++i)
+    m.mults.push_back(read.integer(mults[i], "mults[" + std::to_string(i) + "]", 1, L::kMaxChannels / m.base,
+                                   ", so that base " + std::to_string(m.base) + " * mult is at most " +
+                                       std::to_string(L::kMaxChannels) + " channels"));
+  m.groups = read.integer("groups", 1, L::kMaxChannels);
+  m.num_classes = read.integer("num_classes", 0, L::kMaxClasses);
+  return m;
 }
 inline DiffusionConfig diffusion_config_from_json(const nlohmann::json& j, const std::string& source) {
-  try {
-    DiffusionConfig d;
-    d.schedule = j.at("schedule").get<std::string>();
-    d.T = j.at("T").get<int>();
-    d.prediction = j.at("prediction").get<std::string>();
-    return d;
-  } catch (const nlohmann::json::exception& e) {
-    throw tinydiff::Error("checkpoint '" + source + "': bad diffusion config: " + e.what());
-  }
+  const detail::ConfigReader read{j, "diffusion", source};
+  DiffusionConfig d;
+  d.schedule = read.choice("schedule", {"linear", "cosine"});
+  d.T = static_cast<int>(read.integer("T", ConfigLimits::kMinT, ConfigLimits::kMaxT));
+  d.prediction = read.choice("prediction", {"eps", "v"});
+  return d;
 }
 
 inline Prediction prediction_kind(const std::string& name) {

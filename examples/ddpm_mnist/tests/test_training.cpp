@@ -196,3 +196,68 @@ TEST_CASE("training on the embedded subset leaves out the 1,000 digits eval hold
   for (int64_t y : train.labels) counts[y]++;
   CHECK(*std::min_element(counts.begin(), counts.end()) >= 750);
 }
+
+TEST_CASE("checkpoint metadata out of range is refused, naming the field, before the model is built") {
+  TempDir dir;
+  const std::string path = dir / "hostile.safetensors";
+  const nlohmann::json model = to_json(UNetConfig{}), diffusion = to_json(DiffusionConfig{});
+  // The default configs, with one field replaced; a file of a few hundred bytes, no tensors.
+  auto load_with = [&](const std::string& which, const std::string& field, const nlohmann::json& value) {
+    nlohmann::json m = model, d = diffusion;
+    (which == "model" ? m : d)[field] = value;
+    io::save_safetensors(path, {}, {{"model", m.dump()}, {"diffusion", d.dump()}});
+    try {
+      load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{});
+    } catch (const tinydiff::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  struct Case {
+    std::string which, field;
+    nlohmann::json value;
+    std::string expected;  // in the message, after "bad <which> config: "
+  };
+  const std::vector<Case> cases = {
+      {"model", "num_classes", int64_t{1} << 62, "'num_classes' is 4611686018427387904 (allowed: 0 to 10000)"},
+      {"model", "num_classes", -1, "'num_classes' is -1 (allowed: 0 to 10000)"},
+      {"model", "base", uint64_t{18446744073709551615u}, "'base' is 18446744073709551615 (allowed: 1 to 1024)"},
+      {"model", "base", 0, "'base' is 0 (allowed: 1 to 1024)"},
+      {"model", "base", 32.5, "'base' must be an integer, got number"},
+      {"model", "base", "32", "'base' must be an integer, got string"},
+      {"model", "in_channels", 0, "'in_channels' is 0 (allowed: 1 to 64)"},
+      {"model", "groups", int64_t{1} << 40, "'groups' is 1099511627776 (allowed: 1 to 1024)"},
+      {"model", "mults", nlohmann::json::array(), "'mults' has 0 levels (allowed: 1 to 6)"},
+      {"model", "mults", {1, 2, 2, 2, 2, 2, 2}, "'mults' has 7 levels (allowed: 1 to 6)"},
+      {"model", "mults", {1, int64_t{1} << 40}, "'mults[1]' is 1099511627776 (allowed: 1 to 32, so that base 32"},
+      {"model", "mults", {1, 0}, "'mults[1]' is 0 (allowed: 1 to 32"},
+      {"model", "mults", 2, "'mults' must be an array of integers, got number"},
+      {"model", "mults", {{{1}}}, "'mults[0]' must be an integer, got array"},
+      {"diffusion", "T", 1, "'T' is 1 (allowed: 2 to 100000)"},
+      {"diffusion", "T", int64_t{1} << 33, "'T' is 8589934592 (allowed: 2 to 100000)"},
+      {"diffusion", "T", 1e30, "'T' must be an integer, got number"},
+      {"diffusion", "schedule", "exponential", "'schedule' is \"exponential\" (allowed: linear, cosine)"},
+      {"diffusion", "prediction", "x0", "'prediction' is \"x0\" (allowed: eps, v)"},
+      {"diffusion", "prediction", nullptr, "'prediction' must be a string, got null"},
+  };
+  for (const Case& c : cases) {
+    const std::string message = load_with(c.which, c.field, c.value);
+    INFO(c.which, ".", c.field, " = ", c.value.dump(), "\nmessage: ", message);
+    CHECK(message.find("checkpoint '" + path + "': bad " + c.which + " config: " + c.expected) != std::string::npos);
+  }
+  // A missing field, and a config that is not an object.
+  nlohmann::json no_base = model;
+  no_base.erase("base");
+  io::save_safetensors(path, {}, {{"model", no_base.dump()}});
+  CHECK_THROWS_WITH_AS(load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{}),
+                       doctest::Contains("bad model config: it has no 'base'"), tinydiff::Error);
+  io::save_safetensors(path, {}, {{"model", "[1, 2]"}});
+  CHECK_THROWS_WITH_AS(load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{}),
+                       doctest::Contains("bad model config: it must be a JSON object, got array"), tinydiff::Error);
+  // The largest model the ranges allow is checked the same way: its config reads back unchanged.
+  UNetConfig widest;
+  widest.base = ConfigLimits::kMaxChannels;
+  widest.mults = {1};
+  widest.num_classes = ConfigLimits::kMaxClasses;
+  CHECK(to_json(unet_config_from_json(to_json(widest), "memory")) == to_json(widest));
+}
