@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/generator.hpp"
 #include "tinydiff/core/tensor.hpp"
 
@@ -33,9 +34,15 @@ inline Tensor scalar_tensor(float value) { return full({}, value); }
 
 // [start, start + step, ...) up to but excluding `end`, as torch.arange.
 inline Tensor arange(double start, double end, double step = 1.0) {
+  TD_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step), "arange",
+           "start, end and step must be finite, got start ", start, ", end ", end, ", step ", step);
   TD_CHECK(step != 0.0, "arange", "step must be non-zero");
   TD_CHECK((end - start) * step >= 0.0, "arange", "range [", start, ", ", end, ") is empty for step ", step);
-  const auto n = static_cast<int64_t>(std::ceil((end - start) / step));
+  // The count is computed in double; it must be a count that int64 holds before it is cast.
+  const double count = std::ceil((end - start) / step);
+  TD_CHECK(detail::is_int64_count(count), "arange", "range [", start, ", ", end, ") with step ", step, " has ",
+           count, " elements, too many for a tensor");
+  const auto n = static_cast<int64_t>(count);
   Tensor t = Tensor::empty({n});
   for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
   return t;
@@ -60,14 +67,20 @@ inline Tensor randn(const Shape& shape, Generator* gen = nullptr) {
   return t;
 }
 
-// Uniform integers in [low, high) stored as floats.
+// Uniform integers in [low, high) stored as floats. As in PyTorch for float32, low and high
+// must lie within [-2^24, 2^24], where float32 holds every integer exactly (this also keeps
+// high - low far from overflowing).
 inline Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr) {
+  constexpr int64_t kExactLimit = int64_t{1} << 24;
   TD_CHECK(high > low, "randint", "empty range [", low, ", ", high, ")");
+  TD_CHECK(low >= -kExactLimit && high <= kExactLimit, "randint", "range [", low, ", ", high,
+           ") must lie within [", -kExactLimit, ", ", kExactLimit, "], where float32 holds every integer exactly");
   Generator& g = gen ? *gen : default_generator();
   Tensor t = Tensor::empty(shape);
   float* p = t.data();
+  const auto range = static_cast<uint64_t>(high - low);
   for (int64_t i = 0, n = t.numel(); i < n; ++i)
-    p[i] = static_cast<float>(low + static_cast<int64_t>(g.uniform_int(static_cast<uint64_t>(high - low))));
+    p[i] = static_cast<float>(low + static_cast<int64_t>(g.uniform_int(range)));
   return t;
 }
 

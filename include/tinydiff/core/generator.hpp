@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "tinydiff/core/error.hpp"
+
 namespace tinydiff {
 
 class Generator {
@@ -44,6 +46,7 @@ class Generator {
 
   // Uniform integer in [0, n) (n > 0), by rejection so there is no modulo bias.
   uint64_t uniform_int(uint64_t n) {
+    TD_CHECK(n > 0, "Generator::uniform_int", "n must be positive, got ", n, " (the range [0, n) is empty)");
     const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t r;
     do r = next_u64(); while (r >= limit);

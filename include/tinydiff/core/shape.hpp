@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/error.hpp"
 
 namespace tinydiff {
@@ -20,13 +21,20 @@ inline std::string shape_str(const Shape& shape) {
   return s + "]";
 }
 
-inline int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+// The number of elements: the product of the sizes. Throws tinydiff::Error ("op: shape ... has
+// too many elements") when the product of the non-zero sizes overflows int64: a zero size makes
+// the count 0, but the strides are still products of the other sizes, so [0, 2^62, 2^62] is
+// refused too. Every tensor's shape passes through here when it is made (Tensor::empty, reshape),
+// so its numel, strides and flat offsets all fit in int64.
+inline int64_t shape_numel(const Shape& shape, const char* op = "shape_numel") {
+  int64_t count = 0;
+  TD_CHECK(detail::product_fits(shape, count), op, "shape ", shape_str(shape),
+           " has too many elements (the product of its sizes overflows int64)");
+  return count;
 }
 
-// Row-major strides in elements: strides[i] = product of shape[i+1:].
+// Row-major strides in elements: strides[i] = product of shape[i+1:]. The shape must have passed
+// shape_numel (as every tensor's shape has), so no product overflows.
 inline std::vector<int64_t> contiguous_strides(const Shape& shape) {
   std::vector<int64_t> strides(shape.size(), 1);
   for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i)

@@ -5,6 +5,7 @@
 // other op writes a fresh one. 64-byte alignment lets the kernels use aligned
 // AVX-512 loads and keeps rows from straddling cache lines.
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -87,6 +88,10 @@ class Storage {
   // Uninitialised storage for `count` floats.
   explicit Storage(size_t count) : count_(count) {
     if (count == 0) return;
+    // The byte count, rounded up to the alignment, must not wrap around: a wrapped
+    // count would allocate a small block that the caller then writes `count` floats into.
+    constexpr size_t kMaxCount = (SIZE_MAX - (kAlignment - 1)) / sizeof(float);
+    TD_CHECK(count <= kMaxCount, "Storage", "cannot allocate ", count, " floats: the byte count overflows size_t");
     bytes_ = round_up(count * sizeof(float));
     data_ = static_cast<float*>(detail::BlockCache::instance().acquire(bytes_));
     if (!data_) throw Error(detail::concat("Storage: out of memory allocating ", bytes_, " bytes"));

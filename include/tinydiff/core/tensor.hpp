@@ -43,8 +43,9 @@ class Tensor {
   static Tensor empty(const Shape& shape) {
     for (int64_t d : shape)
       TD_CHECK(d >= 0, "empty", "negative dimension in shape ", shape_str(shape));
+    const int64_t count = shape_numel(shape, "empty");  // checked: throws if it overflows
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)));
+    impl->storage = std::make_shared<Storage>(static_cast<size_t>(count));
     impl->shape = shape;
     return Tensor(std::move(impl));
   }

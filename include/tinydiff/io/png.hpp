@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,16 +30,34 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/io/atomic_file.hpp"
 
 namespace tinydiff::io {
+
+namespace detail {
+// Checks that a width x height x channels image of 8-bit pixels (sizes >= 0, channels <= 4) is
+// small enough for stb to encode: stb computes its buffer sizes, (width channels + 1) height
+// bytes, in int, so anything larger would overflow inside the encoder. (That is 2 GiB, far
+// beyond any grid of samples.)
+inline void check_png_fits(int64_t width, int64_t height, int64_t channels, const char* op) {
+  using tinydiff::detail::multiply_fits;
+  constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+  int64_t row_bytes = 0, encoder_bytes = 0;
+  const bool fits = multiply_fits(width, channels, row_bytes) && row_bytes < kMaxInt &&
+                    multiply_fits(row_bytes + 1, height, encoder_bytes) && encoder_bytes <= kMaxInt;
+  TD_CHECK(fits, op, "image of ", width, "x", height, "x", channels,
+           " is too large for a PNG (at most 2^31 - 1 bytes of scanlines)");
+}
+}  // namespace detail
 
 // Writes 8-bit pixels (row-major, `channels` per pixel: 1 grey, 3 RGB, 4 RGBA) as a PNG.
 inline void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
                       int channels = 1) {
   TD_CHECK(width > 0 && height > 0 && channels >= 1 && channels <= 4, "write_png", "bad image size ", width, "x",
            height, "x", channels, " for '", path, "'");
+  detail::check_png_fits(width, height, channels, "write_png");
   TD_CHECK(pixels.size() == size_t(width) * size_t(height) * size_t(channels), "write_png", "got ", pixels.size(),
            " bytes for a ", width, "x", height, "x", channels, " image");
   std::vector<uint8_t> encoded;
@@ -76,11 +95,22 @@ inline Image make_grid(const Tensor& images, const GridOptions& opt = {}) {
   const int64_t cols = std::min<int64_t>(opt.columns, std::max<int64_t>(n, 1));
   const int64_t rows = (n + cols - 1) / cols;
   const int64_t pad = opt.padding;
-  const int64_t grid_w = cols * (w + pad) + pad, grid_h = rows * (h + pad) + pad;
+  // The grid's size in checked arithmetic: the image's sizes (which may come from a file) and
+  // a huge padding or scale must give an error, not a wrapped size and writes past the pixels.
+  using tinydiff::detail::checked_add;
+  using tinydiff::detail::checked_mul;
+  const char* op = "make_grid";
+  const int64_t grid_w = checked_add(checked_mul(cols, checked_add(w, pad, op, "width + padding"), op, "grid width"),
+                                     pad, op, "grid width");
+  const int64_t grid_h = checked_add(checked_mul(rows, checked_add(h, pad, op, "height + padding"), op, "grid height"),
+                                     pad, op, "grid height");
+  const int64_t width = checked_mul(grid_w, opt.scale, op, "grid width * scale");
+  const int64_t height = checked_mul(grid_h, opt.scale, op, "grid height * scale");
+  detail::check_png_fits(width, height, c, op);  // so the grid fits in int and save_image_grid can write it
   Image img;
   img.channels = static_cast<int>(c);
-  img.width = static_cast<int>(grid_w * opt.scale);
-  img.height = static_cast<int>(grid_h * opt.scale);
+  img.width = static_cast<int>(width);
+  img.height = static_cast<int>(height);
   img.pixels.assign(size_t(img.width) * img.height * c, opt.background);
   const float* src = images.data();
   for (int64_t k = 0; k < n; ++k) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "tinydiff/core/checked.hpp"
+
 namespace tinydiff::kernels {
 
 // The geometry of one image's patches (kernels/im2col.hpp). out_h/out_w are given, not derived,
@@ -62,6 +64,23 @@ struct ConvParams {
            out_h == in_h && out_w == in_w;
   }
 };
+
+// Input validation, for ops/conv.hpp before it allocates: throws tinydiff::Error unless every size
+// the kernels compute from `p` fits in int64. The tensors themselves have checked shapes, but the
+// kernels also form the padded input [N, Cin, H + 2 pad_h, W + 2 pad_w], the patch matrix
+// [Cin / groups, kh, kw, Hout, Wout] and the multiply-add count, which huge padding (or a huge
+// kernel against a huge output) can push past int64 while every tensor stays small.
+inline void check_conv_sizes(const ConvParams& p, const char* op) {
+  using tinydiff::detail::checked_add;
+  using tinydiff::detail::checked_mul;
+  using tinydiff::detail::checked_product;
+  const int64_t padded_h = checked_add(p.in_h, checked_mul(2, p.pad_h, op, "2 * padding"), op, "padded input height");
+  const int64_t padded_w = checked_add(p.in_w, checked_mul(2, p.pad_w, op, "2 * padding"), op, "padded input width");
+  checked_product({p.batch, p.in_channels, padded_h, padded_w}, op, "the padded input's element count");
+  checked_product({p.in_per_group(), p.kernel_h, p.kernel_w, p.out_h, p.out_w}, op, "the patch matrix's size");
+  checked_product({p.batch, p.out_channels, p.in_per_group(), p.kernel_h, p.kernel_w, p.out_h, p.out_w}, op,
+                  "the multiply-add count");
+}
 
 // The shape of a 3x3 stride-1 pad-1 convolution for Winograd (kernels/winograd.hpp):
 // x [batch, in, h, w] -> y [batch, out, h, w], in output tiles of tile x tile: F(2x2, 3x3)

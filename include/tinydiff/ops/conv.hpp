@@ -31,6 +31,27 @@ inline void check_conv_arguments(const char* op, const Tensor& x, const Tensor& 
   TD_CHECK(!bias.defined() || bias.dim() == 1, op, "expected a 1-D bias, got shape ",
            bias.defined() ? shape_str(bias.shape()) : std::string());
 }
+
+// The extent of a dilated kernel along one dim, d (k - 1) + 1, in checked arithmetic: dilation
+// and padding come from users and files, and their products overflow long before an
+// allocation could fail.
+inline int64_t dilated_kernel_extent(const char* op, int64_t kernel, int64_t dilation) {
+  return checked_add(checked_mul(dilation, kernel - 1, op, "dilation * (kernel size - 1)"), 1, op,
+                     "dilated kernel size");
+}
+// in + 2 pad along one dim, in checked arithmetic.
+inline int64_t padded_input_size(const char* op, int64_t in, int64_t padding) {
+  return checked_add(in, checked_mul(2, padding, op, "2 * padding"), op, "padded input size");
+}
+// conv_transpose2d's output size along one dim, (in - 1) s - 2 p + d (k - 1) + output_padding + 1,
+// in checked arithmetic.
+inline int64_t transposed_output_size(const char* op, int64_t in, int64_t kernel, int64_t stride, int64_t padding,
+                                      int64_t dilation, int64_t output_padding) {
+  const int64_t span = checked_mul(in - 1, stride, op, "(input size - 1) * stride");
+  const int64_t grown = checked_add(checked_add(span, dilated_kernel_extent(op, kernel, dilation), op, "output size"),
+                                    output_padding, op, "output size");
+  return checked_sub(grown, checked_mul(2, padding, op, "2 * padding"), op, "output size");
+}
 }  // namespace detail
 
 // y = conv2d(x, w, b): x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], b [Cout] (optional),
@@ -52,11 +73,13 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
            ") are not divisible by groups=", groups);
   TD_CHECK(!bias.defined() || bias.size(0) == cout, op, "bias shape ", shape_str(bias.shape()),
            " does not match the weight's ", cout, " out channels (weight shape ", shape_str(weight.shape()), ")");
-  const int64_t extent_h = dilation.h * (kh - 1) + 1, extent_w = dilation.w * (kw - 1) + 1;
-  TD_CHECK(h + 2 * padding.h >= extent_h && w + 2 * padding.w >= extent_w, op, "padded input size (",
-           h + 2 * padding.h, ", ", w + 2 * padding.w, ") is smaller than the dilated kernel (", extent_h, ", ",
-           extent_w, "): input shape ", shape_str(x.shape()), ", weight shape ", shape_str(weight.shape()),
-           "; the output would be empty");
+  const int64_t extent_h = detail::dilated_kernel_extent(op, kh, dilation.h);
+  const int64_t extent_w = detail::dilated_kernel_extent(op, kw, dilation.w);
+  const int64_t padded_h = detail::padded_input_size(op, h, padding.h);
+  const int64_t padded_w = detail::padded_input_size(op, w, padding.w);
+  TD_CHECK(padded_h >= extent_h && padded_w >= extent_w, op, "padded input size (", padded_h, ", ", padded_w,
+           ") is smaller than the dilated kernel (", extent_h, ", ", extent_w, "): input shape ",
+           shape_str(x.shape()), ", weight shape ", shape_str(weight.shape()), "; the output would be empty");
 
   kernels::ConvParams p;
   p.batch = n;
@@ -65,8 +88,8 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   p.groups = groups;
   p.in_h = h;
   p.in_w = w;
-  p.out_h = (h + 2 * padding.h - extent_h) / stride.h + 1;
-  p.out_w = (w + 2 * padding.w - extent_w) / stride.w + 1;
+  p.out_h = (padded_h - extent_h) / stride.h + 1;
+  p.out_w = (padded_w - extent_w) / stride.w + 1;
   p.kernel_h = kh;
   p.kernel_w = kw;
   p.stride_h = stride.h;
@@ -75,6 +98,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   p.pad_w = padding.w;
   p.dilation_h = dilation.h;
   p.dilation_w = dilation.w;
+  kernels::check_conv_sizes(p, op);
 
   Tensor y = Tensor::empty({n, cout, p.out_h, p.out_w});
   kernels::conv2d_forward(x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data(), p);
@@ -133,8 +157,10 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
            op, "output_padding (", output_padding.h, ", ", output_padding.w,
            ") must be smaller than either stride (", stride.h, ", ", stride.w, ") or dilation (", dilation.h, ", ",
            dilation.w, ")");
-  const int64_t out_h = (h - 1) * stride.h - 2 * padding.h + dilation.h * (kh - 1) + output_padding.h + 1;
-  const int64_t out_w = (w - 1) * stride.w - 2 * padding.w + dilation.w * (kw - 1) + output_padding.w + 1;
+  const int64_t out_h =
+      detail::transposed_output_size(op, h, kh, stride.h, padding.h, dilation.h, output_padding.h);
+  const int64_t out_w =
+      detail::transposed_output_size(op, w, kw, stride.w, padding.w, dilation.w, output_padding.w);
   TD_CHECK(out_h > 0 && out_w > 0, op, "output size (", out_h, ", ", out_w, ") is not positive: input shape ",
            shape_str(x.shape()), ", weight shape ", shape_str(weight.shape()), ", stride (", stride.h, ", ",
            stride.w, "), padding (", padding.h, ", ", padding.w, ")");
@@ -158,6 +184,7 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
   p.pad_w = padding.w;
   p.dilation_h = dilation.h;
   p.dilation_w = dilation.w;
+  kernels::check_conv_sizes(p, op);
 
   Tensor y = Tensor::empty({n, cout, out_h, out_w});
   kernels::conv2d_backward_input(x.data(), weight.data(), y.data(), p, bias.defined() ? bias.data() : nullptr);

@@ -30,6 +30,9 @@ inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, boo
   out_shape.push_back(m);
   out_shape.push_back(n);
   Tensor out = Tensor::empty(out_shape);
+  // Nothing to compute; and the batch alone may be far larger than any list of pairs could be
+  // ([2^30, 2^30, 0, 4] is a valid empty shape).
+  if (out.numel() == 0) return out;
 
   // Offsets of each batch's matrices, in matrices, via broadcast strides.
   std::vector<std::pair<int64_t, int64_t>> pairs;

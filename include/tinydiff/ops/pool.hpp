@@ -23,15 +23,18 @@ inline kernels::Pool2dGeometry pool2d_geometry(const Tensor& x, Int2 kernel, Int
            "padding (", padding.h, ", ", padding.w, ") must be non-negative and at most half of kernel_size (",
            kernel.h, ", ", kernel.w, ")");
   const int64_t H = x.size(2), W = x.size(3);
-  TD_CHECK(H + 2 * padding.h >= kernel.h && W + 2 * padding.w >= kernel.w, op, "kernel_size (", kernel.h, ", ",
-           kernel.w, ") is larger than the padded input (", H + 2 * padding.h, ", ", W + 2 * padding.w,
-           ") of input of shape ", shape_str(x.shape()), " with padding (", padding.h, ", ", padding.w, ")");
+  // padding <= kernel / 2 leaves 2 * padding in range, but H + 2 * padding can still overflow.
+  const int64_t padded_h = checked_add(H, 2 * padding.h, op, "padded input height");
+  const int64_t padded_w = checked_add(W, 2 * padding.w, op, "padded input width");
+  TD_CHECK(padded_h >= kernel.h && padded_w >= kernel.w, op, "kernel_size (", kernel.h, ", ", kernel.w,
+           ") is larger than the padded input (", padded_h, ", ", padded_w, ") of input of shape ",
+           shape_str(x.shape()), " with padding (", padding.h, ", ", padding.w, ")");
   kernels::Pool2dGeometry p{};
   p.planes = x.size(0) * x.size(1);
   p.H = H;
   p.W = W;
-  p.OH = (H + 2 * padding.h - kernel.h) / stride.h + 1;
-  p.OW = (W + 2 * padding.w - kernel.w) / stride.w + 1;
+  p.OH = (padded_h - kernel.h) / stride.h + 1;
+  p.OW = (padded_w - kernel.w) / stride.w + 1;
   p.kh = kernel.h;
   p.kw = kernel.w;
   p.sh = stride.h;
@@ -79,7 +82,11 @@ inline Tensor upsample_nearest2d(const Tensor& x, Int2 scale_factor) {
   TD_CHECK(sh > 0 && sw > 0, "upsample_nearest2d", "scale_factor (", sh, ", ", sw,
            ") must be positive, for input of shape ", shape_str(x.shape()));
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = Tensor::empty({x.size(0), x.size(1), H * sh, W * sw});
+  const char* op = "upsample_nearest2d";
+  const Shape out_shape{x.size(0), x.size(1), detail::checked_mul(H, sh, op, "output height H * scale_factor"),
+                        detail::checked_mul(W, sw, op, "output width W * scale_factor")};
+  shape_numel(out_shape, op);  // checked here so that an error names this op rather than empty()
+  Tensor y = Tensor::empty(out_shape);
   kernels::upsample_nearest2d_forward(x.data(), y.data(), planes, H, W, sh, sw);
   record_op(y, "upsample_nearest2d", {x},
             [x_shape = x.shape(), planes, H, W, sh, sw](const Tensor& g, const std::vector<bool>&) {

@@ -21,7 +21,8 @@ inline Tensor reshape(const Tensor& x, Shape shape) {
       infer = static_cast<int64_t>(i);
     } else {
       TD_CHECK(shape[i] >= 0, "reshape", "invalid size ", shape[i], " in ", shape_str(shape));
-      known *= shape[i];
+      TD_CHECK(detail::multiply_fits(known, shape[i], known), "reshape", "the sizes in ", shape_str(shape),
+               " multiply past int64");
     }
   }
   if (infer >= 0) {
@@ -29,8 +30,9 @@ inline Tensor reshape(const Tensor& x, Shape shape) {
              shape_str(x.shape()), " to ", shape_str(shape));
     shape[infer] = x.numel() / known;
   }
-  TD_CHECK(shape_numel(shape) == x.numel(), "reshape", "cannot reshape a tensor of shape ", shape_str(x.shape()),
-           " (", x.numel(), " elements) to ", shape_str(shape), " (", shape_numel(shape), " elements)");
+  const int64_t count = shape_numel(shape, "reshape");  // checked: the new strides must fit in int64 too
+  TD_CHECK(count == x.numel(), "reshape", "cannot reshape a tensor of shape ", shape_str(x.shape()), " (",
+           x.numel(), " elements) to ", shape_str(shape), " (", count, " elements)");
   Tensor y = x.detach();
   y.impl()->shape = shape;
   record_op(y, "reshape", {x}, [x_shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
@@ -116,7 +118,10 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
 inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   const int64_t d = normalize_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[d];
-  TD_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow", "range [", start, ", ", start + length,
+  int64_t end = 0;
+  const bool end_fits = detail::add_fits(start, length, end);  // start + length may overflow
+  TD_CHECK(start >= 0 && length >= 0 && end_fits && end <= size, "narrow", "range [", start, ", ",
+           end_fits ? std::to_string(end) : std::to_string(start) + " + " + std::to_string(length),
            ") is out of bounds for dim ", dim, " of shape ", shape_str(x.shape()));
   Shape out_shape = x.shape();
   out_shape[d] = length;

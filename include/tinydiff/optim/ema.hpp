@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/ops/map.hpp"
@@ -105,7 +106,8 @@ class EMA {
     auto count = given.find("num_updates");
     TD_CHECK(count != given.end() && count->second->numel() == 1, op, source, " has no one-value 'num_updates'");
     const float n = count->second->data()[0];
-    TD_CHECK(n >= 0.0f && std::floor(n) == n, op, source, ": num_updates ", n, " is not a count");
+    // A whole number in int64's range (inf, NaN or 2.6e20 would make the cast undefined).
+    TD_CHECK(tinydiff::detail::is_int64_count(n), op, source, ": num_updates ", n, " is not a count");
     for (auto& [name, s] : shadow_) {
       auto it = given.find("shadow." + name);
       TD_CHECK(it != given.end(), op, source, " has no 'shadow.", name, "'");

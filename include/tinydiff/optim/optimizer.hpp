@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/nn/module.hpp"
@@ -156,7 +157,8 @@ class Optimizer {
       if (field == "step") {
         TD_CHECK(value.numel() == 1, op, what, " should hold one value, has shape ", shape_str(value.shape()));
         const float step = value.data()[0];
-        TD_CHECK(step >= 0.0f && std::floor(step) == step, op, what, " is not a step count: ", step);
+        // A whole number in int64's range (inf, NaN or 2.6e20 would make the cast undefined).
+        TD_CHECK(tinydiff::detail::is_int64_count(step), op, what, " is not a step count: ", step);
         loaded[index].step = static_cast<int64_t>(step);
         continue;
       }
