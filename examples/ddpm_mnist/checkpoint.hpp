@@ -81,7 +81,9 @@ inline nlohmann::json parse_json_metadata(const Metadata& meta, const std::strin
   try {
     return nlohmann::json::parse(it->second);
   } catch (const nlohmann::json::exception& e) {
-    throw tinydiff::Error("checkpoint: '" + path + "' has malformed '" + key + "' metadata: " + e.what());
+    // what() ends by quoting the token it stopped at, which may be the whole (long) value.
+    throw tinydiff::Error("checkpoint: '" + path + "' has malformed '" + key +
+                          "' metadata: " + tinydiff::io::safetensors_detail::excerpt(e.what(), 200));
   }
 }
 

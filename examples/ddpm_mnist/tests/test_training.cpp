@@ -254,6 +254,20 @@ TEST_CASE("checkpoint metadata out of range is refused, naming the field, before
   io::save_safetensors(path, {}, {{"model", "[1, 2]"}});
   CHECK_THROWS_WITH_AS(load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{}),
                        doctest::Contains("bad model config: it must be a JSON object, got array"), tinydiff::Error);
+  // Nested 100k deep (no recursion reads it), and malformed with a 1 MB token (quoted as an excerpt).
+  io::save_safetensors(path, {}, {{"model", std::string(100000, '[') + std::string(100000, ']')}});
+  CHECK_THROWS_WITH_AS(load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{}),
+                       doctest::Contains("bad model config: it must be a JSON object, got array"), tinydiff::Error);
+  io::save_safetensors(path, {}, {{"model", "{\"base\":\"" + std::string(1 << 20, 'x')}});
+  try {
+    load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{});
+    FAIL("a malformed model config loaded");
+  } catch (const tinydiff::Error& e) {
+    const std::string message = e.what();
+    INFO("message: ", message.substr(0, 400));
+    CHECK(message.find("malformed 'model' metadata") != std::string::npos);
+    CHECK(message.size() < 600);
+  }
   // The largest model the ranges allow is checked the same way: its config reads back unchanged.
   UNetConfig widest;
   widest.base = ConfigLimits::kMaxChannels;
