@@ -277,6 +277,11 @@ TEST_CASE("conv2d and conv_transpose2d with padding or dilation that overflows")
                {"conv_transpose2d", "2 * padding", "overflows int64"});
   expect_error([&] { conv_transpose2d(x, w, Tensor(), 1, 0, 0, 1, Int2(kInt64Max / 2)); },
                {"conv_transpose2d", "overflows int64"});
+  // groups so large that the channel count it implies overflows.
+  expect_error([] { conv2d(ones({1, 4, 4, 4}), ones({4, 2, 3, 3}), Tensor(), 1, 0, 1, kTwoTo62); },
+               {"conv2d", "in channels * groups", "overflows int64"});
+  expect_error([] { conv_transpose2d(zeros({1, 0, 4, 4}), zeros({0, 2, 3, 3}), Tensor(), 1, 0, 0, kTwoTo62); },
+               {"conv_transpose2d", "out channels * groups", "overflows int64"});
   CHECK(conv2d(x, w, Tensor(), 1, 1).shape() == Shape{1, 1, 4, 4});
   CHECK(conv_transpose2d(x, w, Tensor(), 2, 1, 1).shape() == Shape{1, 1, 8, 8});
 }

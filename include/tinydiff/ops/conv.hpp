@@ -66,9 +66,10 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   detail::check_conv_arguments(op, x, weight, bias, stride, padding, dilation, groups);
   const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t cout = weight.size(0), kh = weight.size(2), kw = weight.size(3);
-  TD_CHECK(cin == weight.size(1) * groups, op, "input shape ", shape_str(x.shape()), " has ", cin,
+  const int64_t expected_cin = detail::checked_mul(weight.size(1), groups, op, "the weight's in channels * groups");
+  TD_CHECK(cin == expected_cin, op, "input shape ", shape_str(x.shape()), " has ", cin,
            " channels but weight shape ", shape_str(weight.shape()), " with groups=", groups, " expects ",
-           weight.size(1) * groups);
+           expected_cin);
   TD_CHECK(cout % groups == 0, op, "out channels ", cout, " (weight shape ", shape_str(weight.shape()),
            ") are not divisible by groups=", groups);
   TD_CHECK(!bias.defined() || bias.size(0) == cout, op, "bias shape ", shape_str(bias.shape()),
@@ -146,7 +147,7 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
            " channels but weight shape ", shape_str(weight.shape()), " expects ", weight.size(0));
   TD_CHECK(cin % groups == 0, op, "in channels ", cin, " (weight shape ", shape_str(weight.shape()),
            ") are not divisible by groups=", groups);
-  const int64_t cout = weight.size(1) * groups;
+  const int64_t cout = detail::checked_mul(weight.size(1), groups, op, "the weight's out channels * groups");
   TD_CHECK(!bias.defined() || bias.size(0) == cout, op, "bias shape ", shape_str(bias.shape()),
            " does not match the ", cout, " out channels of weight shape ", shape_str(weight.shape()),
            " with groups=", groups);
