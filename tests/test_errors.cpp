@@ -357,3 +357,11 @@ TEST_CASE("optimizer and EMA state with a step count outside int64") {
   ema.load_state_dict(ema_state);
   CHECK(ema.num_updates() == 1);
 }
+
+TEST_CASE("Embedding with an index that is not a whole number inside int64") {
+  nn::Embedding table(nn::EmbeddingOptions(10, 3));
+  for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::quiet_NaN(), 1e30f, 2.5f})
+    expect_error([&] { table.forward(full({2}, bad)); }, {"Embedding", "at position 0", "is not an integer index"});
+  CHECK(table.forward(full({2}, 3.0f)).shape() == Shape{2, 3});
+}

@@ -43,7 +43,10 @@ class Embedding : public UnaryModule {
     const float* p = indices.data();
     std::vector<int64_t> idx(static_cast<size_t>(indices.numel()));
     for (size_t i = 0; i < idx.size(); ++i) {
-      TD_CHECK(std::floor(p[i]) == p[i], "Embedding", "index ", p[i], " at position ", i, " is not an integer");
+      // Whole and inside int64 before the cast (casting inf or 1e30 is undefined behaviour); the
+      // range against num_embeddings is embedding()'s check.
+      TD_CHECK(std::isfinite(p[i]) && std::floor(p[i]) == p[i] && std::fabs(p[i]) < 9.2e18f, "Embedding", "index ",
+               p[i], " at position ", i, " is not an integer index");
       idx[i] = static_cast<int64_t>(p[i]);
     }
     Shape shape = indices.shape();
