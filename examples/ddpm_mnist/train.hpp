@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
+#include <iterator>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -48,11 +49,15 @@ inline nlohmann::json to_json(const TrainConfig& c) {
 }
 
 namespace detail {
-inline std::atomic<bool>& interrupted() {
-  static std::atomic<bool> flag{false};
-  return flag;
+// The signal that asked training to stop (0: none). Ctrl-C (SIGINT), a polite kill (SIGTERM) and
+// a closed terminal (SIGHUP) all save a checkpoint at the end of the step and exit with 128 + the
+// signal's number, as a shell reports a process that signal ended.
+inline std::atomic<int>& interrupted() {
+  static std::atomic<int> signal_number{0};
+  return signal_number;
 }
-inline void on_sigint(int) { interrupted() = true; }
+inline void on_stop_signal(int signal_number) { interrupted() = signal_number; }
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 }  // namespace detail
 
 // Labels for a grid of n samples: class i % num_classes (rows of 0..9 for 10 columns).
@@ -87,8 +92,9 @@ inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const 
   tinydiff::empty_cache();
 }
 
-// Runs (or resumes) training. Returns the process exit status: 0 done, 130 interrupted
-// (checkpoint saved), 3 stopped on a non-finite loss (last good checkpoint kept).
+// Runs (or resumes) training. Returns the process exit status: 0 done, 128 + the signal when
+// interrupted (checkpoint saved: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), 3 stopped on a non-finite
+// loss (last good checkpoint kept).
 inline int train(const TrainRun& run) {
   using namespace tinydiff;
   const TrainConfig& cfg = run.train;
@@ -138,8 +144,11 @@ inline int train(const TrainRun& run) {
     io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
   };
 
-  detail::interrupted() = false;
-  auto previous_handler = std::signal(SIGINT, detail::on_sigint);
+  detail::interrupted() = 0;
+  using Handler = void (*)(int);
+  Handler previous_handlers[std::size(detail::kStopSignals)];
+  for (size_t i = 0; i < std::size(detail::kStopSignals); ++i)
+    previous_handlers[i] = std::signal(detail::kStopSignals[i], detail::on_stop_signal);
   Progress progress(step, cfg.steps, cfg.log_every, cfg.batch);
   const float dropout_threshold = static_cast<float>(cfg.label_dropout);
   int status = 0;
@@ -200,15 +209,16 @@ inline int train(const TrainRun& run) {
                         run.out_dir + name);
     }
     if (step == run.stop_after) break;
-    if (detail::interrupted()) {
+    if (const int signal_number = detail::interrupted()) {
       save_checkpoint(step);
       progress.message("interrupted at step " + std::to_string(step) + ": checkpoint saved to " + ckpt_path +
                        "; continue with --resume " + ckpt_path);
-      status = 130;
+      status = 128 + signal_number;
       break;
     }
   }
-  std::signal(SIGINT, previous_handler);
+  for (size_t i = 0; i < std::size(detail::kStopSignals); ++i)
+    std::signal(detail::kStopSignals[i], previous_handlers[i]);
   if (status == 0 && step == cfg.steps) {
     std::printf("trained %lld steps in %s; drawing the final sample grid...\n", static_cast<long long>(step),
                 format_duration(progress.elapsed()).c_str());
