@@ -8,10 +8,10 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
-#include <iterator>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +60,18 @@ inline void on_stop_signal(int signal_number) { interrupted() = signal_number; }
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 }  // namespace detail
 
+// Whether every value of the tensors is finite. (x * 0 is 0 for a finite x and NaN for an
+// infinite or NaN one, so one sum tells, in a loop the compiler vectorises.)
+inline bool all_finite(const std::vector<tinydiff::Tensor>& tensors) {
+  for (const tinydiff::Tensor& t : tensors) {
+    const float* p = t.data();
+    float probe = 0.0f;
+    for (int64_t i = 0; i < t.numel(); ++i) probe += p[i] * 0.0f;
+    if (probe != 0.0f) return false;
+  }
+  return true;
+}
+
 // Labels for a grid of n samples: class i % num_classes (rows of 0..9 for 10 columns).
 inline std::vector<int64_t> grid_labels(int64_t n, int64_t num_classes) {
   std::vector<int64_t> y(static_cast<size_t>(n));
@@ -94,7 +106,7 @@ inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const 
 
 // Runs (or resumes) training. Returns the process exit status: 0 done, 128 + the signal when
 // interrupted (checkpoint saved: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), 3 stopped on a non-finite
-// loss (last good checkpoint kept).
+// loss or non-finite weights (last good checkpoint kept; nothing non-finite is ever saved).
 inline int train(const TrainRun& run) {
   using namespace tinydiff;
   const TrainConfig& cfg = run.train;
@@ -144,6 +156,10 @@ inline int train(const TrainRun& run) {
     io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
   };
 
+  auto last_good_checkpoint = [&] {
+    return std::filesystem::exists(ckpt_path) ? "the last good checkpoint (" + ckpt_path + ") is kept"
+                                              : std::string("no checkpoint had been written yet");
+  };
   detail::interrupted() = 0;
   using Handler = void (*)(int);
   Handler previous_handlers[std::size(detail::kStopSignals)];
@@ -180,8 +196,7 @@ inline int train(const TrainRun& run) {
     const float loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
       progress.message("training stopped: the loss is " + std::to_string(loss_value) + " at step " +
-                       std::to_string(step + 1) + "; the last good checkpoint (" + ckpt_path +
-                       ") is kept. Try a lower --lr.");
+                       std::to_string(step + 1) + "; " + last_good_checkpoint() + ". Try a lower --lr.");
       status = 3;
       break;
     }
@@ -190,6 +205,14 @@ inline int train(const TrainRun& run) {
     const float grad_norm = cfg.grad_clip > 0 ? optim::clip_grad_norm_(model->parameters(), cfg.grad_clip) : 0.0f;
     const double lr = optimizer.get_lr();
     optimizer.step();
+    // An exploding update (a too high --lr) can make the weights non-finite while the loss that
+    // led to it was finite: stop before they reach the EMA or a checkpoint.
+    if (!all_finite(model->parameters())) {
+      progress.message("training stopped: the weights are no longer finite after the update of step " +
+                       std::to_string(step + 1) + "; " + last_good_checkpoint() + ". Try a lower --lr or a --grad-clip.");
+      status = 3;
+      break;
+    }
     scheduler.step();
     ema.update();
     ++step;

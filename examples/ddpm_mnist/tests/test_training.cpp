@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -106,11 +107,22 @@ TEST_CASE("a checkpoint of another architecture is refused with a clear error") 
   CHECK_THROWS_WITH_AS(train(from_weights), doctest::Contains("not a ddpm_mnist training checkpoint"), tinydiff::Error);
 }
 
+// Every tensor of a safetensors file is finite.
+bool file_is_finite(const std::string& path) {
+  const io::SafetensorsFile file = io::load_safetensors(path);
+  for (const auto& entry : file.tensors) {
+    const Tensor& t = entry.second;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t.data()[i])) return false;
+  }
+  return true;
+}
+
 TEST_CASE("a non-finite loss stops training and keeps the last good checkpoint") {
   TempDir dir;
   TrainRun run = tiny_run(dir / "nan");
-  run.train.steps = 2;
-  run.train.lr = 1e30;  // the first update explodes the weights
+  run.train.steps = 3;
+  run.train.lr = 1e30;  // the first update is finite but huge; the next loss is not finite
   run.train.warmup = 0;
   run.train.grad_clip = 0;
   run.train.checkpoint_every = 1;
@@ -121,6 +133,22 @@ TEST_CASE("a non-finite loss stops training and keeps the last good checkpoint")
   CHECK(kept.metadata.at("step") == "1");
   for (const auto& entry : fs::directory_iterator(dir.path / "nan"))
     CHECK(entry.path().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("an update that makes the weights non-finite stops training before they are saved") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "inf");
+  run.train.steps = 3;
+  run.train.lr = 3e38f;  // the first update overflows the weights while its loss was finite
+  run.train.warmup = 0;
+  run.train.grad_clip = 0;
+  run.train.checkpoint_every = 1;
+  CHECK(train(run) == 3);
+  // No checkpoint holds a non-finite value (here none was written: step 1 was never good).
+  for (const char* name : {"checkpoint.safetensors", "ema.safetensors"}) {
+    const std::string path = dir / (std::string("inf/") + name);
+    if (fs::exists(path)) CHECK(file_is_finite(path));
+  }
 }
 
 TEST_CASE("corrupt or truncated IDX files give errors naming the file") {
