@@ -147,8 +147,16 @@ inline int train(const TrainRun& run) {
               static_cast<long long>(cfg.warmup), cfg.ema_decay, run.out_dir.c_str());
   std::fflush(stdout);
 
-  std::ofstream csv(run.out_dir + "/log.csv", step > 0 ? std::ios::app : std::ios::trunc);
-  if (step == 0) csv << "step,loss,lr,grad_norm,images_per_sec\n";
+  // log.csv: a fresh run starts it, a resumed one appends. The header goes into an empty or
+  // missing file either way (a run killed before its first log line left none), and is on disk
+  // at once; a failed write (a full disk) is an error, not a silently shorter log.
+  const std::string csv_path = run.out_dir + "/log.csv";
+  if (step == 0) std::filesystem::remove(csv_path);
+  const bool csv_new = !std::filesystem::exists(csv_path) ||
+                       (std::filesystem::is_regular_file(csv_path) && std::filesystem::file_size(csv_path) == 0);
+  std::ofstream csv(csv_path, std::ios::app);
+  if (csv_new) csv << "step,loss,lr,grad_norm,images_per_sec\n" << std::flush;
+  TD_CHECK(csv.good(), "train", "cannot write '", csv_path, "'");
 
   auto save_checkpoint = [&](int64_t at) {
     save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, to_json(cfg), {at, gen.state()});
@@ -218,9 +226,11 @@ inline int train(const TrainRun& run) {
     ++step;
 
     progress.update(step, loss_value, lr);
-    if (step % cfg.log_every == 0 || step == cfg.steps)
+    if (step % cfg.log_every == 0 || step == cfg.steps) {
       csv << step << ',' << loss_value << ',' << lr << ',' << grad_norm << ',' << progress.images_per_second()
           << '\n' << std::flush;
+      TD_CHECK(csv.good(), "train", "writing '", csv_path, "' failed at step ", step, " (is the disk full?)");
+    }
     const bool last = step == cfg.steps;
     if ((cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || last || step == run.stop_after)
       save_checkpoint(step);

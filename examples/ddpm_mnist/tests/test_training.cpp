@@ -107,6 +107,31 @@ TEST_CASE("a checkpoint of another architecture is refused with a clear error") 
   CHECK_THROWS_WITH_AS(train(from_weights), doctest::Contains("not a ddpm_mnist training checkpoint"), tinydiff::Error);
 }
 
+TEST_CASE("log.csv: a resumed run whose log was lost starts it with a header; a failed write is an error") {
+  TempDir dir;
+  TrainRun first = tiny_run(dir / "log");
+  first.stop_after = 2;
+  REQUIRE(train(first) == 0);
+  fs::remove(dir / "log/log.csv");  // as if killed before its first line reached the disk
+  TrainRun second = tiny_run(dir / "log");
+  second.resume = dir / "log/checkpoint.safetensors";
+  second.stop_after = 4;
+  REQUIRE(train(second) == 0);
+  std::ifstream csv(dir / "log/log.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK(header == "step,loss,lr,grad_norm,images_per_sec");
+  // A full disk: log.csv is /dev/full (Linux), whose writes fail with ENOSPC.
+  if (!fs::exists("/dev/full")) return;
+  fs::remove(dir / "log/log.csv");
+  fs::create_symlink("/dev/full", dir / "log/log.csv");
+  TrainRun third = tiny_run(dir / "log");
+  third.resume = dir / "log/checkpoint.safetensors";
+  third.train.log_every = 1;
+  CHECK_THROWS_WITH_AS(train(third), doctest::Contains("log.csv' failed at step 5 (is the disk full?)"),
+                       tinydiff::Error);
+}
+
 // Every tensor of a safetensors file is finite.
 bool file_is_finite(const std::string& path) {
   const io::SafetensorsFile file = io::load_safetensors(path);
