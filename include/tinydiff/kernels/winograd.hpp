@@ -159,6 +159,13 @@ inline void weights_from_transformed(const float* dU, int64_t out, int64_t in, i
     }
 }
 
+// Whether a batch's chunks go over a team (for_each_index also wants more than one chunk):
+// several images and enough multiply-adds to pay for the team, as ConvParams::parallel_over_batch.
+inline bool batch_in_parallel(const WinogradShape& s) {
+  const int64_t macs = s.batch * s.out_channels * s.in_channels * 9 * s.height * s.width;
+  return s.batch > 1 && macs >= (int64_t{1} << 17);
+}
+
 // F(2x2, 3x3) on NCHW planes: y = the conv of x [N, Cin, H, W] with the transformed weights
 // U [16][Cout][Cin] (+ b).
 inline void winograd2_run(const float* x, const float* U, const float* b, float* y, const WinogradShape& s) {
@@ -167,8 +174,7 @@ inline void winograd2_run(const float* x, const float* U, const float* b, float*
   const BatchChunks chunks(s.batch, images_per_chunk(s));
   const int64_t count = chunks.count;
   const int64_t padded_size = (2 * s.tiles_h() + 2) * (2 * s.tiles_w() + 2);
-  const int64_t macs = s.batch * K * C * 9 * s.height * s.width;
-  const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
+  const bool parallel = batch_in_parallel(s);
   for_each_index(count, parallel, [&](int64_t chunk) {
     const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
     const int64_t v_stride = winograd_matrix_stride(C * P), m_stride = winograd_matrix_stride(K * P);
@@ -213,8 +219,7 @@ inline void winograd4_run(const float* x, const float* U, const float* b, float*
   const TierKernels& tier = tier_kernels();
   const BatchChunks chunks(s.batch, images_per_chunk(s));
   const int64_t count = chunks.count;
-  const int64_t macs = s.batch * K * C * 9 * H * W;
-  const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
+  const bool parallel = batch_in_parallel(s);
   for_each_index(count, parallel, [&](int64_t chunk) {
     const int64_t n0 = chunks.begin(chunk), m = chunks.size(chunk), P = m * T;
     const int64_t v_stride = winograd_matrix_stride(P * C), m_stride = winograd_matrix_stride(P * K);
@@ -315,8 +320,7 @@ inline void winograd_conv3x3_backward_weight(const float* x, const float* dy, fl
   const TierKernels& tier = tier_kernels();
   const BatchChunks chunks(s.batch, images_per_weight_chunk(s));
   const int64_t count = chunks.count;
-  const int64_t macs = s.batch * K * C * 9 * HW;
-  const bool parallel = s.batch > 1 && count > 1 && macs >= (int64_t{1} << 17);
+  const bool parallel = batch_in_parallel(s);
   std::vector<float> dU_sum(static_cast<size_t>(u_size));
   TeamPartials partials;  // one dU per thread of the team (kernels/partials.hpp)
   auto chunk_into = [&](float* dU, int64_t chunk) {
