@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -579,19 +578,6 @@ TEST_CASE("write_file_atomically replaces a file whole, including with a shorter
 
 // ---- hostile headers: deep nesting, huge values, many keys ----
 
-// Sanitizer builds run several times slower (for the time bounds below).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizedBuild = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizedBuild = true;
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
-
 TEST_CASE("safetensors: a deeply nested header is refused, not a stack overflow") {
   TempDir dir;
   const std::string path = dir.file("deep.safetensors");
@@ -654,16 +640,12 @@ TEST_CASE("safetensors: errors quote at most an excerpt of what the file holds")
   }
 }
 
-TEST_CASE("safetensors: headers with 100k keys parse in linear time, keeping the tensor order") {
+TEST_CASE("safetensors: headers with 200k metadata keys and 100k tensors load whole, in the tensor order") {
+  // The parse used to be quadratic (ordered_json found each key by a linear search: 100k keys took
+  // 24 s). Its speed is measured by benchmarks/safetensors_header.cpp, not here: this test checks
+  // that a header this large loads completely and keeps the order of the tensors.
   TempDir dir;
   const std::string path = dir.file("many.safetensors");
-  using Clock = std::chrono::steady_clock;
-  auto seconds_since = [](Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-  };
-  // Each part takes about 0.3 s (1.5 s under ASan + UBSan); quadratic parsing took minutes.
-  const double generous_seconds = kSanitizedBuild ? 30.0 : 5.0;
-  // ordered_json found each key by a linear search: 100k keys took 24 s, 200k four times that.
   const int keys = 200000;
   std::string header = R"({"__metadata__":{)";
   for (int i = 0; i < keys; ++i) header += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
@@ -676,10 +658,7 @@ TEST_CASE("safetensors: headers with 100k keys parse in linear time, keeping the
   write_bytes(path, make_file(header, ""));
   INFO("header of ", header.size(), " bytes");
 
-  Clock::time_point start = Clock::now();
   const SafetensorsFile f = load_safetensors(path);
-  const double load_seconds = seconds_since(start);
-  CHECK(load_seconds < generous_seconds);
   CHECK(f.metadata.size() == static_cast<size_t>(keys));
   CHECK(f.metadata.at("k123456") == "v");
   REQUIRE(f.tensors.size() == static_cast<size_t>(tensors));
@@ -688,13 +667,11 @@ TEST_CASE("safetensors: headers with 100k keys parse in linear time, keeping the
     in_header_order = in_header_order && f.tensors[i].first == "t" + std::to_string((i * 7919) % tensors);
   CHECK(in_header_order);
 
-  // Saving as many tensors was quadratic too (one ordered_json of all entries).
+  // Saving as many tensors (once quadratic too: one ordered_json of all entries) round-trips them.
   NamedTensors many;
   for (int i = 0; i < tensors; ++i) many.emplace_back("w" + std::to_string(i), scalar_tensor(static_cast<float>(i)));
-  start = Clock::now();
   save_safetensors(dir.file("saved.safetensors"), many, f.metadata);
   const SafetensorsFile back = load_safetensors(dir.file("saved.safetensors"));
-  CHECK(seconds_since(start) < generous_seconds);
   REQUIRE(back.tensors.size() == many.size());
   CHECK(back.tensors[54321].first == "w54321");
   CHECK(back.tensors[54321].second.item() == 54321.0f);
