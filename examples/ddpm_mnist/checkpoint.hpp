@@ -43,6 +43,16 @@ inline tinydiff::Generator::State rng_from_string(const std::string& text, const
   return s;
 }
 
+// The step a checkpoint was written at: decimal digits only ("3abc", "1e3", "-1", " 3" and "" are
+// refused, not read as 3, 1, ...), at most 10^15.
+inline int64_t parse_step(const std::string& text, const std::string& source) {
+  const bool digits = !text.empty() && text.size() <= 16 && text.find_first_not_of("0123456789") == std::string::npos;
+  const int64_t step = digits ? std::stoll(text) : -1;
+  TD_CHECK(digits && step <= 1000000000000000, "checkpoint", "'", source, "' has a malformed 'step' metadata \"",
+           tinydiff::io::safetensors_detail::excerpt(text), "\" (a whole number of steps, 0 to 10^15)");
+  return step;
+}
+
 inline Metadata weights_metadata(const UNetConfig& model, const DiffusionConfig& diffusion) {
   return {{"format", kWeightsFormat}, {"model", to_json(model).dump()}, {"diffusion", to_json(diffusion).dump()}};
 }
@@ -103,11 +113,9 @@ inline TrainingState load_training_checkpoint(const std::string& path, UNet& mod
   ema.load_state_dict(with_prefix(file.tensors, "ema."), "checkpoint '" + path + "'");
   optimizer.load_state_dict(with_prefix(file.tensors, "optim."), "checkpoint '" + path + "'");
   TrainingState state;
-  try {
-    state.step = std::stoll(file.metadata.at("step"));
-  } catch (const std::exception&) {
-    throw tinydiff::Error("checkpoint: '" + path + "' has no valid 'step' metadata");
-  }
+  auto step = file.metadata.find("step");
+  TD_CHECK(step != file.metadata.end(), "checkpoint", "'", path, "' has no 'step' metadata");
+  state.step = parse_step(step->second, path);
   auto rng = file.metadata.find("rng");
   TD_CHECK(rng != file.metadata.end(), "checkpoint", "'", path, "' has no 'rng' metadata");
   state.rng = rng_from_string(rng->second, path);

@@ -2,6 +2,7 @@
 // Everything a training run is made of, its presets, and its JSON form (stored in
 // each checkpoint's metadata, so `sample` and `--resume` rebuild the same model).
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -72,12 +73,34 @@ inline TrainConfig preset(const std::string& name) {
   throw tinydiff::Error("preset: unknown preset '" + name + "' (quick, full)");
 }
 
+// One training run: its settings, where it writes, and what it continues from.
+struct TrainRun {
+  TrainConfig train;
+  UNetConfig model;
+  DiffusionConfig diffusion;
+  std::string out_dir = "runs/quick";
+  std::string resume;          // a checkpoint to continue from ("" = start fresh)
+  // With `resume`: the settings (resume.hpp's names, e.g. "lr") that are meant to differ from
+  // the checkpoint's run; any other difference is refused.
+  std::vector<std::string> overrides;
+  std::string dataset = "mnist";
+  std::string data_dir;        // "" = the default location of `dataset`
+  int64_t stop_after = -1;     // stop (with a checkpoint) after this step; -1 = run to the end
+};
+
 inline nlohmann::json to_json(const UNetConfig& m) {
   return {{"in_channels", m.in_channels}, {"base", m.base}, {"mults", m.mults}, {"groups", m.groups},
           {"num_classes", m.num_classes}};
 }
 inline nlohmann::json to_json(const DiffusionConfig& d) {
   return {{"schedule", d.schedule}, {"T", d.T}, {"prediction", d.prediction}};
+}
+// The settings that make up the run (not how often it logs or writes files).
+inline nlohmann::json to_json(const TrainConfig& c) {
+  return {{"preset", c.preset}, {"steps", c.steps}, {"batch", c.batch}, {"lr", c.lr}, {"warmup", c.warmup},
+          {"min_lr", c.min_lr}, {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip},
+          {"ema_decay", c.ema_decay}, {"label_dropout", c.label_dropout}, {"min_snr_gamma", c.min_snr_gamma},
+          {"seed", c.seed}};
 }
 
 // What a config read from a file may hold. A checkpoint comes from anywhere, and
@@ -123,6 +146,28 @@ struct ConfigReader {
     return v;
   }
   int64_t integer(const char* name, int64_t min, int64_t max) const { return integer(field(name), name, min, max); }
+  // Any unsigned 64-bit integer (a seed).
+  uint64_t unsigned_integer(const char* name) const {
+    const nlohmann::json& value = field(name);
+    if (!value.is_number_unsigned())
+      fail(std::string("'") + name + "' must be a non-negative integer, got " + value.type_name());
+    return value.get<uint64_t>();
+  }
+  // A finite number in [min, max] (integers are numbers too).
+  double real(const char* name, double min, double max) const {
+    const nlohmann::json& value = field(name);
+    if (!value.is_number()) fail(std::string("'") + name + "' must be a number, got " + value.type_name());
+    const double v = value.get<double>();
+    if (!(v >= min && v <= max))  // also false for NaN
+      fail(std::string("'") + name + "' is " + value.dump() + " (allowed: " + nlohmann::json(min).dump() + " to " +
+           nlohmann::json(max).dump() + ")");
+    return v;
+  }
+  std::string text(const char* name) const {
+    const nlohmann::json& value = field(name);
+    if (!value.is_string()) fail(std::string("'") + name + "' must be a string, got " + value.type_name());
+    return tinydiff::io::safetensors_detail::excerpt(value.get<std::string>(), 64);
+  }
   // One of `choices`.
   std::string choice(const char* name, const std::vector<std::string>& choices) const {
     const nlohmann::json& value = field(name);
@@ -167,6 +212,30 @@ inline DiffusionConfig diffusion_config_from_json(const nlohmann::json& j, const
   d.T = static_cast<int>(read.integer("T", ConfigLimits::kMinT, ConfigLimits::kMaxT));
   d.prediction = read.choice("prediction", {"eps", "v"});
   return d;
+}
+
+// The run settings of a checkpoint's "train" metadata (to_json above), each checked against the
+// range its command-line flag allows; the output intervals (sample/checkpoint/log every) are
+// not stored and stay as in `defaults`.
+inline TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source,
+                                          TrainConfig defaults = TrainConfig{}) {
+  const detail::ConfigReader read{j, "train", source};
+  constexpr int64_t kMaxCount = 1000000000000;  // the flags' limit (1e12)
+  const double kHuge = std::numeric_limits<double>::max();
+  TrainConfig c = defaults;
+  c.preset = read.text("preset");
+  c.steps = read.integer("steps", 1, kMaxCount);
+  c.batch = read.integer("batch", 1, kMaxCount);
+  c.lr = read.real("lr", std::numeric_limits<double>::min(), kHuge);
+  c.warmup = read.integer("warmup", 0, kMaxCount);
+  c.min_lr = read.real("min_lr", 0.0, kHuge);
+  c.weight_decay = read.real("weight_decay", 0.0, kHuge);
+  c.grad_clip = read.real("grad_clip", 0.0, kHuge);
+  c.ema_decay = read.real("ema_decay", 0.0, 1.0);
+  c.label_dropout = read.real("label_dropout", 0.0, 1.0);
+  c.min_snr_gamma = read.real("min_snr_gamma", 0.0, kHuge);
+  c.seed = read.unsigned_integer("seed");
+  return c;
 }
 
 inline Prediction prediction_kind(const std::string& name) {

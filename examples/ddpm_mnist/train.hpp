@@ -25,28 +25,11 @@
 #include "data.hpp"
 #include "diffusion.hpp"
 #include "progress.hpp"
+#include "resume.hpp"
 #include "samplers.hpp"
 #include "unet.hpp"
 
 namespace ddpm {
-
-struct TrainRun {
-  TrainConfig train;
-  UNetConfig model;
-  DiffusionConfig diffusion;
-  std::string out_dir = "runs/quick";
-  std::string resume;          // a checkpoint to continue from ("" = start fresh)
-  std::string dataset = "mnist";
-  std::string data_dir;        // "" = the default location of `dataset`
-  int64_t stop_after = -1;     // stop (with a checkpoint) after this step; -1 = run to the end
-};
-
-inline nlohmann::json to_json(const TrainConfig& c) {
-  return {{"preset", c.preset}, {"steps", c.steps}, {"batch", c.batch}, {"lr", c.lr}, {"warmup", c.warmup},
-          {"min_lr", c.min_lr}, {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip},
-          {"ema_decay", c.ema_decay}, {"label_dropout", c.label_dropout}, {"min_snr_gamma", c.min_snr_gamma},
-          {"seed", c.seed}};
-}
 
 namespace detail {
 // The signal that asked training to stop (0: none). Ctrl-C (SIGINT), a polite kill (SIGTERM) and
@@ -113,6 +96,7 @@ inline int train(const TrainRun& run) {
   TD_CHECK(cfg.steps > 0 && cfg.batch > 0 && cfg.lr > 0 && cfg.log_every > 0, "train",
            "steps, batch, lr and log interval must be positive");
   TD_CHECK(cfg.label_dropout >= 0 && cfg.label_dropout <= 1, "train", "label dropout must be in [0, 1]");
+  if (!run.resume.empty()) check_resume_settings(run);  // before anything is loaded or written
   std::filesystem::create_directories(run.out_dir);
   const std::string ckpt_path = run.out_dir + "/checkpoint.safetensors";
 
@@ -159,7 +143,7 @@ inline int train(const TrainRun& run) {
   TD_CHECK(csv.good(), "train", "cannot write '", csv_path, "'");
 
   auto save_checkpoint = [&](int64_t at) {
-    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, to_json(cfg), {at, gen.state()});
+    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, training_json(run), {at, gen.state()});
     optim::EMAGuard use_ema(ema, *model);
     io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
   };

@@ -1,4 +1,5 @@
-// Training mechanics: exact resume, checkpoints of another architecture, and bad data files.
+// Training mechanics: exact resume, resume settings, checkpoints of another architecture, bad data
+// files, and the command line's checks.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -6,8 +7,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
+#include "../cli.hpp"
 #include "../train.hpp"
 
 using namespace ddpm;
@@ -89,7 +92,7 @@ TEST_CASE("a checkpoint of another architecture is refused with a clear error") 
   TrainRun other = tiny_run(dir / "b");
   other.model.base = 16;
   other.resume = dir / "a/checkpoint.safetensors";
-  CHECK_THROWS_WITH_AS(train(other), doctest::Contains("holds a model"), tinydiff::Error);
+  CHECK_THROWS_WITH_AS(train(other), doctest::Contains("--base 16 (the checkpoint's run: 8)"), tinydiff::Error);
 
   // A weights file loads only into its own architecture when the metadata is absent too.
   UNetConfig small;
@@ -327,4 +330,208 @@ TEST_CASE("checkpoint metadata out of range is refused, naming the field, before
   widest.mults = {1};
   widest.num_classes = ConfigLimits::kMaxClasses;
   CHECK(to_json(unet_config_from_json(to_json(widest), "memory")) == to_json(widest));
+}
+
+// ---- resume: the checkpoint's settings, or refused ----
+
+namespace {
+// A checkpoint at step 3 of tiny_run's 6 steps, in dir/<name>.
+std::string half_run(const TempDir& dir, const std::string& name) {
+  TrainRun first = tiny_run(dir / name);
+  first.stop_after = 3;
+  REQUIRE(train(first) == 0);
+  return dir / (name + "/checkpoint.safetensors");
+}
+std::string resume_error(const TrainRun& run) {
+  try {
+    train(run);
+  } catch (const tinydiff::Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+
+TEST_CASE("resume with settings that differ from the checkpoint's run is refused with the list") {
+  TempDir dir;
+  const std::string ckpt = half_run(dir, "run");
+  TrainRun changed = tiny_run(dir / "run");
+  changed.resume = ckpt;
+  changed.train.lr = 1e-4;
+  changed.train.batch = 5;
+  changed.diffusion.T = 500;
+  changed.train.ema_decay = 0.9;
+  const std::string message = resume_error(changed);
+  INFO("message: ", message);
+  for (const char* line : {"\n  --lr 0.0001 (the checkpoint's run: 0.002)", "\n  --batch 5 (the checkpoint's run: 3)",
+                           "\n  --T 500 (the checkpoint's run: 1000)", "\n  --ema-decay 0.9 (the checkpoint's run: 0.999)",
+                           "--override lr=0.0001", "--override T=500"})
+    CHECK(message.find(line) != std::string::npos);
+  CHECK(message.find("'" + ckpt + "'") != std::string::npos);
+  // Each setting that changes the run is compared, one at a time.
+  struct Change {
+    const char* name;
+    void (*apply)(TrainRun&);
+  };
+  const Change changes[] = {
+      {"schedule", [](TrainRun& r) { r.diffusion.schedule = "cosine"; }},
+      {"prediction", [](TrainRun& r) { r.diffusion.prediction = "v"; }},
+      {"steps", [](TrainRun& r) { r.train.steps = 8; }},
+      {"warmup", [](TrainRun& r) { r.train.warmup = 1; }},
+      {"weight-decay", [](TrainRun& r) { r.train.weight_decay = 0.01; }},
+      {"grad-clip", [](TrainRun& r) { r.train.grad_clip = 0.5; }},
+      {"label-dropout", [](TrainRun& r) { r.train.label_dropout = 0.2; }},
+      {"min-snr", [](TrainRun& r) { r.train.min_snr_gamma = 5; }},
+      {"seed", [](TrainRun& r) { r.train.seed = 7; }},
+      {"dataset", [](TrainRun& r) { r.dataset = "fashion"; }},
+  };
+  for (const Change& change : changes) {
+    TrainRun run = tiny_run(dir / "run");
+    run.resume = ckpt;
+    change.apply(run);
+    const std::string one = resume_error(run);
+    INFO("changed: ", std::string(change.name), "\nmessage: ", one);
+    CHECK(one.find(std::string("\n  --") + change.name + " ") != std::string::npos);
+  }
+  // How often it logs, samples or checkpoints is not part of the run.
+  TrainRun outputs = tiny_run(dir / "run");
+  outputs.resume = ckpt;
+  outputs.train.log_every = 1;
+  outputs.train.checkpoint_every = 2;
+  outputs.train.guidance = 4;
+  CHECK(train(outputs) == 0);
+}
+
+TEST_CASE("resume with --override changes that setting, and the checkpoint then records it") {
+  TempDir dir;
+  const std::string ckpt = half_run(dir, "run");
+  TrainRun run = tiny_run(dir / "run");
+  run.resume = ckpt;
+  run.train.lr = 1e-4;
+  run.train.steps = 8;
+  run.overrides = {"lr"};  // steps is not overridden
+  CHECK(resume_error(run).find("--steps 8") != std::string::npos);
+  run.overrides = {"lr", "steps"};
+  REQUIRE(train(run) == 0);
+  const io::SafetensorsFile done = io::load_safetensors(ckpt);
+  CHECK(done.metadata.at("step") == "8");
+  const nlohmann::json saved = nlohmann::json::parse(done.metadata.at("train"));
+  CHECK(saved.at("lr") == 1e-4);
+  CHECK(saved.at("steps") == 8);
+  CHECK(saved.at("dataset") == "mnist");
+}
+
+TEST_CASE("resume takes every setting not given from the checkpoint and continues exactly") {
+  TempDir dir;
+  TrainRun whole = tiny_run(dir / "whole");
+  REQUIRE(train(whole) == 0);
+  const std::string ckpt = half_run(dir, "split");
+  // What `ddpm_mnist train --resume CKPT --out DIR` starts from: the defaults, nothing given.
+  TrainRun bare;
+  bare.out_dir = dir / "split";
+  bare.resume = ckpt;
+  bare.train.checkpoint_every = 0;
+  adopt_checkpoint_settings(bare, {});
+  CHECK(run_settings(bare) == run_settings(whole));
+  CHECK(bare.train.preset == "test");
+  REQUIRE(train(bare) == 0);
+  check_same_tensors(dir / "whole/checkpoint.safetensors", ckpt);
+  // Given settings are kept (and then compared by train), the others adopted.
+  TrainRun given;
+  given.resume = ckpt;
+  given.train.lr = 0.5;
+  given.model.base = 16;
+  adopt_checkpoint_settings(given, {"lr", "base"});
+  CHECK(given.train.lr == 0.5);
+  CHECK(given.model.base == 16);
+  CHECK(given.train.batch == 3);
+  CHECK(given.model.groups == 2);
+}
+
+TEST_CASE("a checkpoint's step must be a whole number as written: \"3abc\" and \"1e3\" are refused") {
+  TempDir dir;
+  const std::string ckpt = half_run(dir, "run");
+  const io::SafetensorsFile file = io::load_safetensors(ckpt);
+  for (const std::string step : {"3abc", "1e3", "", "-1", " 3", "3.0", "99999999999999999999", "0x3"}) {
+    io::Metadata metadata = file.metadata;
+    metadata["step"] = step;
+    io::save_safetensors(dir / "edited.safetensors", file.tensors, metadata);
+    TrainRun run = tiny_run(dir / "run");
+    run.resume = dir / "edited.safetensors";
+    const std::string message = resume_error(run);
+    INFO("step \"", step, "\": ", message);
+    CHECK(message.find("has a malformed 'step' metadata") != std::string::npos);
+  }
+  CHECK(parse_step("0", "memory") == 0);
+  CHECK(parse_step("1000000000000000", "memory") == 1000000000000000);
+  // Settings out of range in a checkpoint's train metadata are refused, naming the field.
+  io::Metadata metadata = file.metadata;
+  nlohmann::json train_json = nlohmann::json::parse(metadata.at("train"));
+  train_json["lr"] = -1;
+  metadata["train"] = train_json.dump();
+  io::save_safetensors(dir / "edited.safetensors", file.tensors, metadata);
+  TrainRun run = tiny_run(dir / "run");
+  run.resume = dir / "edited.safetensors";
+  CHECK(resume_error(run).find("bad train config: 'lr' is -1") != std::string::npos);
+}
+
+// ---- the command line (cli.hpp): parsed without running anything ----
+
+namespace {
+CommandLine parse(const std::string& line) {
+  std::vector<std::string> args = {"ddpm_mnist"};
+  std::istringstream words(line);
+  for (std::string w; words >> w;) args.push_back(w);
+  return parse_command_line(args);
+}
+// The message of the CLI::ParseError a command line throws ("<none>" if it parses).
+std::string parse_error(const std::string& line) {
+  try {
+    parse(line);
+  } catch (const CLI::ParseError& e) {
+    return e.what();
+  }
+  return "<none>";
+}
+const std::string kSomeFile = __FILE__;  // --resume must name an existing file
+}  // namespace
+
+TEST_CASE("command line: --override goes with --resume and names a setting other than the architecture") {
+  const CommandLine ok = parse("train --resume " + kSomeFile + " --override lr=1e-4 --override=T=500");
+  CHECK(ok.train.train.lr == 1e-4);
+  CHECK(ok.train.diffusion.T == 500);
+  CHECK(ok.train.overrides == std::vector<std::string>{"lr", "T"});
+  CHECK(ok.train_settings_given.empty());
+  CHECK(parse_error("train --override lr=1e-4").find("give it with --resume") != std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --override base=16").find("architecture") != std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --override colour=red").find("not a setting") !=
+        std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --override lr").find("NAME=VALUE") != std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --override lr=nan").find("not a finite number") !=
+        std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --override lr=1 --override lr=2").find("given twice") !=
+        std::string::npos);
+  CHECK(parse_error("train --resume " + kSomeFile + " --lr 1 --override lr=2").find("--lr") != std::string::npos);
+  CHECK(parse_error("sample --ckpt " + kSomeFile + " --override lr=2").find("--override") != std::string::npos);
+}
+
+TEST_CASE("command line: the settings given are recorded, a preset counting as all training settings") {
+  const CommandLine flags = parse("train --lr 1e-3 --T 500 --base 16 --log-every 5");
+  CHECK(flags.train_settings_given == std::vector<std::string>{"lr", "base", "T"});
+  CHECK(flags.train.train.log_every == 5);
+  const CommandLine preset = parse("train --preset full --seed 3");
+  for (const std::string& name : training_settings())
+    CHECK(std::count(preset.train_settings_given.begin(), preset.train_settings_given.end(), name) >= 1);
+  CHECK(preset.train.train.steps == 10000);
+  CHECK(preset.train.train.seed == 3);
+}
+
+TEST_CASE("command line: model flags that cannot build a U-Net are usage errors, not failures later") {
+  CHECK(parse_error("train --groups 3 --base 8").find("does not divide") != std::string::npos);
+  CHECK(parse_error("train --mults 1,2,2,2,2,2,2").find("1 to 6 levels") != std::string::npos);
+  CHECK(parse_error("train --mults 0").find("from 1 to 1024") != std::string::npos);
+  CHECK(parse_error("train --base 512 --mults 1,4").find("2048 channels") != std::string::npos);
+  CHECK(parse_error("train --classes 20000").find("--classes") != std::string::npos);
+  CHECK(parse_error("sample --ckpt " + kSomeFile + " --groups 5").find("does not divide") != std::string::npos);
+  CHECK(parse("train --base 8 --mults 1,2 --groups 2").train.model.groups == 2);
 }
