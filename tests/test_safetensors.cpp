@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tinydiff/tinydiff.hpp>
@@ -720,4 +722,34 @@ TEST_CASE("write_file_atomically refuses to replace a symlink, a FIFO or a direc
   CHECK(read_bytes(target) == "replaced\n");
   CHECK(dir.entries() == std::vector<std::string>{"dangling.csv", "empty_dir", "fifo.csv", "link.csv", "new.csv",
                                                   "target.csv"});
+}
+
+TEST_CASE("write_file_atomically removes the temporary files a killed writer left, and only those") {
+  TempDir dir;
+  const std::string path = dir.file("checkpoint.safetensors");
+  // A process that has exited (and been reaped): its pid names no process now.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = std::to_string(child);
+  const std::string alive = std::to_string(::getppid());  // the process that started this test
+  auto leave = [&](const std::string& name, bool an_hour_old) {
+    write_bytes(dir.file(name), "half a checkpoint");
+    if (an_hour_old)
+      fs::last_write_time(dir.file(name), fs::file_time_type::clock::now() - std::chrono::hours(1));
+  };
+  leave("checkpoint.safetensors.tmp." + dead + ".0", true);   // a killed writer's: removed
+  leave("checkpoint.safetensors.tmp." + dead + ".7", true);   // removed
+  leave("checkpoint.safetensors.tmp." + dead + ".1", false);  // written a moment ago: kept
+  leave("checkpoint.safetensors.tmp." + alive + ".0", true);  // its writer is alive: kept
+  leave("ema.safetensors.tmp." + dead + ".0", true);          // another file's: kept until it is written
+  leave("checkpoint.safetensors.tmp.x" + dead + ".0", true);  // not a temporary file's name: kept
+  write_file_atomically(path, [](std::ostream& out) { out << "whole\n"; });
+  CHECK(read_bytes(path) == "whole\n");
+  std::vector<std::string> kept = {"checkpoint.safetensors", "checkpoint.safetensors.tmp." + alive + ".0",
+                                    "checkpoint.safetensors.tmp." + dead + ".1",
+                                    "checkpoint.safetensors.tmp.x" + dead + ".0", "ema.safetensors.tmp." + dead + ".0"};
+  std::sort(kept.begin(), kept.end());
+  CHECK(dir.entries() == kept);
 }

@@ -5,7 +5,8 @@
 // which is flushed, fsync'ed and then renamed over `path`. rename() within one
 // file system is atomic on POSIX, so a reader (or a crash, or a failed write)
 // sees either the whole old file or the whole new one, never half of each. On any
-// failure the temporary file is removed and the old file is left untouched.
+// failure the temporary file is removed and the old file is left untouched; one left
+// behind by a writer that was killed is removed by a later write of the same path.
 // Used for safetensors, checkpoints, CSV logs and PNG images.
 //
 // Only a regular file (or nothing) at `path` is replaced: rename() would put the new
@@ -17,13 +18,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <ostream>
 #include <streambuf>
 #include <string>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +117,40 @@ inline std::string non_regular_file_kind(const std::string& path) {
   }
 }
 
+// Temporary files of `path` left by a writer that died before its rename (kill -9, a crash, a
+// power cut): "<path>.tmp.<pid>.<n>" whose process no longer exists and that nobody has written
+// for a minute. Removed before each write of `path`, so that they do not pile up beside it. One of
+// a live process (another writer, right now) is left alone; so is one written in the last minute,
+// in case its writer lives in another PID namespace (a container sharing the folder).
+inline void remove_stale_temporaries(const std::string& path) {
+  const std::string folder = parent_directory(path);
+  const size_t slash = path.find_last_of('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  DIR* dir = ::opendir(folder.c_str());
+  if (!dir) return;  // best effort: creating the new temporary file will report a real problem
+  const time_t a_minute_ago = ::time(nullptr) - 60;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // <pid>.<n>: digits, a dot, digits
+    const std::string rest = name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    const auto all_digits = [](const std::string& text) {
+      return !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (dot == std::string::npos || !all_digits(rest.substr(0, dot)) || !all_digits(rest.substr(dot + 1))) continue;
+    const pid_t writer = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+    if (writer <= 0 || writer == ::getpid()) continue;
+    if (::kill(writer, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask about)
+    const std::string temp_path = folder + "/" + name;
+    struct stat info;
+    if (::lstat(temp_path.c_str(), &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG) continue;
+    if (info.st_mtime > a_minute_ago) continue;
+    ::unlink(temp_path.c_str());
+  }
+  ::closedir(dir);
+}
+
 }  // namespace detail
 
 // Calls write(out) with a stream to a temporary file next to `path`, then moves the
@@ -139,6 +177,7 @@ inline void write_file_atomically(const std::string& path, const std::function<v
                                              ", not a regular file; refusing to replace it"));
   };
   refuse_non_regular_target();
+  detail::remove_stale_temporaries(path);
 
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) {
