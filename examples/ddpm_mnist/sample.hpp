@@ -1,6 +1,7 @@
 #pragma once
 // `ddpm_mnist sample`: draws digits from a checkpoint and writes a grid PNG, IDX
 // files of the samples and labels, and a denoising-trajectory picture.
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ struct SampleRun {
   UNetConfig fallback_model;    // for weight files without metadata
   DiffusionConfig fallback_diffusion;
 };
+
+// Images drawn at once: memory is bounded by this, not by --n (about 1 MB of activations an image).
+constexpr int64_t kSampleBatch = 100;
+// Images shown in the grid PNG (100 rows of 10); --idx holds all of them.
+constexpr int64_t kSampleGridMax = 1000;
 
 // A tensor of images in [-1, 1] as IDX bytes.
 inline std::vector<uint8_t> to_bytes(const Tensor& images) {
@@ -80,16 +86,47 @@ inline int sample_command(const SampleRun& run) {
   std::printf("sampling %lld images: %s, %d steps, guidance %.3g, seed %llu\n", static_cast<long long>(run.n),
               opt.kind.c_str(), opt.steps, opt.guidance, static_cast<unsigned long long>(run.seed));
   std::fflush(stdout);
-  const Tensor x = sample(as_denoiser(model), schedule, opt, {run.n, model.config.in_channels, 28, 28}, labels,
-                          classes, gen, record);
+  // In batches, so that memory is bounded by the batch, not by --n: each batch's images are kept
+  // as IDX bytes (784 a digit), and as floats only for the grid's first kSampleGridMax.
+  std::vector<uint8_t> image_bytes;
+  std::vector<Tensor> grid_parts;
+  int64_t in_grid = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (int64_t start = 0; start < run.n; start += kSampleBatch) {
+    const int64_t len = std::min(kSampleBatch, run.n - start);
+    const std::vector<int64_t> batch_labels(labels.begin() + start, labels.begin() + start + len);
+    const Tensor x = sample(as_denoiser(model), schedule, opt, {len, model.config.in_channels, 28, 28}, batch_labels,
+                            classes, gen, start == 0 ? record : StepCallback{});
+    if (!run.idx_prefix.empty()) {
+      const std::vector<uint8_t> bytes = to_bytes(x);
+      image_bytes.insert(image_bytes.end(), bytes.begin(), bytes.end());
+    }
+    if (in_grid < kSampleGridMax) {
+      const int64_t take = std::min(len, kSampleGridMax - in_grid);
+      grid_parts.push_back(take == len ? x : narrow(x, 0, 0, take).clone());
+      in_grid += take;
+    }
+    if (run.n > kSampleBatch) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double done = static_cast<double>(start + len);
+      std::printf("  %lld/%lld images, %.1f images/s, ETA %s\n", static_cast<long long>(start + len),
+                  static_cast<long long>(run.n), done / seconds,
+                  format_duration(seconds / done * static_cast<double>(run.n - start - len)).c_str());
+      std::fflush(stdout);
+    }
+  }
 
   io::GridOptions grid;
   grid.columns = 10;
   grid.scale = run.scale;
-  io::save_image_grid(run.out, x, grid);
-  std::printf("wrote %s\n", run.out.c_str());
+  io::save_image_grid(run.out, concat(grid_parts, 0), grid);
+  if (in_grid < run.n)
+    std::printf("wrote %s (the first %lld of the %lld images)\n", run.out.c_str(), static_cast<long long>(in_grid),
+                static_cast<long long>(run.n));
+  else
+    std::printf("wrote %s\n", run.out.c_str());
   if (!run.idx_prefix.empty()) {
-    io::write_idx(run.idx_prefix + "-images-idx3-ubyte.gz", {run.n, 28, 28}, to_bytes(x));
+    io::write_idx(run.idx_prefix + "-images-idx3-ubyte.gz", {run.n, 28, 28}, image_bytes);
     std::vector<uint8_t> label_bytes(labels.begin(), labels.end());
     io::write_idx(run.idx_prefix + "-labels-idx1-ubyte.gz", {run.n}, label_bytes);
     std::printf("wrote %s-images-idx3-ubyte.gz and %s-labels-idx1-ubyte.gz\n", run.idx_prefix.c_str(),

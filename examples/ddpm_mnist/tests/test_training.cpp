@@ -535,3 +535,33 @@ TEST_CASE("command line: model flags that cannot build a U-Net are usage errors,
   CHECK(parse_error("sample --ckpt " + kSomeFile + " --groups 5").find("does not divide") != std::string::npos);
   CHECK(parse("train --base 8 --mults 1,2 --groups 2").train.model.groups == 2);
 }
+
+// ---- sample: in batches ----
+
+TEST_CASE("sample draws --n in batches of 100: the first 100 of 1010 are those of a run of 100") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "model");
+  run.train.steps = 1;
+  REQUIRE(train(run) == 0);
+  auto draw = [&](int64_t n, const std::string& name) {
+    SampleRun s;
+    s.ckpt = dir / "model/ema.safetensors";
+    s.n = n;
+    s.sampler.steps = 1;
+    s.scale = 1;
+    s.out = dir / (name + ".png");
+    s.idx_prefix = dir / name;
+    REQUIRE(sample_command(s) == 0);
+    return io::read_idx(dir / (name + "-images-idx3-ubyte.gz"));
+  };
+  const io::IdxArray many = draw(1010, "many"), hundred = draw(100, "hundred");
+  CHECK(many.dims == std::vector<int64_t>{1010, 28, 28});
+  CHECK(std::equal(hundred.data.begin(), hundred.data.end(), many.data.begin()));
+  CHECK(io::read_idx(dir / "many-labels-idx1-ubyte.gz").dims == std::vector<int64_t>{1010});
+  // The grid shows the first kSampleGridMax images: 100 rows of 10 (28 px and 2 px of padding each).
+  std::ifstream png(dir / "many.png", std::ios::binary);
+  unsigned char head[24] = {};
+  REQUIRE(png.read(reinterpret_cast<char*>(head), sizeof head));
+  const uint32_t height = (uint32_t{head[20]} << 24) | (uint32_t{head[21]} << 16) | (uint32_t{head[22]} << 8) | head[23];
+  CHECK(height == 2 + 100 * 30);  // IHDR: width at bytes 16-19, height at 20-23 (big-endian)
+}
