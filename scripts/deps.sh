@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Makes sure the packages tinydiff needs are present.
-#   scripts/deps.sh [build|test] [--aarch64]
+#   scripts/deps.sh [build|test|fuzz] [--aarch64]
 # On Debian/Ubuntu, missing packages are installed with apt-get when running as
 # root (or listed with the command to run otherwise). Elsewhere it only checks
 # for a compiler and CMake: CMake's find_package/FetchContent does the rest.
-# --aarch64 adds what the cross build of scripts/test.sh --aarch64 needs.
+# --aarch64 adds what the cross build of scripts/test.sh --aarch64 needs; fuzz is
+# what scripts/fuzz.sh needs (clang 14 with libFuzzer and its sanitizer runtimes).
 set -euo pipefail
 what=${1:-build}
 cross=${2:-}
 case "$what/$cross" in
-  build/ | test/ | build/--aarch64 | test/--aarch64) ;;
-  *) echo "usage: scripts/deps.sh [build|test] [--aarch64]" >&2; exit 2 ;;
+  build/ | test/ | build/--aarch64 | test/--aarch64 | fuzz/) ;;
+  *) echo "usage: scripts/deps.sh [build|test|fuzz] [--aarch64]" >&2; exit 2 ;;
 esac
 
 # Build: compiler, CMake, the header libraries. Test adds PyTorch (the independent
@@ -18,6 +19,11 @@ esac
 packages=(g++ make cmake libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libcli11-dev)
 if [ "$what" = test ]; then
   packages+=(doctest-dev python3 python3-torch python3-numpy libopenblas0-openmp)
+fi
+# The fuzz targets (fuzz/) are built with clang 14 (-fsanitize=fuzzer needs its runtime
+# library, in libclang-rt-14-dev) and clang's OpenMP, libomp; no g++, make or CMake.
+if [ "$what" = fuzz ]; then
+  packages=(clang-14 libclang-rt-14-dev libomp-14-dev libeigen3-dev nlohmann-json3-dev zlib1g-dev libcli11-dev)
 fi
 # The aarch64 cross build (cmake/toolchains/aarch64-linux-gnu.cmake): the cross compiler (it
 # brings the aarch64 libc, libstdc++ and libgomp), QEMU to run the test programs, and the one
@@ -29,10 +35,15 @@ fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   tools=(cmake c++)
+  if [ "$what" = fuzz ]; then tools=(clang++); fi
   if [ "$cross" = --aarch64 ]; then tools+=(aarch64-linux-gnu-g++ qemu-aarch64-static); fi
   for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "tinydiff: '$tool' is required but not found" >&2; exit 1; }
   done
+  if [ "$what" = fuzz ]; then
+    echo "tinydiff: not a Debian-based system; the fuzz build needs Eigen, nlohmann-json, CLI11 and zlib headers installed"
+    exit 0
+  fi
   echo "tinydiff: not a Debian-based system; relying on CMake to find or fetch Eigen, nlohmann-json and doctest"
   exit 0
 fi
