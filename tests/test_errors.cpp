@@ -155,6 +155,7 @@ TEST_CASE("factories with bad arguments") {
   expect_error([] { arange(5, 0, 1); }, {"arange", "empty"});
   expect_error([] { randint(3, 3, {2}); }, {"randint", "[3, 3)"});
   expect_error([] { set_num_threads(0); }, {"set_num_threads", "0"});
+  expect_error([] { set_num_threads(100000); }, {"set_num_threads", "1 to 1024", "100000"});
 }
 
 TEST_CASE("clamp with min greater than max") {

@@ -753,3 +753,35 @@ TEST_CASE("write_file_atomically removes the temporary files a killed writer lef
   std::sort(kept.begin(), kept.end());
   CHECK(dir.entries() == kept);
 }
+
+TEST_CASE("write_file_atomically: a leftover under this process's own pid (a restarted container) does not block it") {
+  TempDir dir;
+  const std::string path = dir.file("log.csv"), me = std::to_string(::getpid());
+  // Which temporary name this process used last: seen from inside the write.
+  std::string used;
+  write_file_atomically(dir.file("probe.csv"), [&](std::ostream& out) {
+    for (const std::string& name : dir.entries())
+      if (name.rfind("probe.csv.tmp.", 0) == 0) used = name;
+    out << "probe\n";
+  });
+  const std::string prefix = "probe.csv.tmp." + me + ".";
+  REQUIRE(used.rfind(prefix, 0) == 0);
+  const unsigned long next = std::stoul(used.substr(prefix.size())) + 1;
+  // The next three names are taken by files this process cannot tell from its own (written now),
+  // and one an hour old, from before this process, is a dead namesake's.
+  std::vector<std::string> taken;
+  for (unsigned long n = next; n < next + 3; ++n) {
+    taken.push_back("log.csv.tmp." + me + "." + std::to_string(n));
+    write_bytes(dir.file(taken.back()), "someone's half-written log");
+  }
+  const std::string old_namesake = "log.csv.tmp." + me + "." + std::to_string(next + 50);
+  write_bytes(dir.file(old_namesake), "an earlier life's");
+  fs::last_write_time(dir.file(old_namesake), fs::file_time_type::clock::now() - std::chrono::hours(1));
+  write_file_atomically(path, [](std::ostream& out) { out << "whole\n"; });
+  CHECK(read_bytes(path) == "whole\n");
+  std::vector<std::string> kept = taken;
+  kept.push_back("log.csv");
+  kept.push_back("probe.csv");
+  std::sort(kept.begin(), kept.end());
+  CHECK(dir.entries() == kept);
+}

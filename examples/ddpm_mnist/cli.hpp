@@ -55,6 +55,8 @@ inline const CLI::Validator& finite() {
 inline CLI::Range seed_range() { return CLI::Range(0.0, 18446744073709551615.0, "SEED"); }
 inline CLI::Range count_range() { return CLI::Range(1.0, 1e12, "COUNT"); }
 inline CLI::Range optional_count_range() { return CLI::Range(0.0, 1e12, "COUNT"); }
+// --threads: 0 (all cores) or up to tinydiff::kMaxThreads (100,000 threads crashed OpenMP).
+inline CLI::Range thread_range() { return CLI::Range(0, tinydiff::kMaxThreads, "THREADS"); }
 
 // --mults: 1 to ConfigLimits::kMaxLevels levels, each multiplier at least 1 (the product with
 // --base is checked against the channel limit once both are known).
@@ -122,7 +124,7 @@ class Cli {
  public:
   Cli() : app_("ddpm_mnist: a denoising diffusion model that learns to draw MNIST digits (tinydiff)") {
     app_.require_subcommand(1);
-    app_.add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    app_.add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(cli_detail::thread_range());
     add_train();
     add_sample();
     add_eval();
@@ -201,7 +203,7 @@ class Cli {
     TrainRun& train = line_.train;
     train_cmd_ = app_.add_subcommand("train", "train a model (presets: quick ~6 min, full ~1 h on 2 cores)");
     train_cmd_->add_option("--threads", line_.threads, "worker threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(cli_detail::thread_range());
     preset_opt_ = train_cmd_->add_option("--preset", preset_name_, "recipe: quick or full")->capture_default_str()
                       ->check(CLI::IsMember({"quick", "full", "test"}));
     // Training settings override the preset's values; applied after the preset is chosen.
@@ -278,7 +280,7 @@ class Cli {
     using cli_detail::finite;
     sample_cmd_ = app_.add_subcommand("sample", "draw samples from a checkpoint");
     sample_cmd_->add_option("--threads", line_.threads, "worker threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(cli_detail::thread_range());
     sample_cmd_->add_option("--ckpt", sample.ckpt, "checkpoint.safetensors or ema.safetensors")->required()
         ->check(CLI::ExistingFile);
     sample_cmd_->add_option("--n", sample.n, "number of samples")->capture_default_str()->check(CLI::Range(1, 100000));
@@ -315,7 +317,7 @@ class Cli {
     EvalRun& eval = line_.eval;
     using cli_detail::finite;
     CLI::App* cmd = app_.add_subcommand("eval", "judge samples with the MNIST classifier: FID, label accuracy, histogram");
-    cmd->add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(cli_detail::thread_range());
     cmd->add_option("--classifier", eval.classifier, "weights written by mnist_classifier")->capture_default_str()
         ->check(CLI::ExistingFile);
     cmd->add_option("--ckpt", eval.ckpt, "draw the samples from this checkpoint")->check(CLI::ExistingFile);

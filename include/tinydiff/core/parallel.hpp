@@ -9,8 +9,12 @@
 
 namespace tinydiff {
 
+// At most kMaxThreads: OpenMP starts every thread it is asked for, and 100,000 of them exhaust the
+// process's memory for stacks (a crash, not an error) long before any machine has that many cores.
+constexpr int kMaxThreads = 1024;
+
 inline void set_num_threads(int n) {
-  TD_CHECK(n >= 1, "set_num_threads", "thread count must be >= 1, got ", n);
+  TD_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads", "thread count must be 1 to ", kMaxThreads, ", got ", n);
   omp_set_num_threads(n);
 }
 

@@ -122,7 +122,10 @@ inline std::string non_regular_file_kind(const std::string& path) {
 // for a minute. Removed before each write of `path`, so that they do not pile up beside it. One of
 // a live process (another writer, right now) is left alone; so is one written in the last minute,
 // in case its writer lives in another PID namespace (a container sharing the folder).
+// A leftover that names this very process's pid is from an earlier process with the same pid (a
+// restarted container) when it is older than this process's first write.
 inline void remove_stale_temporaries(const std::string& path) {
+  static const time_t first_write = ::time(nullptr);
   const std::string folder = parent_directory(path);
   const size_t slash = path.find_last_of('/');
   const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
@@ -140,12 +143,13 @@ inline void remove_stale_temporaries(const std::string& path) {
     };
     if (dot == std::string::npos || !all_digits(rest.substr(0, dot)) || !all_digits(rest.substr(dot + 1))) continue;
     const pid_t writer = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
-    if (writer <= 0 || writer == ::getpid()) continue;
-    if (::kill(writer, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask about)
+    if (writer <= 0) continue;
+    const bool mine = writer == ::getpid();
+    if (!mine && (::kill(writer, 0) == 0 || errno != ESRCH)) continue;  // alive (or not ours to ask about)
     const std::string temp_path = folder + "/" + name;
     struct stat info;
     if (::lstat(temp_path.c_str(), &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG) continue;
-    if (info.st_mtime > a_minute_ago) continue;
+    if (info.st_mtime > a_minute_ago || (mine && info.st_mtime >= first_write - 1)) continue;
     ::unlink(temp_path.c_str());
   }
   ::closedir(dir);
@@ -162,8 +166,7 @@ inline void remove_stale_temporaries(const std::string& path) {
 inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
                                   const std::string& op = "write_file_atomically") {
   static std::atomic<unsigned long> counter{0};
-  const std::string temp_path =
-      path + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(counter++);
+  std::string temp_path;
   auto fail = [&](const std::string& what, int err) {
     return Error(::tinydiff::detail::concat(op, ": cannot write '", path, "': ", what, ": ",
                                             detail::errno_text(err)));
@@ -179,10 +182,15 @@ inline void write_file_atomically(const std::string& path, const std::function<v
   refuse_non_regular_target();
   detail::remove_stale_temporaries(path);
 
-  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    const int err = errno;
-    throw fail("cannot create temporary file '" + temp_path + "'", err);
+  // A fresh name; one taken (a leftover this process cannot tell from its own) is skipped.
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    temp_path = path + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(counter++);
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && (errno != EEXIST || attempt == 100)) {
+      const int err = errno;
+      throw fail("cannot create temporary file '" + temp_path + "'", err);
+    }
   }
 
   // Closes (if still open) and removes the temporary file; used on every failure path.
