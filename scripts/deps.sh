@@ -15,10 +15,12 @@ case "$what/$cross" in
 esac
 
 # Build: compiler, CMake, the header libraries. Test adds PyTorch (the independent
-# reference the parity tests compare against) with an OpenMP OpenBLAS.
+# reference the parity tests compare against) with an OpenMP OpenBLAS, and strace, with which
+# the kill -9 fault test stops a run inside a checkpoint write (without it, those moments are
+# skipped).
 packages=(g++ make cmake libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libcli11-dev)
 if [ "$what" = test ]; then
-  packages+=(doctest-dev python3 python3-torch python3-numpy libopenblas0-openmp)
+  packages+=(doctest-dev python3 python3-torch python3-numpy libopenblas0-openmp strace)
 fi
 # The fuzz targets (fuzz/) are built with clang 14 (-fsanitize=fuzzer needs its runtime
 # library, in libclang-rt-14-dev) and clang's OpenMP, libomp; no g++, make or CMake.
