@@ -1,6 +1,7 @@
 #pragma once
 // Layout ops: reshape (shares storage), clone, permute/transpose, concat,
-// narrow/slice, index_select. All but reshape copy into a fresh tensor; each
+// narrow/slice, index_select; unsqueeze/squeeze (reshapes), stack, split, chunk
+// (concats and narrows). All but reshape copy into a fresh tensor; each
 // backward routes g back to where the elements came from.
 #include <algorithm>
 #include <cstring>
@@ -91,6 +92,14 @@ inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 namespace detail {
+// A dim for a new axis, in [-rank - 1, rank] (unsqueeze, stack): -1 is after the last dim.
+inline int64_t new_axis_dim(int64_t dim, const Shape& shape, const char* op) {
+  const auto rank = static_cast<int64_t>(shape.size());
+  TD_CHECK(dim >= -rank - 1 && dim <= rank, op, "dim ", dim, " is out of range [", -rank - 1, ", ", rank,
+           "] for a new dim of shape ", shape_str(shape));
+  return dim < 0 ? dim + rank + 1 : dim;
+}
+
 // Views a shape around `dim` as [outer, size, inner] (outer = dims before, inner = dims after).
 struct AroundDim {
   int64_t outer = 1, size = 1, inner = 1;
@@ -214,6 +223,96 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
     return std::vector<Tensor>{dx};
   });
   return y;
+}
+
+// ---- unsqueeze, squeeze, stack, split, chunk (as torch's) ----
+// unsqueeze and squeeze only change the shape, so they are reshapes (shared storage,
+// backward: reshape back); stack is unsqueeze + concat; split and chunk are narrows.
+
+// x with a size-1 dim inserted at `dim`, in [-rank - 1, rank] (-1 appends one at the end).
+inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  const int64_t d = detail::new_axis_dim(dim, x.shape(), "unsqueeze");
+  Shape shape = x.shape();
+  shape.insert(shape.begin() + d, 1);
+  return reshape(x, shape);
+}
+
+// x without its size-1 dims.
+inline Tensor squeeze(const Tensor& x) {
+  Shape shape;
+  for (int64_t s : x.shape())
+    if (s != 1) shape.push_back(s);
+  return reshape(x, shape);
+}
+
+// x without dim `dim` if its size is 1; otherwise x unchanged (as torch.squeeze(x, dim)).
+// A 0-d tensor accepts dim 0 or -1, as in PyTorch.
+inline Tensor squeeze(const Tensor& x, int64_t dim) {
+  const int64_t d = normalize_dim(dim, std::max<int64_t>(x.dim(), 1), "squeeze");
+  if (x.dim() == 0 || x.shape()[d] != 1) return x;
+  Shape shape = x.shape();
+  shape.erase(shape.begin() + d);
+  return reshape(x, shape);
+}
+
+// Joins same-shape tensors along a new dim `dim`, in [-rank - 1, rank].  each dx_i = g's slice i.
+inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  TD_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
+  const Shape& first = tensors[0].shape();
+  const int64_t d = detail::new_axis_dim(dim, first, "stack");
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TD_CHECK(tensors[i].shape() == first, "stack", "expects tensors of one shape, got ", shape_str(first),
+             " at index 0 and ", shape_str(tensors[i].shape()), " at index ", i);
+    parts.push_back(unsqueeze(tensors[i], d));
+  }
+  return concat(parts, d);
+}
+
+// Cuts x along `dim` into pieces of the given sizes, which must add up to the dim's size
+// (torch.split with a list).  Each piece is a narrow of x: its gradient lands in its range.
+// Note: split(x, {4}, 0) picks the int overload below (a braced single value converts to an
+// int before a vector); write std::vector<int64_t>{4} for a one-piece list.
+inline std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0) {
+  const int64_t d = normalize_dim(dim, x.dim(), "split");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    TD_CHECK(s >= 0, "split", "split sizes must be non-negative, got ", s);
+    TD_CHECK(detail::add_fits(total, s, total), "split", "the split sizes add past int64");
+  }
+  TD_CHECK(total == x.shape()[d], "split", "split sizes add up to ", total, " but dim ", dim, " of shape ",
+           shape_str(x.shape()), " has size ", x.shape()[d]);
+  std::vector<Tensor> pieces;
+  int64_t start = 0;
+  for (int64_t s : sizes) {
+    pieces.push_back(narrow(x, d, start, s));
+    start += s;
+  }
+  return pieces;
+}
+
+// Cuts x along `dim` into pieces of split_size elements, the last one smaller when split_size
+// does not divide the size (torch.split with an int). A dim of size 0 gives one empty piece.
+inline std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0) {
+  const int64_t d = normalize_dim(dim, x.dim(), "split");
+  const int64_t size = x.shape()[d];
+  TD_CHECK(split_size > 0 || (split_size == 0 && size == 0), "split", "split_size must be positive, got ",
+           split_size, " for dim ", dim, " of shape ", shape_str(x.shape()));
+  std::vector<int64_t> sizes;
+  for (int64_t start = 0; start < size; start += split_size) sizes.push_back(std::min(split_size, size - start));
+  if (sizes.empty()) sizes.push_back(0);
+  return split(x, sizes, d);
+}
+
+// Cuts x along `dim` into at most `chunks` pieces of ceil(size / chunks) elements, the last
+// one smaller (torch.chunk: split_size = ceil(size / chunks), so fewer pieces may come back,
+// e.g. size 6 in 4 chunks gives 2, 2, 2). A dim of size 0 gives `chunks` empty pieces.
+inline std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0) {
+  TD_CHECK(chunks > 0, "chunk", "chunks must be positive, got ", chunks);
+  const int64_t d = normalize_dim(dim, x.dim(), "chunk");
+  const int64_t size = x.shape()[d];
+  if (size == 0) return split(x, std::vector<int64_t>(static_cast<size_t>(chunks), 0), d);
+  return split(x, size / chunks + (size % chunks != 0 ? 1 : 0), d);
 }
 
 }  // namespace tinydiff

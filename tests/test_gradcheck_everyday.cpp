@@ -1,0 +1,64 @@
+// gradcheck on the everyday PyTorch ops (unsqueeze ... cumsum, see
+// tests/test_ops_everyday.cpp for their values), each with a random upstream gradient.
+//
+// Tolerance: the gradcheck defaults, step h = 1e-3,
+// |analytic - numeric| <= 1e-3 + 1e-2 |numeric|. Inputs are N(0, 1) or uniform on small
+// shapes, kept at least 0.05 away from kinks and ties (max/min, maximum/minimum, leaky_relu
+// and elu at 0, where's selection is not a kink: the condition is a constant).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "test_helpers.hpp"
+
+using namespace tinydiff;
+using Fn = testing::GradcheckFunction;
+
+namespace {
+// N(0, 1) values; a leaf that requires grad unless told otherwise.
+Tensor normal(const Shape& shape, Generator& gen, bool requires_grad = true) {
+  return requires_grad ? randn(shape, &gen).requires_grad_() : randn(shape, &gen);
+}
+
+void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::string& what,
+                      const testing::GradcheckOptions& options = {}) {
+  test_helpers::check_gradcheck(f, inputs, options, what);
+}
+
+// One piece of a multi-output op, times a different weight per piece, summed: every piece's
+// gradient must land in its own place.
+Tensor weighted_pieces(const std::vector<Tensor>& pieces) {
+  Tensor total = pieces[0] * 1.0f;
+  for (size_t i = 1; i < pieces.size(); ++i) total = concat({total.flatten(), (pieces[i] * (1.0f + i)).flatten()}, 0);
+  return total;
+}
+}  // namespace
+
+TEST_CASE("gradcheck: unsqueeze, squeeze, stack") {
+  Generator gen(71);
+  Tensor x = normal({2, 1, 3}, gen);
+  for (int64_t d : {0, 1, 2, 3, -1, -4})
+    expect_gradcheck([d](const std::vector<Tensor>& v) { return unsqueeze(v[0], d) * 2.0f; }, {x},
+                     "unsqueeze " + std::to_string(d));
+  expect_gradcheck([](const std::vector<Tensor>& v) { return squeeze(v[0]) * 2.0f; }, {x}, "squeeze");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return squeeze(v[0], -2) * 2.0f; }, {x}, "squeeze -2");
+  Tensor a = normal({2, 3}, gen), b = normal({2, 3}, gen), c = normal({2, 3}, gen, false);
+  for (int64_t d : {0, 1, 2, -1})
+    expect_gradcheck([d](const std::vector<Tensor>& v) { return stack({v[0], v[1], v[2], v[0]}, d); }, {a, b, c},
+                     "stack " + std::to_string(d) + ", a repeated input and one without grad");
+}
+
+TEST_CASE("gradcheck: split and chunk, every piece used") {
+  Generator gen(72);
+  Tensor x = normal({5, 4}, gen);
+  expect_gradcheck([](const std::vector<Tensor>& v) { return weighted_pieces(split(v[0], 2)); }, {x}, "split 2 dim 0");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return weighted_pieces(split(v[0], 3, -1)); }, {x},
+                   "split 3 dim -1");
+  expect_gradcheck(
+      [](const std::vector<Tensor>& v) { return weighted_pieces(split(v[0], std::vector<int64_t>{1, 3, 0, 1}, 0)); },
+      {x}, "split sizes 1,3,0,1");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return weighted_pieces(chunk(v[0], 3, 1)); }, {x}, "chunk 3");
+  // Only some pieces used: the others' ranges get no gradient.
+  expect_gradcheck([](const std::vector<Tensor>& v) { return chunk(v[0], 2, 0)[1] * 3.0f; }, {x}, "one chunk of two");
+}
