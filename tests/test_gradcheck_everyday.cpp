@@ -62,3 +62,25 @@ TEST_CASE("gradcheck: split and chunk, every piece used") {
   // Only some pieces used: the others' ranges get no gradient.
   expect_gradcheck([](const std::vector<Tensor>& v) { return chunk(v[0], 2, 0)[1] * 3.0f; }, {x}, "one chunk of two");
 }
+
+TEST_CASE("gradcheck: where and masked_fill, broadcasting, one or both inputs requiring grad") {
+  Generator gen(73);
+  const Tensor cond = gt(randn({2, 1, 3}, &gen), 0.0f);  // a fixed 0/1 mask
+  struct Case {
+    Shape a, b;
+  };
+  for (const Case& c : {Case{{2, 4, 3}, {2, 4, 3}}, Case{{4, 1}, {3}}, Case{{}, {2, 4, 1}}})
+    for (const auto& mask : {std::pair<bool, bool>{true, true}, {true, false}, {false, true}}) {
+      Tensor a = normal(c.a, gen, mask.first), b = normal(c.b, gen, mask.second);
+      expect_gradcheck([cond](const std::vector<Tensor>& v) { return where(cond, v[0], v[1]); }, {a, b},
+                       "where " + shape_str(c.a) + " " + shape_str(c.b) + " grad=(" + (mask.first ? "a" : "-") +
+                           (mask.second ? "b" : "-") + ")");
+    }
+  // The same tensor on both sides: its gradient is g everywhere.
+  Tensor x = normal({2, 4, 3}, gen);
+  expect_gradcheck([cond](const std::vector<Tensor>& v) { return where(cond, v[0], v[0] * 3.0f); }, {x}, "where x, 3x");
+  expect_gradcheck([cond](const std::vector<Tensor>& v) { return masked_fill(v[0], cond, -2.0f); }, {x},
+                   "masked_fill broadcast mask");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return masked_fill(v[0], gt(v[0], 0.5f), 0.0f); }, {x},
+                   "masked_fill by a comparison of its own input");
+}

@@ -110,3 +110,64 @@ TEST_CASE("split by size, by sizes, and chunk, as torch.split and torch.chunk") 
   check_error([&] { chunk(x, 0); }, "chunk", {"chunks", "0"});
   check_error([&] { chunk(x, 2, -3); }, "chunk", {"dim -3"});
 }
+
+TEST_CASE("comparisons: 0/1 float masks, broadcasting, scalars, NaN, no gradient") {
+  const Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  const Tensor b = tensor({2, 2, 5}, {3});
+  check_values(eq(a, b), {2, 3}, {0, 1, 0, 0, 0, 0});
+  check_values(ne(a, b), {2, 3}, {1, 0, 1, 1, 1, 1});
+  check_values(lt(a, b), {2, 3}, {1, 0, 1, 0, 0, 0});
+  check_values(le(a, b), {2, 3}, {1, 1, 1, 0, 0, 0});
+  check_values(gt(a, b), {2, 3}, {0, 0, 0, 1, 1, 1});
+  check_values(ge(a, b), {2, 3}, {0, 1, 0, 1, 1, 1});
+  check_values(lt(tensor({1, 5}, {2, 1}), tensor({2, 4, 6}, {3})), {2, 3}, {1, 1, 1, 0, 0, 1});  // both broadcast
+  check_values(eq(a, 3.0f), {2, 3}, {0, 0, 1, 0, 0, 0});
+  check_values(ne(a, 3.0f), {2, 3}, {1, 1, 0, 1, 1, 1});
+  check_values(lt(a, 3.0f), {2, 3}, {1, 1, 0, 0, 0, 0});
+  check_values(le(a, 3.0f), {2, 3}, {1, 1, 1, 0, 0, 0});
+  check_values(gt(a, 3.0f), {2, 3}, {0, 0, 0, 1, 1, 1});
+  check_values(ge(a, 3.0f), {2, 3}, {0, 0, 1, 1, 1, 1});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor n = tensor({nan, 1}, {2});
+  check_values(eq(n, n), {2}, {0, 1});
+  check_values(ne(n, n), {2}, {1, 0});
+  check_values(le(n, 1.0f), {2}, {0, 1});
+  // The mask counts: the fraction of a that is > 2.
+  CHECK(mean(gt(a, 2.0f)).item() == doctest::Approx(4.0 / 6.0));
+  Tensor x = a.clone().requires_grad_();
+  CHECK_FALSE(gt(x, 2.0f).requires_grad());
+  CHECK_FALSE(eq(x, x).requires_grad());
+  check_error([&] { lt(a, tensor({1, 2}, {2})); }, "lt", {"cannot broadcast", "[2, 3]", "[2]"});
+  check_error([&] { ge(a, zeros({4, 1, 2})); }, "ge", {"[4, 1, 2]"});
+}
+
+TEST_CASE("where and masked_fill: values, broadcasting, any non-zero is true") {
+  const Tensor cond = tensor({1, 0, 2}, {3});  // 2 counts as true
+  const Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3}), b = tensor({-1, -2}, {2, 1});
+  check_values(where(cond, a, b), {2, 3}, {1, -1, 3, 4, -2, 6});
+  check_values(where(tensor({0, 1}, {2, 1}), tensor({7}, {}), tensor({10, 20, 30}, {3})), {2, 3},
+               {10, 20, 30, 7, 7, 7});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  check_values(where(tensor({nan, 0}, {2}), tensor({1, 1}, {2}), tensor({0, 0}, {2})), {2}, {1, 0});  // NaN is non-zero
+  check_values(where(gt(a, 3.0f), a, zeros({})), {2, 3}, {0, 0, 0, 4, 5, 6});  // relu by hand
+  check_values(masked_fill(a, tensor({0, 1, 0}, {3}), -9.0f), {2, 3}, {1, -9, 3, 4, -9, 6});
+  check_values(masked_fill(a, tensor({1, 0}, {2, 1}), 0.5f), {2, 3}, {0.5f, 0.5f, 0.5f, 4, 5, 6});
+  check_values(masked_fill(a, lt(a, 3.0f), -std::numeric_limits<float>::infinity()).exp(), {2, 3},
+               {0, 0, std::exp(3.0f), std::exp(4.0f), std::exp(5.0f), std::exp(6.0f)}, 1e-6);
+  check_values(masked_fill(a, tensor({1}, {}), 2.0f), {2, 3}, {2, 2, 2, 2, 2, 2});
+
+  // Gradients by hand: g goes where each input was picked (summed over b's broadcast dim).
+  Tensor ag = a.clone().requires_grad_(), bg = b.clone().requires_grad_();
+  where(cond, ag, bg).backward(tensor({1, 2, 3, 4, 5, 6}, {2, 3}));
+  check_values(ag.grad(), {2, 3}, {1, 0, 3, 4, 0, 6});
+  check_values(bg.grad(), {2, 1}, {2, 5});
+  Tensor xg = a.clone().requires_grad_();
+  masked_fill(xg, tensor({0, 1, 0}, {3}), 7.0f).backward(ones({2, 3}));
+  check_values(xg.grad(), {2, 3}, {1, 0, 1, 1, 0, 1});
+
+  check_error([&] { where(tensor({1, 0}, {2}), a, b); }, "where", {"cannot broadcast", "[2]", "[2, 3]"});
+  check_error([&] { where(cond, a, zeros({4, 1})); }, "where", {"cannot broadcast", "[2, 3]", "[4, 1]"});
+  check_error([&] { masked_fill(a, zeros({3, 3}), 1.0f); }, "masked_fill", {"cannot broadcast", "[3, 3]", "[2, 3]"});
+  check_error([&] { masked_fill(tensor({1, 2, 3}, {3}), zeros({2, 3}), 1.0f); }, "masked_fill",
+              {"mask of shape [2, 3]", "input's shape [3]"});
+}
