@@ -84,3 +84,49 @@ TEST_CASE("gradcheck: where and masked_fill, broadcasting, one or both inputs re
   expect_gradcheck([](const std::vector<Tensor>& v) { return masked_fill(v[0], gt(v[0], 0.5f), 0.0f); }, {x},
                    "masked_fill by a comparison of its own input");
 }
+
+TEST_CASE("gradcheck: max and min along dims and over everything") {
+  Generator gen(74);
+  Tensor x = normal({3, 4, 2}, gen);
+  for (int64_t d : {0, 1, 2, -1})
+    for (bool keepdim : {false, true}) {
+      const std::string what = " dim " + std::to_string(d) + (keepdim ? " keepdim" : "");
+      expect_gradcheck([d, keepdim](const std::vector<Tensor>& v) { return max(v[0], d, keepdim).values; }, {x},
+                       "max" + what);
+      expect_gradcheck([d, keepdim](const std::vector<Tensor>& v) { return min(v[0], d, keepdim).values; }, {x},
+                       "min" + what);
+    }
+  expect_gradcheck([](const std::vector<Tensor>& v) { return max(v[0]) * 3.0f; }, {x}, "max of all");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return min(v[0]) - max(v[0]); }, {x}, "min - max of all");
+  // Used in a formula with its input: x - max(x) along the rows, as in a softmax.
+  expect_gradcheck([](const std::vector<Tensor>& v) { return v[0] - max(v[0], 1, true).values; }, {x},
+                   "x - max(x, 1)");
+}
+
+TEST_CASE("gradcheck: var, std, logsumexp, norm over dims and everything") {
+  Generator gen(75);
+  Tensor x = normal({2, 3, 4}, gen);
+  const std::vector<std::vector<int64_t>> dim_sets = {{}, {0}, {1}, {-1}, {0, 2}, {2, 1, 0}};
+  for (const auto& dims : dim_sets)
+    for (bool keepdim : {false, true}) {
+      std::string what = " dims {";
+      for (int64_t d : dims) what += std::to_string(d) + ",";
+      what += keepdim ? "} keepdim" : "}";
+      for (int64_t correction : {0, 1})
+        expect_gradcheck(
+            [dims, correction, keepdim](const std::vector<Tensor>& v) { return var(v[0], dims, correction, keepdim); },
+            {x}, "var correction " + std::to_string(correction) + what);
+      expect_gradcheck(
+          [dims, keepdim](const std::vector<Tensor>& v) { return tinydiff::std(v[0], dims, 1, keepdim); }, {x},
+          "std" + what);
+      expect_gradcheck([dims, keepdim](const std::vector<Tensor>& v) { return logsumexp(v[0], dims, keepdim); }, {x},
+                       "logsumexp" + what);
+      expect_gradcheck([dims, keepdim](const std::vector<Tensor>& v) { return norm(v[0], dims, keepdim); }, {x},
+                       "norm" + what);
+    }
+  Tensor big = (normal({3, 5}, gen, false) * 30.0f).requires_grad_();  // logsumexp where exp alone would overflow
+  expect_gradcheck([](const std::vector<Tensor>& v) { return logsumexp(v[0] + 80.0f, {1}); }, {big},
+                   "logsumexp of large values");
+  Tensor s = normal({}, gen);
+  expect_gradcheck([](const std::vector<Tensor>& v) { return norm(v[0]) + logsumexp(v[0]); }, {s}, "0-d");
+}

@@ -432,3 +432,47 @@ TEST_CASE("parity: optimisers, 10 steps with fixed gradients") {
   });
   CHECK(seen == std::set<std::string>{"SGD", "Adam", "AdamW"});
 }
+
+TEST_CASE("parity: everyday ops (where, masked_fill, max/min, var, std, logsumexp, norm)") {
+  Family family("everyday", 25);
+  std::set<std::string> seen;
+  for_each_case(family, [&seen](Case& c) {
+    const std::string op = c.param("op");
+    seen.insert(op);
+    Tensor y;
+    std::vector<std::pair<std::string, Tensor>> leaves;
+    if (op == "where") {
+      Tensor a = c.input("a"), b = c.input("b");
+      y = where(c.get("cond"), a, b);
+      leaves = {{"a", a}, {"b", b}};
+    } else {
+      Tensor x = c.input("x");
+      leaves = {{"x", x}};
+      const auto dims = [&c] { return c.shape("dims"); };
+      if (op == "masked_fill") {
+        y = masked_fill(x, c.get("mask"), static_cast<float>(c.real("value")));
+      } else if (op == "max_dim" || op == "min_dim") {
+        const ValuesIndices r = op == "max_dim" ? max(x, c.integer("dim"), c.flag("keepdim"))
+                                                : min(x, c.integer("dim"), c.flag("keepdim"));
+        CHECK(r.indices.data == c.indices("indices"));
+        y = r.values;
+      } else if (op == "max" || op == "min") {
+        y = op == "max" ? max(x) : min(x);
+      } else if (op == "var" || op == "std") {
+        y = op == "var" ? var(x, dims(), c.integer("correction"), c.flag("keepdim"))
+                        : tinydiff::std(x, dims(), c.integer("correction"), c.flag("keepdim"));
+      } else if (op == "logsumexp") {
+        y = logsumexp(x, dims(), c.flag("keepdim"));
+      } else if (op == "norm") {
+        y = norm(x, dims(), c.flag("keepdim"));
+      } else {
+        FAIL("unknown op '", op, "'");
+      }
+    }
+    y.backward(c.get("g"));
+    c.expect("out", y);
+    c.expect_grads(leaves);
+  });
+  CHECK(seen == std::set<std::string>{"where", "masked_fill", "max_dim", "min_dim", "max", "min", "var", "std",
+                                      "logsumexp", "norm"});
+}

@@ -25,6 +25,7 @@
 #include "tinydiff/ops/norm.hpp"
 #include "tinydiff/ops/pool.hpp"
 #include "tinydiff/ops/reduce.hpp"
+#include "tinydiff/ops/reduce_select.hpp"
 #include "tinydiff/ops/select.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
 #include "tinydiff/ops/unary.hpp"

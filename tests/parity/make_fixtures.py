@@ -331,6 +331,47 @@ def optim_family():
     return fam
 
 
+# ------------------------------------------------- everyday ops (issue #17) ----
+
+def everyday_family():
+    """where, masked_fill, max/min (along a dim, with indices, and over everything), var, std,
+    logsumexp, norm. Masks are 0/1 float inputs ("cond", "mask"), as tinydiff takes them;
+    "dims" is empty for every dim (dim=None)."""
+    fam = Family("everyday")
+    cond = (torch.randn(2, 1, 4) > 0).float()
+    r = run(lambda cond, a, b: torch.where(cond != 0, a, b), {"cond": cond, "a": leaf(3, 1), "b": leaf(2, 3, 4)})
+    fam.case("where", {"op": "where"}, r)
+    mask = (torch.randn(3, 4) > 0.3).float()
+    r = run(lambda x, mask: x.masked_fill(mask != 0, -1.5), {"x": leaf(2, 3, 4), "mask": mask})
+    fam.case("masked_fill", {"op": "masked_fill", "value": -1.5}, r)
+    for op in ("max", "min"):
+        for dim, keepdim in ((1, False), (-1, True), (0, False)):
+            x = leaf(3, 4, 5)
+            out = getattr(torch, op)(x, dim=dim, keepdim=keepdim)
+            g = torch.randn(out.values.shape)
+            out.values.backward(g)
+            fam.case(f"{op}_dim{dim}_{int(keepdim)}", {"op": op + "_dim", "dim": dim, "keepdim": keepdim},
+                     {"x": x, "g": g, "out": out.values, "indices": out.indices, "dx": x.grad})
+        r = run(lambda x: getattr(torch, op)(x), {"x": leaf(3, 4)})
+        fam.case(f"{op}_all", {"op": op}, r)
+    for op, fn in (("var", torch.var), ("std", torch.std)):
+        for j, (dims, correction, keepdim) in enumerate(((None, 1, False), ((1,), 0, True), ((0, 2), 1, False),
+                                                         ((-1,), 2, False))):
+            r = run(lambda x: fn(x, dim=dims, correction=correction, keepdim=keepdim), {"x": leaf(3, 4, 5)})
+            fam.case(f"{op}{j}", {"op": op, "dims": dims or (), "correction": correction, "keepdim": keepdim}, r)
+    for j, (dims, keepdim, scale) in enumerate((((0, 1, 2), False, 1.0), ((1,), True, 1.0), ((0, 2), False, 30.0),
+                                                ((-1,), False, 100.0))):
+        r = run(lambda x: torch.logsumexp(x, dim=dims, keepdim=keepdim), {"x": leaf(3, 4, 5, scale=scale)})
+        fam.case(f"logsumexp{j}", {"op": "logsumexp", "dims": dims, "keepdim": keepdim}, r)
+    for j, (dims, keepdim) in enumerate(((None, False), ((1,), False), ((0, 2), True))):
+        x = leaf(3, 4, 5)
+        with torch.no_grad():
+            x[1, :, :] = 0  # a zero slice: PyTorch's gradient there is 0
+        r = run(lambda x: torch.linalg.vector_norm(x, 2, dim=dims, keepdim=keepdim), {"x": x})
+        fam.case(f"norm{j}", {"op": "norm", "dims": dims or (), "keepdim": keepdim}, r)
+    return fam
+
+
 # ------------------------------------------------------------------- main ----
 
 def main():
@@ -346,7 +387,7 @@ def main():
     rng = random.Random(0)
     families = [conv2d_family(rng), conv_transpose2d_family(rng), group_norm_family(), layer_norm_family(),
                 activation_family(), softmax_family(), mse_loss_family(), cross_entropy_family(), pool_family(),
-                embedding_family(), module_family(), optim_family()]
+                embedding_family(), module_family(), optim_family(), everyday_family()]
     lines = [f"{fam.name} {fam.write(outdir)}" for fam in families]
     with open(stamp, "w") as f:
         f.write(f"torch {torch.__version__}\n" + "\n".join(lines) + "\n")

@@ -1,13 +1,19 @@
 #pragma once
-// Reductions: sum and mean over all elements or over given dims (keepdim as PyTorch).
+// Reductions: sum and mean over all elements or over given dims (keepdim as PyTorch);
+// var, std, logsumexp and norm over given dims or, when none are given, all of them.
+// (max, min, argmax and argmin are in ops/reduce_select.hpp.)
 //
 // sum over dims D is sum_to the shape with D set to 1; its backward broadcasts
 // g back over those dims. mean is sum / count with the same backward scaled.
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
 #include <vector>
 
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
+#include "tinydiff/ops/unary.hpp"
 
 namespace tinydiff {
 
@@ -70,6 +76,119 @@ inline Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepd
   const auto r = detail::reduced_shapes(x.shape(), dims, keepdim, "mean");
   TD_CHECK(r.count > 0, "mean", "mean over empty dims of shape ", shape_str(x.shape()));
   return div(sum(x, dims, keepdim), static_cast<float>(r.count));
+}
+
+// ---- var, std, logsumexp, norm: `dims` empty means every dim (PyTorch's dim=None) ----
+// A 0-d tensor reduces as the one-element vector it is (dim 0 or -1, as PyTorch allows).
+
+namespace detail {
+inline std::vector<int64_t> dims_or_all(const Tensor& x, const std::vector<int64_t>& dims) {
+  if (!dims.empty()) return dims;
+  std::vector<int64_t> all(static_cast<size_t>(x.dim()));
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return all;
+}
+
+// What var and std share: x minus its mean over the dims, and the sum of its squares / divisor.
+struct Spread {
+  ReducedShapes r;
+  Tensor centered;  // x - mean, x's shape
+  Tensor var;       // the result's shape
+  float divisor = 0.0f;
+};
+inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim,
+                     const char* op) {
+  Spread s;
+  const std::vector<int64_t> d = dims_or_all(x, dims);
+  s.r = reduced_shapes(x.shape(), d, keepdim, op);
+  TD_CHECK(s.r.count > 0, op, "over no elements (dims of size 0 in shape ", shape_str(x.shape()), ")");
+  // PyTorch divides by max(N - correction, 0): inf or NaN when correction >= N.
+  s.divisor = static_cast<float>(std::max<int64_t>(s.r.count - correction, 0));
+  NoGradGuard no_grad;  // the caller records one node
+  s.centered = x - mean(x, d, true);
+  s.var = sum(s.centered * s.centered, d, keepdim) / s.divisor;
+  return s;
+}
+}  // namespace detail
+
+// Variance over `dims` with Bessel's correction by default: sum (x - mean)^2 / (N - correction).
+//   dx = g * 2 (x - mean) / (N - correction)  (the mean's own dependence on x drops out: the
+//   centered values sum to 0)
+inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
+                  bool keepdim = false) {
+  if (x.dim() == 0) return var(reshape(x, {1}), dims, correction, false);
+  detail::Spread s = detail::spread(x, dims, correction, keepdim, "var");
+  // The closure takes the parts it needs, not s.var: the output in its own node would be a cycle.
+  record_op(s.var, "var", {x}, [centered = s.centered, keep = s.r.keep, div = s.divisor](const Tensor& g,
+                                                                                      const std::vector<bool>&) {
+    return std::vector<Tensor>{mul(reshape(g, keep), centered) * (2.0f / div)};
+  });
+  return s.var;
+}
+
+// Standard deviation, sqrt(var). PyTorch's name, so after `using namespace tinydiff` a call
+// must say tinydiff::std(x) (as LibTorch's torch::std): a bare std(x) is ambiguous with namespace std.  dx = g (x - mean) / ((N - correction) std), and 0 where
+// std = 0 (every value the same), as PyTorch, rather than 0 / 0.
+inline Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
+                  bool keepdim = false) {
+  if (x.dim() == 0) return std(reshape(x, {1}), dims, correction, false);
+  detail::Spread s = detail::spread(x, dims, correction, keepdim, "std");
+  Tensor y = detail::map(s.var, [](float v) { return std::sqrt(v); });
+  record_op(y, "std", {x}, [centered = s.centered, y_keep = reshape(y.detach(), s.r.keep), div = s.divisor](
+                              const Tensor& g, const std::vector<bool>&) {
+    const Tensor scale = detail::map(reshape(g, y_keep.shape()), y_keep,
+                                     [div](float gi, float yi) { return yi == 0.0f ? 0.0f : gi / (div * yi); });
+    return std::vector<Tensor>{mul(scale, centered)};
+  });
+  return y;
+}
+
+// log sum exp over `dims`, stable: with m the max over the dims (0 where it is infinite),
+// y = m + log sum e^(x - m), so nothing overflows.  dx = g e^(x - y) (the softmax over the dims).
+inline Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
+  if (x.dim() == 0) return logsumexp(reshape(x, {1}), dims, false);
+  const std::vector<int64_t> d = detail::dims_or_all(x, dims);
+  const auto r = detail::reduced_shapes(x.shape(), d, keepdim, "logsumexp");
+  TD_CHECK(r.count > 0, "logsumexp", "over no elements (dims of size 0 in shape ", shape_str(x.shape()), ")");
+  Tensor y_keep;
+  {
+    NoGradGuard no_grad;
+    Tensor m = full(r.keep, -std::numeric_limits<float>::infinity());
+    const float* px = x.data();
+    float* pm = m.data();
+    const auto sm = kernels::broadcast_strides(r.keep, x.shape());
+    kernels::for_each_broadcast(x.shape(), sm, sm, [&](int64_t o, int64_t i, int64_t) {
+      if (px[o] > pm[i] || std::isnan(px[o])) pm[i] = px[o];
+    });
+    m = detail::map(m, [](float v) { return std::isfinite(v) ? v : 0.0f; });
+    y_keep = log(sum(exp(x - m), d, true)) + m;
+  }
+  Tensor y = detail::copy_of(y_keep);
+  y.impl()->shape = r.out;  // the same values, without the kept dims unless keepdim
+  record_op(y, "logsumexp", {x}, [x = x.detach(), y_keep, keep = r.keep](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{mul(exp(x - y_keep), reshape(g, keep))};
+  });
+  return y;
+}
+
+// The 2-norm (Frobenius for a matrix) over `dims`: sqrt(sum x^2).  dx = g x / y, and 0 where
+// y = 0 (x all zeros there), as PyTorch, rather than 0 / 0 = NaN.
+inline Tensor norm(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
+  if (x.dim() == 0) return norm(reshape(x, {1}), dims, false);
+  const std::vector<int64_t> d = detail::dims_or_all(x, dims);
+  const auto r = detail::reduced_shapes(x.shape(), d, keepdim, "norm");
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = sqrt(sum(x * x, d, keepdim));
+  }
+  record_op(y, "norm", {x}, [x = x.detach(), y_keep = reshape(y.detach(), r.keep)](const Tensor& g,
+                                                                                   const std::vector<bool>&) {
+    const Tensor scale = detail::map(reshape(g, y_keep.shape()), y_keep,
+                                     [](float gi, float yi) { return yi == 0.0f ? 0.0f : gi / yi; });
+    return std::vector<Tensor>{mul(x, scale)};
+  });
+  return y;
 }
 
 }  // namespace tinydiff
