@@ -130,3 +130,46 @@ TEST_CASE("gradcheck: var, std, logsumexp, norm over dims and everything") {
   Tensor s = normal({}, gen);
   expect_gradcheck([](const std::vector<Tensor>& v) { return norm(v[0]) + logsumexp(v[0]); }, {s}, "0-d");
 }
+
+TEST_CASE("gradcheck: leaky_relu, elu, softplus, erf, log1p") {
+  Generator gen(76);
+  // Values in [-3, 3] at least 0.05 from the kink at 0.
+  Tensor x = Tensor::empty({3, 4});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float u = gen.uniform();
+    x.data()[i] = (u < 0.5f ? -1.0f : 1.0f) * (0.05f + 5.9f * std::fabs(u - 0.5f));
+  }
+  x.requires_grad_();
+  for (float slope : {0.01f, 0.2f, -0.5f})
+    expect_gradcheck([slope](const std::vector<Tensor>& v) { return leaky_relu(v[0], slope); }, {x},
+                     "leaky_relu " + std::to_string(slope));
+  for (float alpha : {1.0f, 0.5f, 2.0f})
+    expect_gradcheck([alpha](const std::vector<Tensor>& v) { return elu(v[0], alpha); }, {x},
+                     "elu " + std::to_string(alpha));
+  expect_gradcheck([](const std::vector<Tensor>& v) { return softplus(v[0]); }, {x}, "softplus");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return softplus(v[0], 2.0f, 3.0f); }, {x},
+                   "softplus beta 2 threshold 3 (both regions)");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return softplus(v[0] * 10.0f, 1.0f, 20.0f); }, {x},
+                   "softplus beyond the threshold");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return erf(v[0]); }, {x}, "erf");
+  Tensor p = (rand({3, 4}, &gen) * 3.0f - 0.8f).detach().requires_grad_();  // > -1
+  expect_gradcheck([](const std::vector<Tensor>& v) { return log1p(v[0]); }, {p}, "log1p");
+}
+
+TEST_CASE("gradcheck: maximum and minimum with broadcasting, cumsum") {
+  Generator gen(77);
+  struct Case {
+    Shape a, b;
+  };
+  for (const Case& c : {Case{{2, 3}, {2, 3}}, Case{{2, 3}, {3}}, Case{{4, 1}, {1, 3}}, Case{{}, {2, 3}}})
+    for (const auto& mask : {std::pair<bool, bool>{true, true}, {true, false}, {false, true}}) {
+      Tensor a = normal(c.a, gen, mask.first), b = normal(c.b, gen, mask.second);
+      const std::string what = shape_str(c.a) + " " + shape_str(c.b) + " grad=(" + (mask.first ? "a" : "-") +
+                               (mask.second ? "b" : "-") + ")";
+      expect_gradcheck([](const std::vector<Tensor>& v) { return maximum(v[0], v[1]); }, {a, b}, "maximum " + what);
+      expect_gradcheck([](const std::vector<Tensor>& v) { return minimum(v[0], v[1]); }, {a, b}, "minimum " + what);
+    }
+  Tensor x = normal({3, 4, 2}, gen);
+  for (int64_t d : {0, 1, 2, -1})
+    expect_gradcheck([d](const std::vector<Tensor>& v) { return cumsum(v[0], d); }, {x}, "cumsum " + std::to_string(d));
+}

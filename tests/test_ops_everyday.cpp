@@ -319,3 +319,77 @@ TEST_CASE("norm: 2-norm over everything and over dims, gradient 0 at 0") {
   check_values(z.grad(), {3}, {0, 0, 0});
   check_error([&] { norm(x, {0, 3}); }, "norm", {"dim 3"});
 }
+
+TEST_CASE("leaky_relu, elu, softplus, erf, log1p: values (PyTorch's), derivatives at the kinks") {
+  const Tensor x = tensor({-2, -0.5f, 0, 1.5f, 25}, {5});
+  check_values(leaky_relu(x), {5}, {-0.02f, -0.005f, 0, 1.5f, 25});
+  check_values(leaky_relu(x, 0.2f), {5}, {-0.4f, -0.1f, 0, 1.5f, 25});
+  check_values(elu(x), {5}, {-0.8646647334f, -0.3934693336f, 0, 1.5f, 25});
+  check_values(elu(x, 0.5f), {5}, {-0.4323323667f, -0.1967346668f, 0, 1.5f, 25});
+  check_values(softplus(x), {5}, {0.1269280016f, 0.4740769863f, 0.6931471825f, 1.7014132738f, 25});
+  check_values(softplus(x, 2.0f, 5.0f), {5}, {0.0090749646f, 0.1566308439f, 0.3465735912f, 1.5242936611f, 25});
+  check_values(softplus(tensor({-100, 100}, {2})), {2}, {0, 100});  // no overflow on either side
+  check_values(erf(x), {5}, {-0.9953222871f, -0.5204998851f, 0, 0.9661051631f, 1});
+  check_values(log1p(tensor({-0.5f, 0, 1e-8f, 3}, {4})), {4}, {-0.6931471825f, 0, 1e-8f, 1.3862943649f});
+  CHECK(log1p(tensor({1e-8f}, {1})).item() == doctest::Approx(1e-8f).epsilon(1e-6));  // not 0, as log(1 + x) gives
+
+  // At 0, as PyTorch: leaky_relu's slope and elu's alpha e^0 = alpha.
+  Tensor z = zeros({1}).requires_grad_();
+  leaky_relu(z, 0.2f).backward(ones({1}));
+  CHECK(z.grad().item() == doctest::Approx(0.2f));
+  z.zero_grad();
+  elu(z, 0.5f).backward(ones({1}));
+  CHECK(z.grad().item() == doctest::Approx(0.5f));
+  // softplus in its linear region: the gradient is 1.
+  Tensor big = tensor({30}, {1}).requires_grad_();
+  softplus(big).backward(ones({1}));
+  CHECK(big.grad().item() == 1.0f);
+  check_error([&] { softplus(x, 0.0f); }, "softplus", {"beta", "0"});
+}
+
+TEST_CASE("maximum and minimum: broadcasting, NaN, the gradient halved at ties") {
+  const Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3}), b = tensor({3, 2, 1}, {3});
+  check_values(maximum(a, b), {2, 3}, {3, 2, 3, 4, 5, 6});
+  check_values(minimum(a, b), {2, 3}, {1, 2, 1, 3, 2, 1});
+  check_values(maximum(tensor({0, 5}, {2, 1}), tensor({1, 2, 6}, {3})), {2, 3}, {1, 2, 6, 5, 5, 6});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor m = maximum(tensor({nan, 1}, {2}), tensor({0, nan}, {2}));
+  CHECK(std::isnan(m.data()[0]));
+  CHECK(std::isnan(m.data()[1]));
+  CHECK(std::isnan(minimum(tensor({nan}, {1}), tensor({0}, {1})).item()));
+
+  // PyTorch's gradients: [1, 2, 3] vs [1, 3, 2] gives a [0.5, 0, 1] and b [0.5, 1, 0].
+  Tensor p = tensor({1, 2, 3}, {3}).requires_grad_(), q = tensor({1, 3, 2}, {3}).requires_grad_();
+  maximum(p, q).backward(ones({3}));
+  check_values(p.grad(), {3}, {0.5f, 0, 1});
+  check_values(q.grad(), {3}, {0.5f, 1, 0});
+  p.zero_grad();
+  q.zero_grad();
+  minimum(p, q).backward(ones({3}));
+  check_values(p.grad(), {3}, {0.5f, 1, 0});
+  check_values(q.grad(), {3}, {0.5f, 0, 1});
+  // Broadcast: b's gradient is summed over the rows.
+  Tensor ag = a.clone().requires_grad_(), bg = b.clone().requires_grad_();
+  maximum(ag, bg).backward(tensor({1, 2, 3, 4, 5, 6}, {2, 3}));
+  check_values(ag.grad(), {2, 3}, {0, 1, 3, 4, 5, 6});
+  check_values(bg.grad(), {3}, {1, 1, 0});
+
+  check_error([&] { maximum(a, tensor({1, 2}, {2})); }, "maximum", {"cannot broadcast", "[2, 3]", "[2]"});
+  check_error([&] { minimum(zeros({4}), a); }, "minimum", {"[4]", "[2, 3]"});
+}
+
+TEST_CASE("cumsum along each dim") {
+  const Tensor x = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  check_values(cumsum(x, 1), {2, 3}, {1, 3, 6, 4, 9, 15});
+  check_values(cumsum(x, -1), {2, 3}, {1, 3, 6, 4, 9, 15});
+  check_values(cumsum(x, 0), {2, 3}, {1, 2, 3, 5, 7, 9});
+  check_values(cumsum(tensor({3}, {}), 0), {}, {3});
+  CHECK(cumsum(zeros({0, 3}), 0).shape() == Shape{0, 3});
+  const Tensor y = arange(12).reshape({2, 3, 2});
+  check_values(cumsum(y, 1), {2, 3, 2}, {0, 1, 2, 4, 6, 9, 6, 7, 14, 16, 24, 27});
+  // The backward is the running sum from the back.
+  Tensor xg = x.clone().requires_grad_();
+  cumsum(xg, 1).backward(tensor({1, 10, 100, 2, 20, 200}, {2, 3}));
+  check_values(xg.grad(), {2, 3}, {111, 110, 100, 222, 220, 200});
+  check_error([&] { cumsum(x, 2); }, "cumsum", {"dim 2", "rank 2"});
+}

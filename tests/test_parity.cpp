@@ -433,17 +433,17 @@ TEST_CASE("parity: optimisers, 10 steps with fixed gradients") {
   CHECK(seen == std::set<std::string>{"SGD", "Adam", "AdamW"});
 }
 
-TEST_CASE("parity: everyday ops (where, masked_fill, max/min, var, std, logsumexp, norm)") {
-  Family family("everyday", 25);
+TEST_CASE("parity: everyday ops (where, masked_fill, max/min, var, std, logsumexp, norm, elementwise, cumsum)") {
+  Family family("everyday", 36);
   std::set<std::string> seen;
   for_each_case(family, [&seen](Case& c) {
     const std::string op = c.param("op");
     seen.insert(op);
     Tensor y;
     std::vector<std::pair<std::string, Tensor>> leaves;
-    if (op == "where") {
+    if (op == "where" || op == "maximum" || op == "minimum") {
       Tensor a = c.input("a"), b = c.input("b");
-      y = where(c.get("cond"), a, b);
+      y = op == "where" ? where(c.get("cond"), a, b) : op == "maximum" ? maximum(a, b) : minimum(a, b);
       leaves = {{"a", a}, {"b", b}};
     } else {
       Tensor x = c.input("x");
@@ -465,6 +465,18 @@ TEST_CASE("parity: everyday ops (where, masked_fill, max/min, var, std, logsumex
         y = logsumexp(x, dims(), c.flag("keepdim"));
       } else if (op == "norm") {
         y = norm(x, dims(), c.flag("keepdim"));
+      } else if (op == "leaky_relu") {
+        y = leaky_relu(x, static_cast<float>(c.real("negative_slope")));
+      } else if (op == "elu") {
+        y = elu(x, static_cast<float>(c.real("alpha")));
+      } else if (op == "softplus") {
+        y = softplus(x, static_cast<float>(c.real("beta")), static_cast<float>(c.real("threshold")));
+      } else if (op == "erf") {
+        y = erf(x);
+      } else if (op == "log1p") {
+        y = log1p(x);
+      } else if (op == "cumsum") {
+        y = cumsum(x, c.integer("dim"));
       } else {
         FAIL("unknown op '", op, "'");
       }
@@ -474,5 +486,6 @@ TEST_CASE("parity: everyday ops (where, masked_fill, max/min, var, std, logsumex
     c.expect_grads(leaves);
   });
   CHECK(seen == std::set<std::string>{"where", "masked_fill", "max_dim", "min_dim", "max", "min", "var", "std",
-                                      "logsumexp", "norm"});
+                                      "logsumexp", "norm", "leaky_relu", "elu", "softplus", "erf", "log1p",
+                                      "maximum", "minimum", "cumsum"});
 }

@@ -335,7 +335,7 @@ def optim_family():
 
 def everyday_family():
     """where, masked_fill, max/min (along a dim, with indices, and over everything), var, std,
-    logsumexp, norm. Masks are 0/1 float inputs ("cond", "mask"), as tinydiff takes them;
+    logsumexp, norm, leaky_relu, elu, softplus, erf, log1p, maximum, minimum, cumsum. Masks are 0/1 float inputs ("cond", "mask"), as tinydiff takes them;
     "dims" is empty for every dim (dim=None)."""
     fam = Family("everyday")
     cond = (torch.randn(2, 1, 4) > 0).float()
@@ -369,6 +369,24 @@ def everyday_family():
             x[1, :, :] = 0  # a zero slice: PyTorch's gradient there is 0
         r = run(lambda x: torch.linalg.vector_norm(x, 2, dim=dims, keepdim=keepdim), {"x": x})
         fam.case(f"norm{j}", {"op": "norm", "dims": dims or (), "keepdim": keepdim}, r)
+    # elementwise: activations over [-9, 9] (softplus crosses its threshold), erf, log1p on (-1, 5)
+    for name, fn, params in (("leaky_relu", lambda x: F.leaky_relu(x, 0.2), {"negative_slope": 0.2}),
+                             ("elu", lambda x: F.elu(x, 0.7), {"alpha": 0.7}),
+                             ("softplus", lambda x: F.softplus(x), {"beta": 1.0, "threshold": 20.0}),
+                             ("softplus", lambda x: F.softplus(x, 2.0, 5.0), {"beta": 2.0, "threshold": 5.0}),
+                             ("erf", torch.erf, {})):
+        r = run(lambda x: fn(x), {"x": leaf(4, 6, scale=3.0)})
+        fam.case(f"{name}{len(fam.cases)}", dict(params, op=name), r)
+    r = run(lambda x: torch.log1p(x), {"x": (torch.rand(4, 6) * 6.0 - 0.95).requires_grad_()})
+    fam.case("log1p", {"op": "log1p"}, r)
+    for name, fn in (("maximum", torch.maximum), ("minimum", torch.minimum)):
+        a, b = torch.randn(3, 4), torch.randn(4)
+        a[1] = b  # a row of ties: each side gets half of g there
+        r = run(lambda a, b: fn(a, b), {"a": a.requires_grad_(), "b": b.requires_grad_()})
+        fam.case(name, {"op": name}, r)
+    for dim in (0, 2, -2):
+        r = run(lambda x: torch.cumsum(x, dim), {"x": leaf(3, 4, 5)})
+        fam.case(f"cumsum{len(fam.cases)}", {"op": "cumsum", "dim": dim}, r)
     return fam
 
 

@@ -1,6 +1,6 @@
 #pragma once
 // Activations beyond the elementwise ones in ops/unary.hpp (relu, sigmoid, tanh,
-// silu live there): gelu, and softmax / log_softmax along a dim.
+// silu live there): gelu, leaky_relu, elu, softplus, and softmax / log_softmax along a dim.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -9,6 +9,7 @@
 #include "tinydiff/kernels/softmax.hpp"
 #include "tinydiff/ops/map.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
+#include "tinydiff/ops/unary.hpp"
 
 namespace tinydiff {
 
@@ -82,5 +83,35 @@ inline Tensor softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(
 // Log-softmax along dim (stable).
 //   y_i = x_i - log sum_j e^(x_j),  dx_i = g_i - softmax_i sum_j g_j
 inline Tensor log_softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(x, dim, true, "log_softmax"); }
+
+// y = x for x > 0, else negative_slope x.  dy/dx = 1 for x > 0, else negative_slope (at 0 too, as PyTorch).
+inline Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f) {
+  Tensor y = detail::map(x, [negative_slope](float v) { return v > 0.0f ? v : negative_slope * v; });
+  detail::record_unary(y, "leaky_relu", x,
+                       [negative_slope](float xi, float) { return xi > 0.0f ? 1.0f : negative_slope; });
+  return y;
+}
+
+// y = x for x > 0, else alpha (e^x - 1).  dy/dx = 1 for x > 0, else alpha e^x.
+inline Tensor elu(const Tensor& x, float alpha = 1.0f) {
+  Tensor y = detail::map(x, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
+  detail::record_unary(y, "elu", x, [alpha](float xi, float) { return xi > 0.0f ? 1.0f : alpha * std::exp(xi); });
+  return y;
+}
+
+// y = ln(1 + e^(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear region,
+// where the two agree to float precision).  dy/dx = sigmoid(beta x), 1 in the linear region.
+inline Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f) {
+  TD_CHECK(beta != 0.0f, "softplus", "beta must be non-zero, got ", beta);
+  Tensor y = detail::map(x, [beta, threshold](float v) {
+    return beta * v > threshold ? v : std::log1p(std::exp(beta * v)) / beta;
+  });
+  detail::record_unary(y, "softplus", x, [beta, threshold](float xi, float) {
+    if (beta * xi > threshold) return 1.0f;
+    const float z = std::exp(beta * xi);
+    return z / (z + 1.0f);
+  });
+  return y;
+}
 
 }  // namespace tinydiff

@@ -1,9 +1,11 @@
 #pragma once
 // Binary arithmetic with NumPy broadcasting: add, sub, mul, div, their scalar
-// forms and operators; broadcast_to and sum_to, which are each other's backward.
+// forms and operators, maximum and minimum; broadcast_to and sum_to, which are
+// each other's backward.
 //
 // The backward of a broadcast op sums the gradient over the broadcast dims,
 // back to each input's shape: d/da (a + b) with a:[3,1], b:[4] -> sum_to(g, [3,1]).
+#include <cmath>
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
@@ -194,5 +196,37 @@ inline Tensor operator-(float s, const Tensor& a) { return rsub(a, s); }
 inline Tensor operator*(float s, const Tensor& a) { return mul(a, s); }
 inline Tensor operator/(float s, const Tensor& a) { return rdiv(a, s); }
 inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+// ---- maximum, minimum: elementwise, with broadcasting ----
+
+namespace detail {
+// max or min of a and b, NaN propagating. At a tie each input gets half of g, as PyTorch;
+// where one side is NaN both get all of it.
+inline Tensor extreme_of_pair(const Tensor& a, const Tensor& b, bool is_max, const char* op) {
+  Tensor y = broadcast_map(a, b, op, [is_max](float u, float v) {
+    if (std::isnan(u) || std::isnan(v)) return u + v;  // NaN
+    return (is_max ? u > v : u < v) ? u : v;
+  });
+  record_op(y, op, {a, b}, [a = a.detach(), b = b.detach(), is_max, op](const Tensor& g,
+                                                                        const std::vector<bool>& needs) {
+    // The share of g that input `first` gets, against the other input.
+    auto share = [is_max](float mine, float other) {
+      if (mine == other) return 0.5f;
+      return (is_max ? mine < other : mine > other) ? 0.0f : 1.0f;  // NaN: neither, so 1
+    };
+    auto times = [](float u, float v) { return u * v; };
+    Tensor da, db;
+    if (needs[0]) da = sum_to(broadcast_map(g, broadcast_map(a, b, op, share), op, times), a.shape());
+    if (needs[1]) db = sum_to(broadcast_map(g, broadcast_map(b, a, op, share), op, times), b.shape());
+    return std::vector<Tensor>{da, db};
+  });
+  return y;
+}
+}  // namespace detail
+
+// y = max(a, b) elementwise (torch.maximum).  da = g where a > b, db = g where b > a, g / 2 each at ties.
+inline Tensor maximum(const Tensor& a, const Tensor& b) { return detail::extreme_of_pair(a, b, true, "maximum"); }
+// y = min(a, b) elementwise (torch.minimum).  da = g where a < b, db = g where b < a, g / 2 each at ties.
+inline Tensor minimum(const Tensor& a, const Tensor& b) { return detail::extreme_of_pair(a, b, false, "minimum"); }
 
 }  // namespace tinydiff

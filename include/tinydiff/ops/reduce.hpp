@@ -191,4 +191,37 @@ inline Tensor norm(const Tensor& x, const std::vector<int64_t>& dims = {}, bool 
   return y;
 }
 
+// ---- cumsum ----
+
+namespace detail {
+// Running sums along the middle dim of [outer, size, inner], from the front or (reverse) the
+// back, accumulated in double as PyTorch's CPU kernel does.
+inline void running_sum(const float* in, float* out, const AroundDim& a, bool reverse) {
+  for (int64_t o = 0; o < a.outer; ++o)
+    for (int64_t i = 0; i < a.inner; ++i) {
+      double total = 0.0;
+      for (int64_t s = 0; s < a.size; ++s) {
+        const int64_t k = reverse ? a.size - 1 - s : s;
+        const int64_t at = (o * a.size + k) * a.inner + i;
+        total += in[at];
+        out[at] = static_cast<float>(total);
+      }
+    }
+}
+}  // namespace detail
+
+// y_k = x_0 + ... + x_k along `dim`.  dx_k = g_k + ... + g_last (the running sum from the back).
+inline Tensor cumsum(const Tensor& x, int64_t dim) {
+  const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();  // a 0-d tensor takes dim 0 or -1
+  const auto a = detail::around_dim(shape, normalize_dim(dim, static_cast<int64_t>(shape.size()), "cumsum"));
+  Tensor y = Tensor::empty(x.shape());
+  detail::running_sum(x.data(), y.data(), a, false);
+  record_op(y, "cumsum", {x}, [a](const Tensor& g, const std::vector<bool>&) {
+    Tensor dx = Tensor::empty(g.shape());
+    detail::running_sum(g.data(), dx.data(), a, true);
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
 }  // namespace tinydiff

@@ -133,4 +133,18 @@ inline Tensor silu(const Tensor& x) {
   return y;
 }
 
+// y = erf x.  dy/dx = 2 / sqrt(pi) e^(-x^2).
+inline Tensor erf(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::erf(v); });
+  detail::record_unary(y, "erf", x, [](float xi, float) { return 1.12837916709551257f * std::exp(-xi * xi); });
+  return y;
+}
+
+// y = ln(1 + x), accurate for small x.  dy/dx = 1 / (1 + x).
+inline Tensor log1p(const Tensor& x) {
+  Tensor y = detail::map(x, [](float v) { return std::log1p(v); });
+  detail::record_unary(y, "log1p", x, [](float xi, float) { return 1.0f / (1.0f + xi); });
+  return y;
+}
+
 }  // namespace tinydiff
