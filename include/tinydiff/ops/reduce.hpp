@@ -1,7 +1,7 @@
 #pragma once
 // Reductions: sum and mean over all elements or over given dims (keepdim as PyTorch);
-// var, std, logsumexp and norm over given dims or, when none are given, all of them.
-// (max, min, argmax and argmin are in ops/reduce_select.hpp.)
+// var, std, logsumexp and norm over given dims or, when none are given, all of them;
+// cumsum, the running sum along a dim. (max, min, argmax and argmin are in ops/reduce_select.hpp.)
 //
 // sum over dims D is sum_to the shape with D set to 1; its backward broadcasts
 // g back over those dims. mean is sum / count with the same backward scaled.
