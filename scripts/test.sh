@@ -5,12 +5,13 @@
 #                                  (AVX2 + FMA), none (no -march: baseline x86-64), ... (TINYDIFF_MARCH)
 #   scripts/test.sh --aarch64      cross-compiled for 64-bit ARM in build-aarch64/, the tests run under
 #                                  QEMU; those labelled slow or native_only are left out (and listed)
-#   scripts/test.sh --sanitize     under AddressSanitizer + UndefinedBehaviorSanitizer, in build-asan/
+#   scripts/test.sh --sanitize     under AddressSanitizer + UndefinedBehaviorSanitizer, in build-asan/; the
+#                                  tests labelled slow are left out (and listed)
 # TINYDIFF_ISA, when set, reaches the test programs unchanged (QEMU passes the environment on too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# //' >&2; exit 2; }
 
 mode=native
 option=${1:-}
@@ -58,7 +59,10 @@ case $mode in
   sanitize)
     bash scripts/deps.sh test
     build_dir=build-asan
-    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYDIFF_SANITIZE=ON -DTINYDIFF_BUILD_EXAMPLES=OFF) ;;
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYDIFF_SANITIZE=ON)
+    # The whole suite, examples too, but for the tests that train for minutes (labels:
+    # tests/CMakeLists.txt): several times slower under the sanitizers.
+    skip_reason[slow]="trains for minutes, too slow under the sanitizers" ;;
 esac
 if command -v ccache >/dev/null 2>&1; then flags+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 if [ -n "${TINYDIFF_ISA:-}" ]; then echo "test.sh: TINYDIFF_ISA=$TINYDIFF_ISA is passed to the tests"; fi
