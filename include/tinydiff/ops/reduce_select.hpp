@@ -2,11 +2,8 @@
 // Reductions that pick an element: max / min along a dim (the values and where they are),
 // over everything, and argmax / argmin.
 //
-// Indices come as an IndexTensor (a shape and int64 values), not a Tensor: tinydiff tensors
-// hold float32, which counts exactly only up to 2^24, and the library's index arguments
-// (index_select, embedding, cross_entropy's labels) are std::vector<int64_t> already, so
-// `.indices.data` goes straight into them. to_tensor() gives the indices as floats, e.g. to
-// compare with labels: mean(eq(argmax(logits, 1).to_tensor(), labels)) is the accuracy.
+// Indices come as an IndexTensor (core/index_tensor.hpp: a shape and int64 values), not a
+// Tensor: float32 counts exactly only up to 2^24.
 //
 // Ties: along a dim the first index of the extreme is returned (what PyTorch's CPU kernels
 // do, though PyTorch does not promise which), and the gradient goes to that index only. Over
@@ -17,22 +14,10 @@
 
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/core/factories.hpp"
+#include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
 
 namespace tinydiff {
-
-// int64 indices with a shape (row-major).
-struct IndexTensor {
-  Shape shape;
-  std::vector<int64_t> data;
-  int64_t numel() const { return static_cast<int64_t>(data.size()); }
-  // The indices as a float tensor of the same shape (exact below 2^24).
-  Tensor to_tensor() const {
-    Tensor t = Tensor::empty(shape);
-    for (size_t i = 0; i < data.size(); ++i) t.data()[i] = static_cast<float>(data[i]);
-    return t;
-  }
-};
 
 // What max(x, dim) and min(x, dim) return, as torch.return_types.max.
 struct ValuesIndices {
