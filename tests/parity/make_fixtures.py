@@ -25,6 +25,7 @@ parameter after step k, k = 1..steps.
 Finally OUTDIR/fixtures.stamp is written (the build's record that every file
 is complete). The safetensors writer is our own (no safetensors package).
 """
+import importlib
 import json
 import os
 import random
@@ -392,6 +393,12 @@ def everyday_family():
 
 # ------------------------------------------------------------------- main ----
 
+# Modules beside this file that add families (tests/parity/families_<area>.py). Each imports
+# what it needs from this module (Family, leaf, run) and seeds its own generators, so that
+# its fixtures do not depend on the order in which the modules run.
+FAMILY_MODULES = ()
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_fixtures.py OUTDIR")
@@ -406,6 +413,9 @@ def main():
     families = [conv2d_family(rng), conv_transpose2d_family(rng), group_norm_family(), layer_norm_family(),
                 activation_family(), softmax_family(), mse_loss_family(), cross_entropy_family(), pool_family(),
                 embedding_family(), module_family(), optim_family(), everyday_family()]
+    # Families of later areas live in modules of their own: each has families() -> [Family, ...].
+    for module_name in FAMILY_MODULES:
+        families += importlib.import_module(module_name).families()
     lines = [f"{fam.name} {fam.write(outdir)}" for fam in families]
     with open(stamp, "w") as f:
         f.write(f"torch {torch.__version__}\n" + "\n".join(lines) + "\n")
