@@ -3,6 +3,11 @@
 # system without the package but with internet can still build.
 include(FetchContent)
 
+# The library's own dependencies (Eigen, nlohmann_json, stb) are fetched when missing: nothing builds
+# without them. What only tinydiff's tests and examples need (doctest, CLI11) is never downloaded
+# unless asked for: without it those programs are left out with a message saying what to install.
+option(TINYDIFF_FETCH_DEV_DEPS "Download doctest and CLI11 when they are not installed" OFF)
+
 # Eigen 3.4: the target Eigen3::Eigen.
 macro(tinydiff_find_eigen)
   find_package(Eigen3 3.4 CONFIG QUIET)
@@ -42,11 +47,15 @@ macro(tinydiff_find_json)
   endif()
 endmacro()
 
-# doctest: the target doctest::doctest (tests only).
+# doctest: the target doctest::doctest (tests only) when Debian's doctest-dev (or another doctest
+# package) is installed; downloaded only when TINYDIFF_FETCH_DEV_DEPS=ON (the top-level CMakeLists.txt
+# leaves the tests out, and says so, when it is missing).
 macro(tinydiff_find_doctest)
-  find_package(doctest CONFIG QUIET)
-  if(NOT doctest_FOUND)
-    message(STATUS "tinydiff: doctest not found; fetching it (install doctest-dev to avoid this)")
+  if(NOT TARGET doctest::doctest)
+    find_package(doctest CONFIG QUIET)
+  endif()
+  if(NOT TARGET doctest::doctest AND TINYDIFF_FETCH_DEV_DEPS)
+    message(STATUS "tinydiff: doctest not found; fetching it (TINYDIFF_FETCH_DEV_DEPS=ON)")
     FetchContent_Declare(tinydiff_doctest
       URL https://github.com/doctest/doctest/archive/refs/tags/v2.4.9.tar.gz)
     FetchContent_GetProperties(tinydiff_doctest)
@@ -81,13 +90,16 @@ macro(tinydiff_find_stb)
   endif()
 endmacro()
 
-# CLI11 (the examples' command lines): the target CLI11::CLI11.
+# CLI11 (the examples' command lines): the target CLI11::CLI11 when Debian's libcli11-dev (or another
+# CLI11 2 package) is installed. Building the examples never needs the network: without CLI11 the
+# examples that parse command lines are left out (examples/CMakeLists.txt says so), unless
+# TINYDIFF_FETCH_DEV_DEPS=ON asks CMake to download it.
 macro(tinydiff_find_cli11)
   if(NOT TARGET CLI11::CLI11)
     find_package(CLI11 2 CONFIG QUIET)
   endif()
-  if(NOT TARGET CLI11::CLI11)
-    message(STATUS "tinydiff: CLI11 not found; fetching it (install libcli11-dev to avoid this)")
+  if(NOT TARGET CLI11::CLI11 AND TINYDIFF_FETCH_DEV_DEPS)
+    message(STATUS "tinydiff: CLI11 not found; fetching it (TINYDIFF_FETCH_DEV_DEPS=ON)")
     FetchContent_Declare(tinydiff_cli11
       URL https://github.com/CLIUtils/CLI11/archive/refs/tags/v2.3.2.tar.gz)
     FetchContent_GetProperties(tinydiff_cli11)

@@ -10,6 +10,8 @@
 #include "tinydiff/core/shape.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/io/checkpoint.hpp"
+#include "tinydiff/io/idx.hpp"
+#include "tinydiff/io/png.hpp"
 #include "tinydiff/io/safetensors.hpp"
 #include "tinydiff/nn/nn.hpp"
 #include "tinydiff/ops/activation.hpp"
@@ -37,6 +39,7 @@
 #include "tinydiff/optim/optimizer.hpp"
 #include "tinydiff/optim/sgd.hpp"
 #include "tinydiff/simd/cpu_info.hpp"
+#include "tinydiff/testing/gradcheck.hpp"
 
 #define TINYDIFF_VERSION_MAJOR 0
 #define TINYDIFF_VERSION_MINOR 1

@@ -20,7 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "tinydiff/tinydiff.hpp"
+#include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/factories.hpp"
+#include "tinydiff/core/generator.hpp"
+#include "tinydiff/core/tensor.hpp"
 
 namespace tinydiff::testing {
 
