@@ -36,6 +36,12 @@ struct Node {
   std::vector<bool> needs_grad;
   BackwardFn backward;
   bool released = false;  // saved state freed by a backward() without retain_graph
+  // The storage versions of the inputs and of the output when the op ran: backward() refuses to
+  // run the node if a tracked in-place write changed one since (core/storage.hpp).
+  std::vector<uint64_t> input_versions;
+  std::weak_ptr<Storage> output_storage;
+  uint64_t output_version = 0;
+  Shape output_shape;
 
   Node() = default;
   Node(const Node&) = delete;
@@ -123,11 +129,39 @@ inline void record_op(const Tensor& output, const char* name, std::vector<Tensor
   if (!any) return;
   auto node = std::make_shared<Node>();
   node->name = name;
+  node->input_versions.reserve(inputs.size());
+  for (const Tensor& input : inputs) node->input_versions.push_back(input.defined() ? input.version() : 0);
+  node->output_storage = output.impl()->storage;
+  node->output_version = output.version();
+  node->output_shape = output.shape();
   node->inputs = std::move(inputs);
   node->needs_grad = std::move(needs);
   node->backward = std::move(backward);
   output.impl()->grad_fn = std::move(node);
 }
+
+namespace detail {
+// Stops backward() before it runs `node` if one of the tensors the op used was written in place
+// since (PyTorch: "one of the variables needed for gradient computation has been modified by an
+// inplace operation"). tinydiff checks every input and the output, PyTorch only what the op
+// saved, so an op that never needed the values (add, sum) is refused here and not there.
+inline void check_versions(const Node& node) {
+  auto fail = [&node](const std::string& which, const Shape& shape, uint64_t now, uint64_t then) {
+    throw Error(concat("backward: ", which, " of op '", node.name, "' (shape ", shape_str(shape),
+                       ") was modified in place after the op ran (version ", now, ", was ", then,
+                       "), so its gradient would be wrong. Something wrote into it between the forward pass and "
+                       "backward() (an optimiser step, at(), mutable_data(), io::load); call backward() first, "
+                       "or write into a clone()"));
+  };
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const Tensor& input = node.inputs[i];
+    if (input.defined() && input.version() != node.input_versions[i])
+      fail("input " + std::to_string(i), input.shape(), input.version(), node.input_versions[i]);
+  }
+  if (const std::shared_ptr<Storage> out = node.output_storage.lock(); out && out->version() != node.output_version)
+    fail("the output", node.output_shape, out->version(), node.output_version);
+}
+}  // namespace detail
 
 inline std::string Tensor::grad_fn_name() const {
   const auto& fn = grad_fn();
@@ -225,6 +259,7 @@ inline void Tensor::backward(const Tensor& grad_output, bool retain_graph) const
     ready.pop_back();
     Tensor grad_out = std::move(pending_grad[node]);
     pending_grad.erase(node);
+    detail::check_versions(*node);
     std::vector<Tensor> grads = node->backward(grad_out, node->needs_grad);
     TD_CHECK(grads.size() == node->inputs.size(), "backward", "op '", node->name, "' returned ", grads.size(),
              " gradients for ", node->inputs.size(), " inputs");

@@ -106,11 +106,18 @@ class Storage {
   const float* data() const { return data_; }
   size_t size() const { return count_; }
 
+  // The version counter (PyTorch's tensor._version): every tracked in-place write (Tensor::at,
+  // mutable_data, bump_version, an optimiser's step, io::load into a module) adds one, and
+  // backward() refuses to run an op whose inputs or output changed since the op recorded them.
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
  private:
   static size_t round_up(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
   float* data_ = nullptr;
   size_t count_ = 0;
   size_t bytes_ = 0;
+  uint64_t version_ = 0;
 };
 
 }  // namespace tinydiff

@@ -56,10 +56,23 @@ class Tensor {
   int64_t size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
   int64_t numel() const { return shape_numel(shape()); }
 
+  // The floats, for reading, and for writing the output of an op you are computing. Writing
+  // through data() into a tensor that an op has already used is invisible to autograd: write
+  // through mutable_data() or at(), or call bump_version() afterwards, so that a later
+  // backward() through that op stops with an error instead of computing a wrong gradient.
   float* data() const {
     const TensorImpl* impl = checked("data");
     return impl->storage->data() + impl->offset;
   }
+  // data() for an in-place write: counts as one (bumps the version of the shared storage).
+  float* mutable_data() const {
+    bump_version();
+    return data();
+  }
+  // How many tracked in-place writes the storage has had (torch's x._version).
+  uint64_t version() const { return checked("version")->storage->version(); }
+  // Records an in-place write made without mutable_data() or at() (an Eigen map, a kernel).
+  void bump_version() const { checked("bump_version")->storage->bump_version(); }
   std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel()); }
 
   // The single value of a one-element tensor.
@@ -70,20 +83,30 @@ class Tensor {
   }
 
   // Element access by full index, bounds-checked (meant for tests and small code, not hot loops).
-  // Tensors are handles: writing through at() changes the data every handle sees.
+  // Tensors are handles: writing through at() changes the data every handle sees. at() gives
+  // write access, so it counts as an in-place write (bumps the version); read with value_at().
   float& at(std::initializer_list<int64_t> index) const {
+    float& element = data()[flat_index(index, "at")];
+    bump_version();
+    return element;
+  }
+  float value_at(std::initializer_list<int64_t> index) const { return data()[flat_index(index, "value_at")]; }
+
+ private:
+  int64_t flat_index(std::initializer_list<int64_t> index, const char* op) const {
     const Shape& s = shape();
-    TD_CHECK(index.size() == s.size(), "at", "index has ", index.size(), " entries for a tensor of shape ",
+    TD_CHECK(index.size() == s.size(), op, "index has ", index.size(), " entries for a tensor of shape ",
              shape_str(s));
     int64_t flat = 0, d = 0;
     for (int64_t i : index) {
-      TD_CHECK(i >= 0 && i < s[d], "at", "index ", i, " is out of range for dim ", d, " of shape ",
+      TD_CHECK(i >= 0 && i < s[d], op, "index ", i, " is out of range for dim ", d, " of shape ",
                shape_str(s));
       flat = flat * s[d++] + i;
     }
-    return data()[flat];
+    return flat;
   }
 
+ public:
   // ---- autograd state (see core/autograd.hpp for the engine) ----
   bool requires_grad() const { return defined() && (impl_->requires_grad || impl_->grad_fn != nullptr); }
   // Marks a leaf as a variable whose gradient backward() accumulates. Returns *this.

@@ -187,7 +187,7 @@ class Module {
       if (it == given.end()) continue;
       const Tensor& src = *it->second;
       if (src.numel())
-        std::memmove(entry.second.data(), src.data(), sizeof(float) * static_cast<size_t>(src.numel()));
+        std::memmove(entry.second.mutable_data(), src.data(), sizeof(float) * static_cast<size_t>(src.numel()));
     }
   }
 

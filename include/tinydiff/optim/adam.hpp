@@ -116,7 +116,7 @@ class AdamBase : public Optimizer {
         }
         s.step += 1;
         float* vmax = h.amsgrad ? s.buffers.at("max_exp_avg_sq").data() : nullptr;
-        detail::adam_update(p.data(), grad.data(), s.buffers.at("exp_avg").data(), s.buffers.at("exp_avg_sq").data(),
+        detail::adam_update(p.mutable_data(), grad.data(), s.buffers.at("exp_avg").data(), s.buffers.at("exp_avg_sq").data(),
                             vmax, p.numel(), s.step, h);
       }
     }

@@ -129,7 +129,7 @@ class EMA {
     for (size_t i = 0; i < from.size(); ++i) {
       TD_CHECK(from[i].first == to[i].first && from[i].second.shape() == to[i].second.shape(), op, "parameter ", i, " is '", to[i].first, "' ", shape_str(to[i].second.shape()), " in the module but '",
                from[i].first, "' ", shape_str(from[i].second.shape()), " in the EMA");
-      std::memcpy(to[i].second.data(), from[i].second.data(), sizeof(float) * static_cast<size_t>(from[i].second.numel()));
+      std::memcpy(to[i].second.mutable_data(), from[i].second.data(), sizeof(float) * static_cast<size_t>(from[i].second.numel()));
     }
   }
 

@@ -48,7 +48,7 @@ class SGD : public Optimizer {
         const size_t i = index++;
         const Tensor grad = grad_of(p, i);
         if (!grad.defined()) continue;
-        float* w = p.data();
+        float* w = p.mutable_data();
         const float* gr = grad.data();
         const int64_t n = p.numel();
         if (momentum == 0.0f) {
