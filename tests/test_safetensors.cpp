@@ -244,14 +244,16 @@ TEST_CASE("safetensors: a file built byte by byte with F32, I64 and F16 tensors 
 
   const SafetensorsFile f = load_safetensors(path);
   CHECK(f.metadata == Metadata{{"format", "pt"}});
-  REQUIRE(f.tensors.size() == 3);
+  // labels holds 123456789 > 2^24, which float32 would round to 123456792: it comes only
+  // exactly, through get_indices (see "integer tensors" below).
+  REQUIRE(f.tensors.size() == 2);
   CHECK(f.tensors[0].first == "weight");  // data order, not header order
-  CHECK(f.tensors[1].first == "labels");
-  CHECK(f.tensors[2].first == "half");
+  CHECK(f.tensors[1].first == "half");
   CHECK(f.get("weight").shape() == Shape{2, 3});
   CHECK(f.get("weight").to_vector() == std::vector<float>{1.5f, -2.0f, 0.0f, 0.25f, 1e6f, -0.1f});
-  CHECK(f.get("labels").shape() == Shape{3});
-  CHECK(f.get("labels").to_vector() == std::vector<float>{7.0f, -1.0f, 123456789.0f});
+  CHECK(f.contains("labels"));
+  CHECK(f.get_indices("labels").shape == Shape{3});
+  CHECK(f.get_indices("labels").data == std::vector<int64_t>{7, -1, 123456789});
   CHECK(f.get("half").shape() == Shape{2, 3});
   const std::vector<float> half = f.get("half").to_vector();
   CHECK(half[0] == 1.0f);
@@ -262,7 +264,7 @@ TEST_CASE("safetensors: a file built byte by byte with F32, I64 and F16 tensors 
   CHECK(half[5] == -std::numeric_limits<float>::infinity());
 }
 
-TEST_CASE("safetensors: every other dtype converts to float32") {
+TEST_CASE("safetensors: every other dtype converts to float32 (integers up to 2^24)") {
   TempDir dir;
   const std::string path = dir.file("dtypes.safetensors");
   struct Case {
@@ -279,8 +281,8 @@ TEST_CASE("safetensors: every other dtype converts to float32") {
       {"i8", "I8", le_bytes({0x80, 0x7F, 0xFF}, 1), {-128.0f, 127.0f, -1.0f}},
       {"u8", "U8", le_bytes({0, 200, 255}, 1), {0.0f, 200.0f, 255.0f}},
       {"u16", "U16", le_bytes({65535}, 2), {65535.0f}},
-      {"u32", "U32", le_bytes({4000000000ull}, 4), {4e9f}},
-      {"u64", "U64", le_bytes({1ull << 40}, 8), {1099511627776.0f}},
+      {"u32", "U32", le_bytes({16777216ull}, 4), {16777216.0f}},  // 2^24: beyond it, see "integer tensors"
+      {"u64", "U64", le_bytes({1ull << 20}, 8), {1048576.0f}},
       {"flags", "BOOL", le_bytes({1, 0, 1, 1}, 1), {1.0f, 0.0f, 1.0f, 1.0f}},
   };
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -784,4 +786,94 @@ TEST_CASE("write_file_atomically: a leftover under this process's own pid (a res
   kept.push_back("probe.csv");
   std::sort(kept.begin(), kept.end());
   CHECK(dir.entries() == kept);
+}
+
+TEST_CASE("safetensors integer tensors: exact through get_indices; get refuses a value float32 cannot hold") {
+  TempDir dir;
+  const std::string path = dir.file("indices.safetensors");
+  const int64_t big = (int64_t{1} << 24) + 1;  // the first integer float32 rounds (to 2^24)
+  const IndexTensor labels({2, 2}, {3, -big, 0, 9});
+  const IndexTensor small = IndexTensor::of({-(int64_t{1} << 24), 5, int64_t{1} << 24});
+  const IndexTensor huge = IndexTensor::of({std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()});
+  save_safetensors(path, {{"w", tensor({0.5f, -1.0f})}}, {{"k", "v"}},
+                   {{"labels", labels}, {"small", small}, {"huge", huge}, {"none", IndexTensor({0, 3}, {})}});
+
+  // What save writes: I64 entries after the F32 ones, in the given order.
+  const std::string bytes = read_bytes(path);
+  const auto header = nlohmann::json::parse(bytes.substr(8, read_le_u64(bytes, 0)));
+  CHECK(header.at("labels").at("dtype") == "I64");
+  CHECK(header.at("labels").at("shape") == nlohmann::json::array({2, 2}));
+  CHECK(header.at("labels").at("data_offsets") == nlohmann::json::array({8, 40}));
+
+  const SafetensorsFile f = load_safetensors(path);
+  CHECK(f.get_indices("labels").shape == Shape{2, 2});
+  CHECK(f.get_indices("labels").data == labels.data);
+  CHECK(f.get_indices("huge").data == huge.data);
+  CHECK(f.get_indices("none").shape == Shape{0, 3});
+  // within 2^24 the float path holds the same values exactly
+  CHECK(f.get("small").to_vector() == std::vector<float>{-16777216.0f, 5.0f, 16777216.0f});
+  CHECK(f.get_indices("small").data == small.data);
+  CHECK(f.get("none").shape() == Shape{0, 3});
+  // beyond 2^24 it refuses, naming the tensor, the value and get_indices
+  const std::string message = error_of([&] { f.get("labels"); });
+  INFO(message);
+  CHECK(message.find("SafetensorsFile::get: tensor 'labels'") == 0);
+  CHECK(message.find("16777217") != std::string::npos);
+  CHECK(message.find("position 1") != std::string::npos);
+  CHECK(message.find("2^24") != std::string::npos);
+  CHECK(message.find("get_indices('labels')") != std::string::npos);
+  CHECK(f.contains("labels"));
+  CHECK(f.contains("huge"));
+  CHECK_THROWS_AS(f.get("huge"), Error);
+  CHECK(f.tensors.size() == 3);  // w, small, none
+  // get_indices of a float tensor, or of no tensor
+  const std::string not_int = error_of([&] { f.get_indices("w"); });
+  CHECK(not_int.find("SafetensorsFile::get_indices: tensor 'w'") == 0);
+  CHECK(not_int.find("get('w')") != std::string::npos);
+  CHECK(error_of([&] { f.get_indices("nope"); }).find("no tensor named 'nope'") != std::string::npos);
+  // a name used twice across the two lists
+  CHECK(error_of([&] { save_safetensors(path, {{"w", tensor({1.0f})}}, {}, {{"w", small}}); })
+            .find("duplicate tensor name 'w'") != std::string::npos);
+}
+
+TEST_CASE("safetensors integer tensors: every integer dtype and BOOL read exactly; a U64 past int64 fails the load") {
+  TempDir dir;
+  const std::string path = dir.file("ints.safetensors");
+  struct Case {
+    const char* name;
+    const char* dtype;
+    std::string bytes;
+    std::vector<int64_t> expected;
+  };
+  const std::vector<Case> cases = {
+      {"i64", "I64", le_bytes({123456789, 0xFFFFFFFFFFFFFFFFull}, 8), {123456789, -1}},
+      {"i32", "I32", le_bytes({0x7FFFFFFF, 0x80000000ull}, 4), {2147483647, -2147483648LL}},
+      {"i16", "I16", le_bytes({0x7FFF, 0x8000}, 2), {32767, -32768}},
+      {"i8", "I8", le_bytes({0x80, 0x7F}, 1), {-128, 127}},
+      {"u64", "U64", le_bytes({0x7FFFFFFFFFFFFFFFull}, 8), {std::numeric_limits<int64_t>::max()}},
+      {"u32", "U32", le_bytes({4000000001ull}, 4), {4000000001LL}},
+      {"u16", "U16", le_bytes({65535}, 2), {65535}},
+      {"u8", "U8", le_bytes({255}, 1), {255}},
+      {"flags", "BOOL", le_bytes({1, 0, 2}, 1), {1, 0, 1}},
+  };
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  std::string data;
+  for (const Case& c : cases) {
+    header[c.name] = {{"dtype", c.dtype},
+                      {"shape", nlohmann::ordered_json::array({c.expected.size()})},
+                      {"data_offsets", nlohmann::ordered_json::array({data.size(), data.size() + c.bytes.size()})}};
+    data += c.bytes;
+  }
+  write_bytes(path, make_file(header.dump(), data));
+  const SafetensorsFile f = load_safetensors(path);
+  for (const Case& c : cases) {
+    INFO("dtype ", std::string(c.dtype));
+    CHECK(f.get_indices(c.name).data == c.expected);
+  }
+  // A U64 beyond int64: neither float32 nor int64 holds it, so the load stops.
+  write_bytes(path, make_file(R"({"big":{"dtype":"U64","shape":[2],"data_offsets":[0,16]}})",
+                              le_bytes({1, 0x8000000000000000ull}, 8)));
+  const std::string message = error_of([&] { load_safetensors(path); });
+  CHECK(message.find("tensor 'big' (U64)") != std::string::npos);
+  CHECK(message.find("position 1") != std::string::npos);
 }

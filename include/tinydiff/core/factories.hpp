@@ -1,11 +1,14 @@
 #pragma once
-// Tensor factories: zeros, ones, full, arange, rand, randn, and tensors from data.
+// Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, randperm,
+// and tensors from data.
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/generator.hpp"
+#include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/core/tensor.hpp"
 
 namespace tinydiff {
@@ -49,6 +52,34 @@ inline Tensor arange(double start, double end, double step = 1.0) {
 }
 inline Tensor arange(double end) { return arange(0.0, end, 1.0); }
 
+// `steps` values from start to end inclusive, evenly spaced, as torch.linspace. Computed as
+// PyTorch's kernel does, in float: start + i * step for the first half, end - (steps - 1 - i) *
+// step for the second, so both ends are exact.
+inline Tensor linspace(double start, double end, int64_t steps) {
+  TD_CHECK(steps >= 0, "linspace", "steps must be non-negative, got ", steps);
+  TD_CHECK(std::isfinite(start) && std::isfinite(end), "linspace", "start and end must be finite, got start ", start,
+           ", end ", end);
+  Tensor t = Tensor::empty({steps});
+  float* p = t.data();
+  const auto first = static_cast<float>(start), last = static_cast<float>(end);
+  if (steps == 1) p[0] = first;
+  if (steps <= 1) return t;
+  const float step = (last - first) / static_cast<float>(steps - 1);
+  const int64_t halfway = steps / 2;
+  for (int64_t i = 0; i < steps; ++i)
+    p[i] = i < halfway ? first + step * static_cast<float>(i) : last - step * static_cast<float>(steps - 1 - i);
+  return t;
+}
+
+// The n x m identity: ones on the main diagonal, zeros elsewhere (m = -1: square), as torch.eye.
+inline Tensor eye(int64_t n, int64_t m = -1) {
+  if (m == -1) m = n;
+  TD_CHECK(n >= 0 && m >= 0, "eye", "sizes must be non-negative, got n = ", n, ", m = ", m);
+  Tensor t = zeros({n, m});
+  for (int64_t i = 0; i < n && i < m; ++i) t.data()[i * m + i] = 1.0f;
+  return t;
+}
+
 // Uniform [0, 1) samples from `gen` (the default generator when null).
 inline Tensor rand(const Shape& shape, Generator* gen = nullptr) {
   Generator& g = gen ? *gen : default_generator();
@@ -82,6 +113,19 @@ inline Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* 
   for (int64_t i = 0, n = t.numel(); i < n; ++i)
     p[i] = static_cast<float>(low + static_cast<int64_t>(g.uniform_int(range)));
   return t;
+}
+
+// A random permutation of 0 .. n-1 as an IndexTensor, as torch.randperm: Fisher-Yates with
+// `gen` (the default generator when null), so one seed gives one permutation on every platform
+// (not PyTorch's: the generators differ).
+inline IndexTensor randperm(int64_t n, Generator* gen = nullptr) {
+  TD_CHECK(n >= 0, "randperm", "n must be non-negative, got ", n);
+  Generator& g = gen ? *gen : default_generator();
+  std::vector<int64_t> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = i;
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(values[static_cast<size_t>(i)], values[g.uniform_int(static_cast<uint64_t>(i) + 1)]);
+  return IndexTensor::of(std::move(values));
 }
 
 // A tensor of `shape` holding a copy of `values` (row-major).

@@ -10,9 +10,12 @@
 // header); the tensors tile the buffer exactly, no gaps, no overlaps. Values are
 // little-endian and row-major. Writers pad the header with spaces to a multiple of 8.
 //
-// save_safetensors writes F32. load_safetensors reads F32, F64, F16, BF16, I64, I32,
-// I16, I8, U64, U32, U16, U8 and BOOL, converting everything to float32 (so a PyTorch
-// fixture with int64 labels loads). Every malformed file throws tinydiff::Error
+// save_safetensors writes F32, and I64 for IndexTensors. load_safetensors reads F32, F64,
+// F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8 and BOOL. Every tensor comes as float32
+// (get), so a PyTorch fixture with int64 labels loads; integer and BOOL tensors also come
+// exactly as IndexTensors (get_indices). float32 holds every integer only up to 2^24, so get
+// refuses an integer tensor holding a larger value (naming it and pointing at get_indices)
+// rather than round it; a U64 value past int64 fails the load. Every malformed file throws tinydiff::Error
 // "load_safetensors: '<path>': <problem>"; sizes are checked against the file size
 // before anything is allocated, and nothing is read out of bounds. The header is
 // read in time linear in its size (n log n in its keys), never deeper than the 3
@@ -33,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinydiff/core/error.hpp"
+#include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/core/shape.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/io/atomic_file.hpp"
@@ -40,6 +44,7 @@
 namespace tinydiff::io {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedIndexTensors = std::vector<std::pair<std::string, IndexTensor>>;
 using Metadata = std::map<std::string, std::string>;
 
 namespace safetensors_detail {
@@ -53,25 +58,60 @@ inline std::string excerpt(const std::string& text, size_t max_chars = 64) {
 
 // What load_safetensors returns.
 struct SafetensorsFile {
-  NamedTensors tensors;  // in the order of their data in the file
-  Metadata metadata;     // the "__metadata__" strings; empty when the file has none
-  std::string path;      // the file it came from (for error messages)
+  NamedTensors tensors;             // as float32, in the order of their data in the file; an integer
+                                    // tensor float32 cannot hold exactly is left out (see not_float)
+  NamedIndexTensors index_tensors;  // the integer and BOOL tensors, exactly, as int64
+  Metadata metadata;                // the "__metadata__" strings; empty when the file has none
+  std::string path;                 // the file it came from (for error messages)
+  // The integer tensors left out of `tensors`, each with its first value beyond 2^24.
+  std::map<std::string, std::string> not_float;
 
   bool contains(const std::string& name) const {
     for (const auto& entry : tensors)
       if (entry.first == name) return true;
-    return false;
+    return not_float.count(name) == 1;
   }
-  // The tensor called `name`; throws tinydiff::Error if there is none.
+  // The tensor called `name` as float32; throws tinydiff::Error if there is none, or if it is an
+  // integer tensor with a value float32 cannot hold exactly.
   const Tensor& get(const std::string& name) const {
     for (const auto& entry : tensors)
       if (entry.first == name) return entry.second;
     using safetensors_detail::excerpt;
-    std::string names;
-    for (size_t i = 0; i < tensors.size() && i < 10; ++i) names += (i ? ", '" : "'") + excerpt(tensors[i].first) + "'";
-    if (tensors.size() > 10) names += ", ...";
+    const auto refused = not_float.find(name);
+    if (refused != not_float.end())
+      throw Error(::tinydiff::detail::concat("SafetensorsFile::get: tensor '", excerpt(name), "' in '", path,
+                                             "' holds ", refused->second,
+                                             ", which float32 cannot hold exactly (|v| > 2^24); read it with get_indices('",
+                                             excerpt(name), "')"));
     throw Error(::tinydiff::detail::concat("SafetensorsFile::get: no tensor named '", excerpt(name), "' in '", path,
-                                           "' (it has ", tensors.size(), ": ", names, ")"));
+                                           "' (it has ", names(), ")"));
+  }
+  // The integer (or BOOL) tensor called `name`, exactly, as int64 indices; throws
+  // tinydiff::Error if there is none or it holds floats.
+  const IndexTensor& get_indices(const std::string& name) const {
+    for (const auto& entry : index_tensors)
+      if (entry.first == name) return entry.second;
+    using safetensors_detail::excerpt;
+    for (const auto& entry : tensors)
+      if (entry.first == name)
+        throw Error(::tinydiff::detail::concat("SafetensorsFile::get_indices: tensor '", excerpt(name), "' in '", path,
+                                               "' holds floating-point values, not integers; read it with get('",
+                                               excerpt(name), "')"));
+    throw Error(::tinydiff::detail::concat("SafetensorsFile::get_indices: no tensor named '", excerpt(name), "' in '",
+                                           path, "' (it has ", names(), ")"));
+  }
+
+ private:
+  // The first few names, for an error message.
+  std::string names() const {
+    using safetensors_detail::excerpt;
+    std::vector<std::string> all;
+    for (const auto& entry : tensors) all.push_back(entry.first);
+    for (const auto& entry : not_float) all.push_back(entry.first);
+    std::string text;
+    for (size_t i = 0; i < all.size() && i < 10; ++i) text += (i ? ", '" : "'") + excerpt(all[i]) + "'";
+    if (all.size() > 10) text += ", ...";
+    return std::to_string(all.size()) + ": " + text;
   }
 };
 
@@ -131,7 +171,7 @@ inline float half_to_float(uint16_t h) {
   return f;
 }
 
-// One element of `dtype` stored little-endian at p, as float.
+// One element of a floating-point `dtype` stored little-endian at p, as float.
 inline float element_to_float(DType dtype, const unsigned char* p) {
   auto load = [p](int bytes) {
     uint64_t v = 0;
@@ -158,17 +198,35 @@ inline float element_to_float(DType dtype, const unsigned char* p) {
       std::memcpy(&f, &bits, sizeof f);
       return f;
     }
-    case DType::I64: return static_cast<float>(static_cast<int64_t>(load(8)));
-    case DType::I32: return static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(load(4))));
-    case DType::I16: return static_cast<float>(static_cast<int16_t>(static_cast<uint16_t>(load(2))));
-    case DType::I8: return static_cast<float>(static_cast<int8_t>(p[0]));
-    case DType::U64: return static_cast<float>(load(8));
-    case DType::U32: return static_cast<float>(load(4));
-    case DType::U16: return static_cast<float>(load(2));
-    case DType::U8: return static_cast<float>(p[0]);
-    case DType::BOOL: return p[0] != 0 ? 1.0f : 0.0f;
+    default: break;  // the integer dtypes: element_to_int64, exactly
   }
   return 0.0f;
+}
+
+inline bool is_integer(DType dtype) {
+  return dtype != DType::F64 && dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16;
+}
+
+// One element of an integer (or BOOL) dtype stored little-endian at p, exactly. A U64 past
+// int64's range sets `overflow` (and returns 0).
+inline int64_t element_to_int64(DType dtype, const unsigned char* p, bool& overflow) {
+  uint64_t v = 0;
+  const int bytes = dtype == DType::I64 || dtype == DType::U64   ? 8
+                    : dtype == DType::I32 || dtype == DType::U32 ? 4
+                    : dtype == DType::I16 || dtype == DType::U16 ? 2
+                                                                 : 1;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  switch (dtype) {
+    case DType::I64: return static_cast<int64_t>(v);
+    case DType::I32: return static_cast<int32_t>(static_cast<uint32_t>(v));
+    case DType::I16: return static_cast<int16_t>(static_cast<uint16_t>(v));
+    case DType::I8: return static_cast<int8_t>(static_cast<uint8_t>(v));
+    case DType::U64:
+      overflow = v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+      return overflow ? 0 : static_cast<int64_t>(v);
+    case DType::BOOL: return v != 0 ? 1 : 0;
+    default: return static_cast<int64_t>(v);  // U32, U16, U8
+  }
 }
 
 // One tensor's header entry, checked.
@@ -395,7 +453,8 @@ inline std::vector<Entry> parse_header(const char* op, const std::string& path, 
 
 }  // namespace safetensors_detail
 
-// Reads a safetensors file; every tensor comes back as float32, in data order.
+// Reads a safetensors file: every tensor as float32, in data order, and the integer ones
+// exactly as IndexTensors too (see the top of the file).
 inline SafetensorsFile load_safetensors(const std::string& path) {
   namespace sd = safetensors_detail;
   const char* op = "load_safetensors";
@@ -440,44 +499,91 @@ inline SafetensorsFile load_safetensors(const std::string& path) {
   // data: the entries tile the buffer in this order, so read them one after the other
   const bool little_endian = sd::host_is_little_endian();
   std::vector<unsigned char> chunk;
+  // Reads entry e's bytes in chunks of up to 1 MiB and calls each(p) for every element's bytes p.
+  auto for_each_element = [&](const sd::Entry& e, auto&& each) {
+    const uint64_t element_size = e.dtype->size;
+    const uint64_t chunk_elements = (uint64_t{1} << 20) / element_size;
+    for (uint64_t remaining = e.end - e.begin; remaining > 0;) {
+      const uint64_t bytes = std::min(remaining, chunk_elements * element_size);
+      chunk.resize(static_cast<size_t>(bytes));
+      if (!in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(bytes)))
+        sd::fail(op, path, "unexpected end of file while reading tensor '" + sd::excerpt(e.name) + "'");
+      for (uint64_t i = 0; i < bytes / element_size; ++i) each(chunk.data() + i * element_size);
+      remaining -= bytes;
+    }
+  };
   for (const sd::Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape);
     float* out = t.data();
-    const uint64_t element_size = e.dtype->size;
-    uint64_t remaining = e.end - e.begin;
-    if (e.dtype->dtype == sd::DType::F32 && little_endian) {
-      if (remaining && !in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(remaining)))
+    if (sd::is_integer(e.dtype->dtype)) {
+      // Exact as int64; as float32 too unless a value lies beyond 2^24.
+      IndexTensor idx;
+      idx.shape = e.shape;
+      idx.data.reserve(static_cast<size_t>((e.end - e.begin) / e.dtype->size));
+      std::string beyond;  // the first value float32 cannot hold, described
+      for_each_element(e, [&](const unsigned char* p) {
+        bool overflow = false;
+        const int64_t v = sd::element_to_int64(e.dtype->dtype, p, overflow);
+        if (overflow)
+          sd::fail(op, path, "tensor '" + sd::excerpt(e.name) + "' (U64) holds a value at position " +
+                                 std::to_string(idx.data.size()) + " beyond int64, which tinydiff cannot hold");
+        constexpr int64_t kExact = int64_t{1} << 24;
+        if (beyond.empty() && (v > kExact || v < -kExact))
+          beyond = "the integer " + std::to_string(v) + " at position " + std::to_string(idx.data.size());
+        idx.data.push_back(v);
+        *out++ = static_cast<float>(v);
+      });
+      result.index_tensors.emplace_back(e.name, std::move(idx));
+      if (!beyond.empty()) {
+        result.not_float.emplace(e.name, beyond);
+        continue;
+      }
+    } else if (e.dtype->dtype == sd::DType::F32 && little_endian) {
+      const uint64_t bytes = e.end - e.begin;
+      if (bytes && !in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(bytes)))
         sd::fail(op, path, "unexpected end of file while reading tensor '" + sd::excerpt(e.name) + "'");
     } else {
-      const uint64_t chunk_elements = (uint64_t{1} << 20) / element_size;
-      while (remaining > 0) {
-        const uint64_t bytes = std::min(remaining, chunk_elements * element_size);
-        chunk.resize(static_cast<size_t>(bytes));
-        if (!in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(bytes)))
-          sd::fail(op, path, "unexpected end of file while reading tensor '" + sd::excerpt(e.name) + "'");
-        for (uint64_t i = 0; i < bytes / element_size; ++i)
-          *out++ = sd::element_to_float(e.dtype->dtype, chunk.data() + i * element_size);
-        remaining -= bytes;
-      }
+      for_each_element(e, [&](const unsigned char* p) { *out++ = sd::element_to_float(e.dtype->dtype, p); });
     }
     result.tensors.emplace_back(e.name, std::move(t));
   }
   return result;
 }
 
-// Writes `tensors` (as F32, in the given order) and `metadata` to `path`, atomically:
-// on any failure the file that was at `path` is left as it was. Names must be
-// non-empty, unique and not "__metadata__".
-inline void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {}) {
+// Writes `tensors` (as F32, in the given order), then `index_tensors` (as I64, exact), and
+// `metadata` to `path`, atomically: on any failure the file that was at `path` is left as it
+// was. Names must be non-empty, unique across both lists and not "__metadata__".
+inline void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {},
+                             const NamedIndexTensors& index_tensors = {}) {
   namespace sd = safetensors_detail;
   const char* op = "save_safetensors";
 
+  // What each tensor writes: its dtype, shape and raw little-endian-to-be values.
+  struct Item {
+    const std::string* name;
+    const char* dtype;
+    const Shape* shape;
+    const void* data;
+    uint64_t count, element_size;
+  };
+  std::vector<Item> items;
   std::set<std::string> seen;
-  for (const auto& [name, t] : tensors) {
+  auto check_name = [&](const std::string& name) {
     if (name.empty()) sd::fail(op, path, "tensor name is empty");
     if (name == "__metadata__") sd::fail(op, path, "tensor name '__metadata__' is reserved for the metadata");
     if (!seen.insert(name).second) sd::fail(op, path, "duplicate tensor name '" + name + "'");
+  };
+  for (const auto& [name, t] : tensors) {
+    check_name(name);
     if (!t.defined()) sd::fail(op, path, "tensor '" + name + "' is undefined");
+    items.push_back({&name, "F32", &t.shape(), t.data(), static_cast<uint64_t>(t.numel()), sizeof(float)});
+  }
+  for (const auto& [name, idx] : index_tensors) {
+    check_name(name);
+    if (shape_numel(idx.shape, op) != idx.numel())
+      sd::fail(op, path, "index tensor '" + name + "' has shape " + shape_str(idx.shape) + " but " +
+                             std::to_string(idx.numel()) + " values");
+    items.push_back({&name, "I64", &idx.shape, idx.data.data(), static_cast<uint64_t>(idx.numel()), sizeof(int64_t)});
   }
 
   // header: metadata first, then the tensors in order, packed one after the other.
@@ -491,13 +597,13 @@ inline void save_safetensors(const std::string& path, const NamedTensors& tensor
   try {
     if (!metadata.empty()) add_member("__metadata__", sd::Json(metadata));
     uint64_t offset = 0;
-    for (const auto& [name, t] : tensors) {
-      const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+    for (const Item& item : items) {
+      const uint64_t bytes = item.count * item.element_size;
       sd::OrderedJson entry = sd::OrderedJson::object();
-      entry["dtype"] = "F32";
-      entry["shape"] = t.shape();
+      entry["dtype"] = item.dtype;
+      entry["shape"] = *item.shape;
       entry["data_offsets"] = sd::OrderedJson::array({offset, offset + bytes});
-      add_member(name, entry);
+      add_member(*item.name, entry);
       offset += bytes;
     }
   } catch (const nlohmann::json::exception& e) {
@@ -515,20 +621,18 @@ inline void save_safetensors(const std::string& path, const NamedTensors& tensor
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
         const bool little_endian = sd::host_is_little_endian();
         std::vector<unsigned char> swapped;
-        for (const auto& entry : tensors) {
-          const Tensor& t = entry.second;
-          const size_t n = static_cast<size_t>(t.numel());
-          if (n == 0) continue;
+        for (const Item& item : items) {
+          const size_t bytes = static_cast<size_t>(item.count * item.element_size);
+          if (bytes == 0) continue;
+          const auto* raw = static_cast<const unsigned char*>(item.data);
           if (little_endian) {
-            out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(n * sizeof(float)));
-          } else {
-            swapped.resize(n * sizeof(float));
-            for (size_t i = 0; i < n; ++i) {
-              uint32_t bits;
-              std::memcpy(&bits, t.data() + i, sizeof bits);
-              for (int b = 0; b < 4; ++b) swapped[4 * i + b] = static_cast<unsigned char>(bits >> (8 * b));
-            }
-            out.write(reinterpret_cast<const char*>(swapped.data()), static_cast<std::streamsize>(swapped.size()));
+            out.write(reinterpret_cast<const char*>(raw), static_cast<std::streamsize>(bytes));
+          } else {  // each element's bytes reversed
+            swapped.resize(bytes);
+            const size_t es = static_cast<size_t>(item.element_size);
+            for (size_t i = 0; i < bytes; i += es)
+              for (size_t b = 0; b < es; ++b) swapped[i + b] = raw[i + es - 1 - b];
+            out.write(reinterpret_cast<const char*>(swapped.data()), static_cast<std::streamsize>(bytes));
           }
         }
       },

@@ -38,6 +38,9 @@ class Embedding : public UnaryModule {
   // indices (len) -> [len, dim].
   Tensor forward(const std::vector<int64_t>& indices) { return embedding(indices, weight); }
 
+  // Indices of any shape S -> [S..., dim].
+  Tensor forward(const IndexTensor& indices) { return embedding(indices, weight); }
+
   // A tensor of integer-valued indices of any shape S -> [S..., dim] (the library's tensors are float).
   Tensor forward(const Tensor& indices) override {
     const float* p = indices.data();

@@ -2,10 +2,13 @@
 // Embedding lookup, as torch.nn.functional.embedding: rows of a table picked by index.
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/core/factories.hpp"
+#include "tinydiff/core/index_tensor.hpp"
+#include "tinydiff/ops/shape_ops.hpp"
 
 namespace tinydiff {
 
@@ -33,6 +36,20 @@ inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weigh
     return std::vector<Tensor>{dw};
   });
   return y;
+}
+
+// weight [num, dim], indices of any shape S (each in [0, num)) -> [S..., dim], as
+// torch.nn.functional.embedding with an int64 tensor; the lookup and gradient are the ones above.
+inline Tensor embedding(const IndexTensor& indices, const Tensor& weight) {
+  Tensor rows = embedding(indices.data, weight);  // checks weight's rank and every index
+  Shape shape = indices.shape;
+  shape.push_back(weight.size(1));
+  return reshape(rows, shape);
+}
+// A braced list, e.g. embedding({2, 0}, weight) or {}: the std::vector overload (without this
+// one, {} would be ambiguous between std::vector and IndexTensor).
+inline Tensor embedding(std::initializer_list<int64_t> indices, const Tensor& weight) {
+  return embedding(std::vector<int64_t>(indices), weight);
 }
 
 }  // namespace tinydiff

@@ -1,8 +1,13 @@
 #pragma once
 // Layout ops: reshape (shares storage), clone, permute/transpose, concat,
-// narrow/slice, index_select; unsqueeze/squeeze (reshapes), stack, split, chunk
-// (concats and narrows). All but reshape copy into a fresh tensor; each
+// narrow/slice/select, index_select, repeat; unsqueeze/squeeze (reshapes), stack, split,
+// chunk (concats and narrows). All but reshape copy into a fresh tensor; each
 // backward routes g back to where the elements came from.
+//
+// Why copies and not strided views, as PyTorch's transpose / permute / narrow / select: every
+// tinydiff tensor is contiguous (core/tensor.hpp), and every kernel reads it as such, so an op
+// that changes the layout writes a new tensor (O(numel) time and memory) and writing into the
+// result never changes the input.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -10,6 +15,7 @@
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/kernels/broadcast.hpp"
+#include "tinydiff/kernels/dim_maps.hpp"
 
 namespace tinydiff {
 
@@ -50,7 +56,8 @@ inline Tensor clone(const Tensor& x) {
   return y;
 }
 
-// y's dim i is x's dim dims[i].  dx = g permuted by the inverse permutation.
+// y's dim i is x's dim dims[i], as torch.permute but a copy (see the top of the file).
+//   dx = g permuted by the inverse permutation.
 inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
   TD_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute", "got ", dims.size(), " dims for shape ",
@@ -81,7 +88,7 @@ inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   return y;
 }
 
-// Swaps two dims.
+// Swaps two dims, as torch.transpose but a copy (see the top of the file).
 inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   const int64_t rank = x.dim();
   const int64_t d0 = normalize_dim(dim0, rank, "transpose"), d1 = normalize_dim(dim1, rank, "transpose");
@@ -123,7 +130,8 @@ inline void copy_dim_range(const float* src, float* dst, const AroundDim& a, int
 
 Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
 
-// Elements [start, start + length) along `dim`.  dx = zeros with g placed in that range.
+// Elements [start, start + length) along `dim`, as torch.narrow but a copy (see the top of the
+// file).  dx = zeros with g placed in that range.
 inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   const int64_t d = normalize_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[d];
@@ -154,6 +162,19 @@ inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   auto clampi = [size](int64_t i) { return std::min(std::max(i < 0 ? i + size : i, int64_t{0}), size); };
   const int64_t s = clampi(start), e = clampi(end);
   return narrow(x, d, s, std::max(e - s, int64_t{0}));
+}
+
+// x[..., index, ...] at position `index` of `dim` (negative counts from the end), that dim
+// removed, as torch.select but a copy (see the top of the file): narrow + squeeze.
+//   dx = zeros with g placed at that index.
+inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  const int64_t d = normalize_dim(dim, x.dim(), "select");
+  const int64_t size = x.shape()[d];
+  TD_CHECK(index >= -size && index < size, "select", "index ", index, " is out of range [", -size, ", ", size,
+           ") for dim ", dim, " of shape ", shape_str(x.shape()));
+  Shape shape = x.shape();
+  shape.erase(shape.begin() + d);
+  return reshape(narrow(x, d, index < 0 ? index + size : index, 1), shape);
 }
 
 // Joins tensors along `dim`; all other sizes must agree.  each dx_i = its slice of g.
@@ -220,6 +241,35 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
         const float* src = g.data() + (o * n + j) * a.inner;
         for (int64_t k = 0; k < a.inner; ++k) dst[k] += src[k];
       }
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+// x tiled sizes[d] times along each dim, as Tensor.repeat: sizes has at least x's rank, and
+// x gets leading size-1 dims to match (a [3] repeated by {2, 2} is [2, 6]).
+//   out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
+inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
+  const auto rank = static_cast<int64_t>(sizes.size());
+  TD_CHECK(rank >= x.dim(), "repeat", "got ", rank, " repeat sizes for an input of shape ", shape_str(x.shape()),
+           ", which needs at least ", x.dim());
+  Shape x_shape(static_cast<size_t>(rank - x.dim()), 1);  // x with leading 1s, of the output's rank
+  x_shape.insert(x_shape.end(), x.shape().begin(), x.shape().end());
+  Shape out_shape(static_cast<size_t>(rank));
+  for (int64_t d = 0; d < rank; ++d) {
+    TD_CHECK(sizes[d] >= 0, "repeat", "repeat sizes must be non-negative, got ", sizes[d], " at dim ", d);
+    TD_CHECK(detail::multiply_fits(x_shape[d], sizes[d], out_shape[d]), "repeat", "repeating shape ",
+             shape_str(x.shape()), " by ", sizes[d], " at dim ", d, " overflows int64");
+  }
+  const int64_t count = shape_numel(out_shape, "repeat");  // checked: the output must fit in int64
+  kernels::DimMaps maps(static_cast<size_t>(rank));
+  for (int64_t d = 0; count > 0 && d < rank; ++d)
+    for (int64_t j = 0; j < out_shape[d]; ++j) maps[static_cast<size_t>(d)].push_back(j % x_shape[d]);
+  Tensor y = Tensor::empty(out_shape);
+  kernels::gather_dim_maps(x.data(), x_shape, y.data(), maps, 0.0f);
+  record_op(y, "repeat", {x}, [x_shape, orig = x.shape(), maps](const Tensor& g, const std::vector<bool>&) {
+    Tensor dx = zeros(orig);
+    kernels::scatter_add_dim_maps(g.data(), dx.data(), x_shape, maps);
     return std::vector<Tensor>{dx};
   });
   return y;
