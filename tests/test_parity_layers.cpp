@@ -19,18 +19,18 @@ std::optional<double> optional_real(const Case& c, const std::string& key) {
   return c.real(key);
 }
 
-// The model of families_layers.py's DictNet: rms(norm(conv(x))) over a ModuleDict "layers".
+// The model of families_layers.py's DictNet: norm(rms(conv(x))) over a ModuleDict "layers".
 struct DictNet : nn::Module {
   DictNet() : Module("DictNet") {
     layers = register_module("layers", std::make_shared<nn::ModuleDict>());
     layers->insert("conv", std::make_shared<nn::Conv1d>(nn::Conv1dOptions(3, 4, 3).padding(1)));
     layers->insert("norm", std::make_shared<nn::BatchNorm1d>(4));
-    layers->insert("rms", std::make_shared<nn::RMSNorm>(nn::RMSNormOptions({6}).eps(1e-6)));
+    layers->insert("rms", std::make_shared<nn::RMSNorm>(nn::RMSNormOptions({4, 6}).eps(1e-6)));
   }
   Tensor forward(const Tensor& x) {
     Tensor h = layers->at<nn::Conv1d>("conv").forward(x);
-    h = layers->at<nn::BatchNorm1d>("norm").forward(h);
-    return layers->at<nn::RMSNorm>("rms").forward(h);
+    h = layers->at<nn::RMSNorm>("rms").forward(h);
+    return layers->at<nn::BatchNorm1d>("norm").forward(h);
   }
   std::shared_ptr<nn::ModuleDict> layers;
 };

@@ -37,17 +37,18 @@ class RMSNormRef(torch.nn.Module):
 
 
 class DictNet(torch.nn.Module):
-    """A ModuleDict and the forward test_parity_layers.cpp mirrors: rms(norm(conv(x)))."""
+    """A ModuleDict and the forward test_parity_layers.cpp mirrors: norm(rms(conv(x))).
+    (Batch norm last: before the RMS norm its weight and the conv's bias would have zero gradients.)"""
 
     def __init__(self):
         super().__init__()
         self.layers = torch.nn.ModuleDict()
         self.layers["conv"] = torch.nn.Conv1d(3, 4, 3, padding=1)
         self.layers["norm"] = torch.nn.BatchNorm1d(4)
-        self.layers["rms"] = RMSNormRef((6,), eps=1e-6)
+        self.layers["rms"] = RMSNormRef((4, 6), eps=1e-6)
 
     def forward(self, x):
-        return self.layers["rms"](self.layers["norm"](self.layers["conv"](x)))
+        return self.layers["norm"](self.layers["rms"](self.layers["conv"](x)))
 
 
 def step(mod, x, tensors, suffix, grad_prefix):
@@ -158,7 +159,7 @@ def layers_family():
 
     # A ModuleDict: its keys prefix the state_dict's ("layers.conv.weight", ...).
     module_case(fam, "module_dict", {"module": "ModuleDict"}, DictNet(), [shifted(4, 3, 6) for _ in range(2)],
-                shifted(4, 3, 6), random_params=False)
+                shifted(4, 3, 6))
     return fam
 
 
