@@ -85,6 +85,16 @@ TEST_CASE("BatchNorm2d: buffers, train() updates the running statistics, eval() 
   CHECK(bn.num_batches_tracked.item() == 1.0f);
   const float expected = static_cast<float>((x.data()[0] - rm[0]) / std::sqrt(bn.running_var.data()[0] + 1e-5));
   CHECK(ye.data()[0] == doctest::Approx(expected).epsilon(1e-5));
+
+  // reset_running_stats / reset_parameters: back to PyTorch's initial values.
+  bn.weight.data()[1] = 3.0f;
+  bn.reset_running_stats();
+  CHECK(bn.running_mean.to_vector() == std::vector<float>(3, 0.0f));
+  CHECK(bn.running_var.to_vector() == std::vector<float>(3, 1.0f));
+  CHECK(bn.num_batches_tracked.item() == 0.0f);
+  CHECK(bn.weight.data()[1] == 3.0f);
+  bn.reset_parameters();
+  CHECK(bn.weight.to_vector() == std::vector<float>(3, 1.0f));
 }
 
 TEST_CASE("BatchNorm: options (momentum nullopt, no affine, no running statistics) and BatchNorm1d") {

@@ -21,6 +21,22 @@ namespace tinydiff::nn {
 
 using OptionalDouble = std::optional<double>;  // (TINYDIFF_ARG needs a one-word type)
 
+namespace detail {
+// PyTorch's buffers of a norm layer with track_running_stats (BatchNorm*, InstanceNorm*):
+// running_mean [C] = 0, running_var [C] = 1, num_batches_tracked [] = 0.
+inline void register_running_stats(Module& module, int64_t C, Tensor& mean, Tensor& var, Tensor& count) {
+  mean = module.register_buffer("running_mean", zeros({C}));
+  var = module.register_buffer("running_var", ones({C}));
+  count = module.register_buffer("num_batches_tracked", zeros({}));
+}
+inline void reset_running_stats(const Tensor& mean, const Tensor& var, const Tensor& count) {
+  if (!mean.defined()) return;
+  init::zeros_(mean);
+  init::ones_(var);
+  init::zeros_(count);
+}
+}  // namespace detail
+
 struct BatchNormOptions {
   BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, BatchNorm2d(16)
   TINYDIFF_ARG(int64_t, num_features);
@@ -34,12 +50,7 @@ struct BatchNormOptions {
 // What BatchNorm1d and BatchNorm2d share; they differ in the input dims they accept.
 class BatchNorm : public UnaryModule {
  public:
-  void reset_running_stats() {
-    if (!options.track_running_stats()) return;
-    init::zeros_(running_mean);
-    init::ones_(running_var);
-    init::zeros_(num_batches_tracked);
-  }
+  void reset_running_stats() { detail::reset_running_stats(running_mean, running_var, num_batches_tracked); }
   void reset_parameters() {
     reset_running_stats();
     if (!options.affine()) return;
@@ -84,11 +95,8 @@ class BatchNorm : public UnaryModule {
       weight = register_parameter("weight", ones({C}));
       bias = register_parameter("bias", zeros({C}));
     }
-    if (options.track_running_stats()) {
-      running_mean = register_buffer("running_mean", zeros({C}));
-      running_var = register_buffer("running_var", ones({C}));
-      num_batches_tracked = register_buffer("num_batches_tracked", zeros({}));
-    }
+    if (options.track_running_stats())
+      detail::register_running_stats(*this, C, running_mean, running_var, num_batches_tracked);
   }
 
   virtual void check_input(const Tensor& x) const = 0;

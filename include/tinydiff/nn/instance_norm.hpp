@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "tinydiff/core/factories.hpp"
+#include "tinydiff/nn/batch_norm.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/ops/batch_norm.hpp"
@@ -38,19 +39,11 @@ class InstanceNorm2d : public UnaryModule {
       weight = register_parameter("weight", ones({C}));
       bias = register_parameter("bias", zeros({C}));
     }
-    if (options.track_running_stats()) {
-      running_mean = register_buffer("running_mean", zeros({C}));
-      running_var = register_buffer("running_var", ones({C}));
-      num_batches_tracked = register_buffer("num_batches_tracked", zeros({}));
-    }
+    if (options.track_running_stats())
+      detail::register_running_stats(*this, C, running_mean, running_var, num_batches_tracked);
   }
 
-  void reset_running_stats() {
-    if (!options.track_running_stats()) return;
-    init::zeros_(running_mean);
-    init::ones_(running_var);
-    init::zeros_(num_batches_tracked);
-  }
+  void reset_running_stats() { detail::reset_running_stats(running_mean, running_var, num_batches_tracked); }
   void reset_parameters() {
     reset_running_stats();
     if (!options.affine()) return;

@@ -30,6 +30,19 @@ struct Pool2dOptions {
   TINYDIFF_ARG(Int2, stride) = 0;
   TINYDIFF_ARG(Int2, padding) = 0;
 };
+
+namespace detail {
+// "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
+inline void print_pool(std::ostream& out, const char* module, const Pool2dOptions& o) {
+  out << module << "(kernel_size=";
+  print_pair(out, o.kernel_size());
+  out << ", stride=";
+  print_pair(out, o.stride() == Int2(0) ? o.kernel_size() : o.stride());
+  out << ", padding=";
+  print_pair(out, o.padding());
+  out << ")";
+}
+}  // namespace detail
 using MaxPool2dOptions = Pool2dOptions;
 using AvgPool2dOptions = Pool2dOptions;
 
@@ -43,15 +56,7 @@ class MaxPool2d : public UnaryModule {
   Tensor forward(const Tensor& x) override {
     return max_pool2d(x, options.kernel_size(), options.stride(), options.padding());
   }
-  void pretty_print(std::ostream& out) const override {
-    out << "MaxPool2d(kernel_size=";
-    detail::print_pair(out, options.kernel_size());
-    out << ", stride=";
-    detail::print_pair(out, options.stride() == Int2(0) ? options.kernel_size() : options.stride());
-    out << ", padding=";
-    detail::print_pair(out, options.padding());
-    out << ")";
-  }
+  void pretty_print(std::ostream& out) const override { detail::print_pool(out, "MaxPool2d", options); }
   MaxPool2dOptions options;
 };
 
@@ -65,15 +70,7 @@ class AvgPool2d : public UnaryModule {
   Tensor forward(const Tensor& x) override {
     return avg_pool2d(x, options.kernel_size(), options.stride(), options.padding());
   }
-  void pretty_print(std::ostream& out) const override {
-    out << "AvgPool2d(kernel_size=";
-    detail::print_pair(out, options.kernel_size());
-    out << ", stride=";
-    detail::print_pair(out, options.stride() == Int2(0) ? options.kernel_size() : options.stride());
-    out << ", padding=";
-    detail::print_pair(out, options.padding());
-    out << ")";
-  }
+  void pretty_print(std::ostream& out) const override { detail::print_pool(out, "AvgPool2d", options); }
   AvgPool2dOptions options;
 };
 
