@@ -1,11 +1,17 @@
 #pragma once
 // tinydiff::nn: modules and layers (torch.nn's names, options and defaults).
 #include "tinydiff/nn/activation.hpp"
+#include "tinydiff/nn/batch_norm.hpp"
 #include "tinydiff/nn/conv.hpp"
+#include "tinydiff/nn/conv1d.hpp"
 #include "tinydiff/nn/dropout.hpp"
 #include "tinydiff/nn/embedding.hpp"
 #include "tinydiff/nn/init.hpp"
+#include "tinydiff/nn/instance_norm.hpp"
 #include "tinydiff/nn/linear.hpp"
 #include "tinydiff/nn/module.hpp"
+#include "tinydiff/nn/module_dict.hpp"
 #include "tinydiff/nn/norm.hpp"
+#include "tinydiff/nn/pool.hpp"
+#include "tinydiff/nn/rms_norm.hpp"
 #include "tinydiff/nn/sequential.hpp"
