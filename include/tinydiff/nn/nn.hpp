@@ -6,6 +6,7 @@
 #include "tinydiff/nn/embedding.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/linear.hpp"
+#include "tinydiff/nn/loss.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/nn/norm.hpp"
 #include "tinydiff/nn/sequential.hpp"
