@@ -254,7 +254,7 @@ TEST_CASE("cross_entropy with index targets: [N, C, d], weights, ignore_index, l
     for (bool weighted : {false, true})
       for (double eps : {0.0, 0.2}) {
         // PyTorch: (1 - eps) nll + eps / C * smooth; smooth_i = -sum_c w_c lp_ic; the mean divides
-        // nll by the sum of target weights, smooth by the same with weights, by the count without.
+        // both by the sum of the weights of the targets not ignored (their count without weights).
         std::vector<double> nll, smooth;
         double wsum = 0.0;
         for (int64_t n = 0; n < 2; ++n)
@@ -277,8 +277,7 @@ TEST_CASE("cross_entropy with index targets: [N, C, d], weights, ignore_index, l
         const std::string what = "cross_entropy weighted=" + std::to_string(weighted) + " eps=" + std::to_string(eps);
         if (r == Reduction::Mean) {
           const double expected =
-              (1 - eps) * reduce(nll, Reduction::Sum, 1) / wsum + eps / 5 * reduce(smooth, Reduction::Sum, 1) /
-                                                                      (weighted ? wsum : 6.0);
+              (1 - eps) * reduce(nll, Reduction::Sum, 1) / wsum + eps / 5 * reduce(smooth, Reduction::Sum, 1) / wsum;
           CHECK(y.item() == doctest::Approx(expected).epsilon(1e-5));
         } else {
           check_values(y, l, r, 1, what);

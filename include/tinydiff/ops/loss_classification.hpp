@@ -16,8 +16,8 @@
 //
 // Coefficients, with t_i the target class, m_i = 0 where t_i = ignore_index (else 1), C classes:
 //   a_ic = m_i [(1 - eps) w_c [c = t_i] / D_nll + (eps / C) w_c / D_smooth]
-//   mean:  D_nll = sum_i m_i w_{t_i} (PyTorch's weighted mean); D_smooth = D_nll with weights and
-//          the element count N d1... (ignored ones included, as PyTorch 1.13) without;  sum, none: 1.
+//   mean:  D_nll = D_smooth = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the
+//          number of targets not ignored);  sum, none: 1.
 // A mean over targets that are all ignored is 0 / 0 = NaN, as in PyTorch (its gradient here is 0).
 // The class weights are constants (PyTorch gives them no gradient either).
 #include <cmath>
@@ -97,13 +97,13 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
   const float* w = weight.defined() ? weight.data() : nullptr;
   auto w_of = [w](int64_t c) { return w ? static_cast<double>(w[c]) : 1.0; };
 
-  double d_nll = 1.0, d_smooth = 1.0;
+  double d_nll = 1.0;
   if (reduction == Reduction::Mean) {
     d_nll = 0.0;
     for (int64_t i = 0; i < positions; ++i)
       if (target.data[i] != ignore_index) d_nll += w_of(target.data[i]);
-    d_smooth = w ? d_nll : static_cast<double>(positions);
   }
+  const double d_smooth = d_nll;
   *all_ignored = reduction == Reduction::Mean && d_nll == 0.0;
   const double on = (1.0 - label_smoothing) / d_nll, off = label_smoothing / static_cast<double>(L.C) / d_smooth;
   Tensor a = zeros(scores.shape());
