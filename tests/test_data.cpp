@@ -88,6 +88,9 @@ TEST_CASE("DataLoader without shuffle: batches in order, the last one short unle
   // A batch size that divides n: drop_last drops nothing; larger than n: one batch, or none.
   CHECK(epoch_ids(*std::make_unique<data::DataLoader>(ds, data::DataLoaderOptions(5).drop_last(true))).size() == 2);
   CHECK(epoch_ids(*std::make_unique<data::DataLoader>(ds, data::DataLoaderOptions(16))).size() == 1);
+  // The loader keeps its own copy: a temporary dataset is fine.
+  data::DataLoader from_temporary(numbered(3), data::DataLoaderOptions(2));
+  CHECK(epoch_ids(from_temporary) == std::vector<std::vector<int64_t>>{{0, 1}, {2}});
   data::DataLoader none(ds, data::DataLoaderOptions(16).drop_last(true));
   CHECK(none.size() == 0);
   CHECK(epoch_ids(none).empty());
@@ -129,6 +132,20 @@ TEST_CASE("DataLoader shuffle: every sample once per epoch, reproducible by seed
     left_out.insert(missing);
   }
   CHECK(left_out.size() > 1);
+}
+
+TEST_CASE("DataLoader with the caller's generator: Fisher-Yates draws from it when each epoch begins") {
+  data::TensorDataset ds = numbered(11);
+  Generator shared(5), reference(5);
+  data::DataLoader loader(ds, data::DataLoaderOptions(4).shuffle(true).generator(&shared));
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<int64_t> order(11);
+    for (int64_t i = 0; i < 11; ++i) order[i] = i;
+    for (int64_t i = 10; i > 0; --i) std::swap(order[i], order[reference.uniform_int(static_cast<uint64_t>(i + 1))]);
+    CHECK(flatten(epoch_ids(loader)) == order);
+    // Draws between epochs (e.g. augmentation) move the shared generator for the next epoch.
+    CHECK(shared.next_u64() == reference.next_u64());
+  }
 }
 
 TEST_CASE("DataLoader prefetch gives the same batches as no prefetch, also when an epoch stops early") {

@@ -7,8 +7,10 @@
 //     for (const data::Batch& batch : loader) { Tensor x = batch.tensor(0); IndexTensor y = batch.index(1); ... }
 //
 // Every range-for (begin()) is one epoch. With shuffle, the epoch's order is a permutation drawn
-// from the loader's own Generator (seeded by options.seed), so a loader with the same seed
-// replays the same epochs, and each epoch draws a new order. Without it, the order is 0..n-1.
+// (Fisher-Yates, when the epoch begins) from the loader's own Generator, seeded by options.seed,
+// or from the caller's options.generator(&gen) (PyTorch's generator=; it must outlive the
+// loader), so a loader with the same seed replays the same epochs, and each epoch draws a new
+// order. Without shuffle, the order is 0..n-1.
 // The last batch is short (n % batch_size samples) unless drop_last leaves it out.
 //
 // prefetch: while the caller works on batch k, a worker thread (std::async) gathers batch k + 1.
@@ -34,16 +36,19 @@ struct DataLoaderOptions {
   DataLoaderOptions& drop_last(bool v) { return drop_last_ = v, *this; }
   DataLoaderOptions& prefetch(bool v) { return prefetch_ = v, *this; }
   DataLoaderOptions& seed(uint64_t v) { return seed_ = v, *this; }
+  DataLoaderOptions& generator(Generator* v) { return generator_ = v, *this; }
   int64_t batch_size() const { return batch_size_; }
   bool shuffle() const { return shuffle_; }
   bool drop_last() const { return drop_last_; }
   bool prefetch() const { return prefetch_; }
   uint64_t seed() const { return seed_; }
+  Generator* generator() const { return generator_; }
 
  private:
   int64_t batch_size_;
   bool shuffle_ = false, drop_last_ = false, prefetch_ = false;
   uint64_t seed_ = 0;
+  Generator* generator_ = nullptr;  // null: the loader's own, seeded by seed_
 };
 
 class DataLoader {
@@ -78,8 +83,10 @@ class DataLoader {
   };
 
  public:
+  // Keeps its own copy of the dataset (float tensors are shared handles, indices are copied), so the
+  // loader may outlive the dataset it was given.
   DataLoader(const TensorDataset& dataset, DataLoaderOptions options)
-          : dataset_(std::make_shared<const TensorDataset>(dataset)), options_(options), generator_(options.seed()) {
+      : dataset_(std::make_shared<const TensorDataset>(dataset)), options_(options), generator_(options.seed()) {
     TD_CHECK(options.batch_size() > 0, "data::DataLoader", "batch_size must be positive, got ",
              options.batch_size());
   }
@@ -123,9 +130,10 @@ class DataLoader {
     epoch->dataset = dataset_;
     epoch->order.resize(static_cast<size_t>(dataset_->size()));
     std::iota(epoch->order.begin(), epoch->order.end(), int64_t{0});
+    Generator& gen = options_.generator() ? *options_.generator() : generator_;
     if (options_.shuffle())  // Fisher-Yates
       for (int64_t i = dataset_->size() - 1; i > 0; --i)
-        std::swap(epoch->order[i], epoch->order[generator_.uniform_int(static_cast<uint64_t>(i + 1))]);
+        std::swap(epoch->order[i], epoch->order[gen.uniform_int(static_cast<uint64_t>(i + 1))]);
     epoch->batch_size = options_.batch_size();
     epoch->num_batches = size();
     epoch->prefetch = options_.prefetch();

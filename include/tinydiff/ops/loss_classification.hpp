@@ -37,7 +37,7 @@ namespace tinydiff {
 namespace detail {
 
 // "[n, d1, ...]": the multi-index of flat position `flat` in `shape`.
-inline std::string index_str(const Shape& shape, int64_t flat) {
+inline std::string class_loss_position(const Shape& shape, int64_t flat) {
   std::vector<int64_t> idx(shape.size());
   for (size_t k = shape.size(); k-- > 0;) {
     idx[k] = shape[k] > 0 ? flat % shape[k] : 0;
@@ -64,7 +64,7 @@ inline ClassLayout class_layout(const char* op, const Tensor& x, const char* wha
 }
 
 // The target shape scores [N, C, d1, ...] need: [N, d1, ...].
-inline Shape target_shape_for(const Shape& scores) {
+inline Shape class_target_shape(const Shape& scores) {
   Shape s{scores[0]};
   s.insert(s.end(), scores.begin() + 2, scores.end());
   return s;
@@ -75,7 +75,7 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
                                         const Tensor& weight, int64_t ignore_index, Reduction reduction,
                                         double label_smoothing, bool* all_ignored) {
   const ClassLayout L = class_layout(op, scores, "input");
-  const Shape want = target_shape_for(scores.shape());
+  const Shape want = class_target_shape(scores.shape());
   TD_CHECK(target.shape == want, op, "target of shape ", shape_str(target.shape), " does not match input of shape ",
            shape_str(scores.shape()), " (expected target shape ", shape_str(want), ")");
   TD_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be in [0, 1], got ",
@@ -91,7 +91,7 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
   for (int64_t i = 0; i < positions; ++i) {
     const int64_t t = target.data[i];
     TD_CHECK(t == ignore_index || (t >= 0 && t < L.C), op, "target ", t, " at position ",
-             index_str(target.shape, i), " is out of range [0, ", L.C, ") for input of shape ",
+             class_loss_position(target.shape, i), " is out of range [0, ", L.C, ") for input of shape ",
              shape_str(scores.shape()));
   }
   const float* w = weight.defined() ? weight.data() : nullptr;
@@ -123,7 +123,7 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
 // l_i = -sum_c a_ic lp_ic, reduced (none: shape [N, d1, ...]); NaN for a mean over nothing.
 inline Tensor reduce_class_loss(const Tensor& a, const Tensor& lp, Reduction reduction, bool all_ignored = false) {
   const int64_t N = lp.size(0), C = lp.size(1), S = N * C > 0 ? lp.numel() / (N * C) : 0;
-  Tensor per = Tensor::empty(target_shape_for(lp.shape()));
+  Tensor per = Tensor::empty(class_target_shape(lp.shape()));
   const float* pa = a.data();
   const float* pl = lp.data();
   double total = 0.0;
@@ -143,7 +143,7 @@ inline Tensor reduce_class_loss(const Tensor& a, const Tensor& lp, Reduction red
 }
 
 // g per position (none) or the scalar g, as a factor for position (n, s).
-inline float upstream_at(const Tensor& g, Reduction reduction, int64_t pos) {
+inline float class_loss_upstream(const Tensor& g, Reduction reduction, int64_t pos) {
   return reduction == Reduction::None ? g.data()[pos] : g.item();
 }
 
@@ -164,7 +164,7 @@ inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Ten
     Tensor dx = Tensor::empty(a.shape());
     for (int64_t n = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s) {
-        const float gi = detail::upstream_at(g, reduction, n * S + s);
+        const float gi = detail::class_loss_upstream(g, reduction, n * S + s);
         for (int64_t c = 0; c < C; ++c) dx.data()[(n * C + c) * S + s] = -gi * a.data()[(n * C + c) * S + s];
       }
     return std::vector<Tensor>{dx};
@@ -194,7 +194,7 @@ inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, cons
     float* d = dx.data();
     for (int64_t n = 0; n < L.N; ++n)
       for (int64_t s = 0; s < L.S; ++s) {
-        const float gi = detail::upstream_at(g, reduction, n * L.S + s);
+        const float gi = detail::class_loss_upstream(g, reduction, n * L.S + s);
         double sum_a = 0.0;
         for (int64_t c = 0; c < L.C; ++c) sum_a += pa[(n * L.C + c) * L.S + s];
         for (int64_t c = 0; c < L.C; ++c) {
@@ -255,7 +255,7 @@ inline Tensor cross_entropy(const Tensor& input, const Tensor& target, const Ten
               const float* pl = lp.data();
               for (int64_t n = 0; n < L.N; ++n)
                 for (int64_t s = 0; s < L.S; ++s) {
-                  const double gi = detail::upstream_at(g, reduction, n * L.S + s);
+                  const double gi = detail::class_loss_upstream(g, reduction, n * L.S + s);
                   double sum_a = 0.0;
                   for (int64_t c = 0; c < L.C; ++c) sum_a += pa[(n * L.C + c) * L.S + s];
                   for (int64_t c = 0; c < L.C; ++c) {

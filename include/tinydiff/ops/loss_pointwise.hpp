@@ -97,14 +97,14 @@ Tensor pointwise_loss(const char* op, const Tensor& input, const Tensor& target,
   return y;
 }
 
-inline float sign_of(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); }
+inline float loss_sign(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); }
 
 }  // namespace detail
 
 // l_i = |x_i - t_i|  (torch.nn.functional.l1_loss).   dl/dx = sign(x - t) = -dl/dt.
 inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
   return detail::pointwise_loss("l1_loss", input, target, reduction, [](int64_t, float x, float t) {
-    const float s = detail::sign_of(x - t);
+    const float s = detail::loss_sign(x - t);
     return detail::LossTerm{std::fabs(x - t), s, -s};
   });
 }
@@ -118,7 +118,7 @@ inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reductio
   return detail::pointwise_loss("smooth_l1_loss", input, target, reduction, [b](int64_t, float x, float t) {
     const float d = x - t, ad = std::fabs(d);
     if (ad < b) return detail::LossTerm{0.5f * d * d / b, d / b, -d / b};
-    const float s = detail::sign_of(d);
+    const float s = detail::loss_sign(d);
     return detail::LossTerm{ad - 0.5f * b, s, -s};
   });
 }
@@ -132,7 +132,7 @@ inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction re
   return detail::pointwise_loss("huber_loss", input, target, reduction, [dl](int64_t, float x, float t) {
     const float d = x - t, ad = std::fabs(d);
     if (ad < dl) return detail::LossTerm{0.5f * d * d, d, -d};
-    const float s = dl * detail::sign_of(d);
+    const float s = dl * detail::loss_sign(d);
     return detail::LossTerm{dl * (ad - 0.5f * dl), s, -s};
   });
 }
