@@ -15,9 +15,9 @@
 // (g_i = g[i] for none, the scalar g for sum and mean: mean's divisor is folded into a).
 //
 // Coefficients, with t_i the target class, m_i = 0 where t_i = ignore_index (else 1), C classes:
-//   a_ic = m_i [(1 - eps) w_c [c = t_i] / D_nll + (eps / C) w_c / D_smooth]
-//   mean:  D_nll = D_smooth = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the
-//          number of targets not ignored);  sum, none: 1.
+//   a_ic = m_i w_c [(1 - eps) [c = t_i] + eps / C] / D
+//   mean:  D = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the number of targets
+//          not ignored);  sum, none: D = 1.
 // A mean over targets that are all ignored is 0 / 0 = NaN, as in PyTorch (its gradient here is 0).
 // The class weights are constants (PyTorch gives them no gradient either).
 #include <cmath>
@@ -97,15 +97,14 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
   const float* w = weight.defined() ? weight.data() : nullptr;
   auto w_of = [w](int64_t c) { return w ? static_cast<double>(w[c]) : 1.0; };
 
-  double d_nll = 1.0;
+  double divisor = 1.0;
   if (reduction == Reduction::Mean) {
-    d_nll = 0.0;
+    divisor = 0.0;
     for (int64_t i = 0; i < positions; ++i)
-      if (target.data[i] != ignore_index) d_nll += w_of(target.data[i]);
+      if (target.data[i] != ignore_index) divisor += w_of(target.data[i]);
   }
-  const double d_smooth = d_nll;
-  *all_ignored = reduction == Reduction::Mean && d_nll == 0.0;
-  const double on = (1.0 - label_smoothing) / d_nll, off = label_smoothing / static_cast<double>(L.C) / d_smooth;
+  *all_ignored = reduction == Reduction::Mean && divisor == 0.0;
+  const double on = (1.0 - label_smoothing) / divisor, off = label_smoothing / static_cast<double>(L.C) / divisor;
   Tensor a = zeros(scores.shape());
   float* pa = a.data();
   for (int64_t n = 0; n < L.N; ++n)
