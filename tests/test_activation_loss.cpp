@@ -193,10 +193,10 @@ TEST_CASE("cross_entropy argument errors name the op and the shapes") {
   check_error([&] { cross_entropy(randn({4}), {1}); }, "cross_entropy", {"[4]"});
   check_error([&] { cross_entropy(randn({2, 3, 4}), {1, 1}); }, "cross_entropy", {"[2, 3, 4]"});
   check_error([&] { cross_entropy(logits, {0, 1}); }, "cross_entropy", {"2 labels", "[3, 4]"});
-  check_error([&] { cross_entropy(logits, {0, 4, 1}); }, "cross_entropy", {"label 4", "[0, 4)", "[3, 4]"});
-  check_error([&] { cross_entropy(logits, {0, 1, -1}); }, "cross_entropy", {"label -1", "[3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 4, 1}); }, "cross_entropy", {"target 4", "position [1]", "[0, 4)", "[3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 1, -1}); }, "cross_entropy", {"target -1", "position [2]", "[3, 4]"});
   check_error([&] { cross_entropy(logits, {0, 1, 2}, Reduction::Mean, 1.5); }, "cross_entropy",
               {"label_smoothing", "1.5"});
-  check_error([&] { cross_entropy(zeros({0, 4}), {}); }, "cross_entropy", {"[0, 4]"});
-  CHECK(cross_entropy(zeros({0, 4}), {}, Reduction::Sum).item() == 0.0f);
+  check_error([&] { cross_entropy(zeros({0, 4}), std::vector<int64_t>{}); }, "cross_entropy", {"[0, 4]"});
+  CHECK(cross_entropy(zeros({0, 4}), std::vector<int64_t>{}, Reduction::Sum).item() == 0.0f);
 }

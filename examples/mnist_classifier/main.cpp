@@ -95,25 +95,25 @@ int main(int argc, char** argv) {
     manual_seed(seed);
     mnist::Classifier model;
     optim::Adam optimizer(model.parameters(), optim::AdamOptions(lr));
-    const int64_t steps_per_epoch = n_train / batch, total = steps_per_epoch * epochs;
-    optim::WarmupCosineLR schedule(optimizer, 0, total);
+    // A fresh shuffle of the training digits each epoch, the short last batch dropped, the next
+    // batch gathered on a worker thread while this one trains. The shuffle and the augmentation's
+    // shifts draw from one seeded generator, so runs repeat (and match the hand-written loop this
+    // replaced: the same permutations and shifts).
     Generator gen(seed + 1);
+    const data::TensorDataset train_set({train_images, IndexTensor::of(train_labels)});
+    data::DataLoader loader(train_set,
+                            data::DataLoaderOptions(batch).shuffle(true).generator(&gen).drop_last(true).prefetch(true));
+    const int64_t steps_per_epoch = loader.size(), total = steps_per_epoch * epochs;
+    optim::WarmupCosineLR schedule(optimizer, 0, total);
     std::printf("mnist_classifier: %lld training digits, %lld held out, %lld parameters, %d epochs x %lld steps\n",
                 static_cast<long long>(n_train), static_cast<long long>(kHeldOut),
                 static_cast<long long>(model.num_parameters()), epochs, static_cast<long long>(steps_per_epoch));
     ddpm::Progress progress(0, total, steps_per_epoch / 2, batch);
     int64_t step = 0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
-      // A fresh permutation of the training digits each epoch (Fisher-Yates).
-      std::vector<int64_t> order(static_cast<size_t>(n_train));
-      for (int64_t i = 0; i < n_train; ++i) order[i] = i;
-      for (int64_t i = n_train - 1; i > 0; --i) std::swap(order[i], order[gen.uniform_int(static_cast<uint64_t>(i + 1))]);
-      for (int64_t s = 0; s < steps_per_epoch; ++s) {
-        const std::vector<int64_t> idx(order.begin() + s * batch, order.begin() + (s + 1) * batch);
-        std::vector<int64_t> y;
-        for (int64_t i : idx) y.push_back(train_labels[i]);
-        const Tensor x = random_shift(index_select(train_images, 0, idx), 2, gen);
-        const Tensor loss = cross_entropy(model.forward(x), y);
+      for (const data::Batch& b : loader) {
+        const Tensor x = random_shift(b.tensor(0), 2, gen);
+        const Tensor loss = cross_entropy(model.forward(x), b.index(1));
         optimizer.zero_grad();
         loss.backward();
         const double current_lr = optimizer.get_lr();

@@ -9,6 +9,7 @@
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/instance_norm.hpp"
 #include "tinydiff/nn/linear.hpp"
+#include "tinydiff/nn/loss.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/nn/module_dict.hpp"
 #include "tinydiff/nn/norm.hpp"
