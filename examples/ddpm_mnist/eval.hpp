@@ -142,7 +142,7 @@ inline int eval_command(const EvalRun& run) {
   std::printf("| FID vs %lld held-out digits (classifier features) | %.2f |\n", static_cast<long long>(kHeldOutDigits), fid_samples);
   std::printf("| real-vs-real FID floor at N = %lld | %.2f |\n", static_cast<long long>(n), fid_floor);
   std::printf("| FID / floor | %.2f |\n", fid_samples / fid_floor);
-  std::printf("| KID vs %lld training digits, 100 per class (mean ± s.e. over %lld disjoint subsets) | %.3f ± %.3f |\n",
+  std::printf("| KID vs %lld training digits, 100 per class (± jackknife s.e., %lld subsets) | %.3f ± %.3f |\n",
               static_cast<long long>(kReferenceDigits), static_cast<long long>(kid_samples.subsets), kid_samples.mean,
               kid_samples.std_error);
   std::printf("| real-vs-real KID floor (%lld other training digits) | %.3f ± %.3f |\n", static_cast<long long>(n_floor),
