@@ -336,7 +336,7 @@ class Cli {
     cmd->add_option("--pr-k", eval.pr_k, "precision / recall: k of the k-nearest-neighbour balls")
         ->capture_default_str()->check(CLI::Range(1, 100));
     cmd->add_option("--kid-subsets", eval.kid_subsets, "KID: disjoint subsets of its jackknife standard error")
-        ->capture_default_str()->check(CLI::Range(1, 1000));
+        ->capture_default_str()->check(CLI::Range(1, 100));
   }
 
   using Apply = void (*)(TrainConfig&, const TrainConfig&);
