@@ -9,16 +9,28 @@ def row(path):
         r = json.load(f)
     s = r.get("sampler", {})
     acc = r.get("label_accuracy")
-    return "| {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {:.3f} |".format(
+
+    def kid(key):  # files written before eval reported KID have none
+        if r.get(key) is None:
+            return "-"
+        se = r.get(key + "_se")
+        return "{:.2f} ± {}".format(r[key], "-" if se is None else "{:.2f}".format(se))
+
+    def fraction(key):
+        return "-" if r.get(key) is None else "{:.3f}".format(r[key])
+
+    return "| {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {:.3f} |".format(
         s.get("kind", "-").upper(), s.get("steps", "-"), s.get("guidance", float("nan")), r["n"], r["fid"],
-        r["fid_floor"], r["fid_ratio"], "-" if acc is None else "{:.3f}".format(acc), r["nearest_train_distance"])
+        r["fid_floor"], r["fid_ratio"], kid("kid"), kid("kid_floor"), fraction("precision"), fraction("recall"),
+        "-" if acc is None else "{:.3f}".format(acc), r["nearest_train_distance"])
 
 
 def main(paths):
     if not paths:
         sys.exit("usage: quality_table.py EVAL.json...")
-    print("| sampler | steps | guidance s | N | FID | floor | FID / floor | label accuracy | nearest-train distance |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| sampler | steps | guidance s | N | FID | floor | FID / floor | KID ± s.e. | KID floor | precision | recall "
+          "| label accuracy | nearest-train distance |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in paths:
         print(row(p))
 

@@ -316,7 +316,7 @@ class Cli {
   void add_eval() {
     EvalRun& eval = line_.eval;
     using cli_detail::finite;
-    CLI::App* cmd = app_.add_subcommand("eval", "judge samples with the MNIST classifier: FID, label accuracy, histogram");
+    CLI::App* cmd = app_.add_subcommand("eval", "judge samples with the MNIST classifier: FID, KID, precision / recall, label accuracy");
     cmd->add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(cli_detail::thread_range());
     cmd->add_option("--classifier", eval.classifier, "weights written by mnist_classifier")->capture_default_str()
         ->check(CLI::ExistingFile);
@@ -333,6 +333,10 @@ class Cli {
         ->capture_default_str()->check(CLI::NonNegativeNumber & finite());
     cmd->add_option("--seed", eval.seed, "random seed")->capture_default_str()->check(cli_detail::seed_range());
     cmd->add_option("--json", eval.json, "also write the figures as JSON");
+    cmd->add_option("--pr-k", eval.pr_k, "precision / recall: k of the k-nearest-neighbour balls")
+        ->capture_default_str()->check(CLI::Range(1, 100));
+    cmd->add_option("--kid-subsets", eval.kid_subsets, "KID: disjoint subsets of its jackknife standard error")
+        ->capture_default_str()->check(CLI::Range(1, 100));
   }
 
   using Apply = void (*)(TrainConfig&, const TrainConfig&);

@@ -6,6 +6,9 @@
 //   - FID on the classifier's 128-wide features against the 1,000 held-out real
 //     digits, and the real-vs-real floor: FID of N real training digits against
 //     the same held-out set (FID depends strongly on N, so compare to the floor),
+//   - KID (mean +- standard error over disjoint subsets) and precision / recall
+//     of the feature manifolds (quality.hpp), on the same features, against 1000
+//     class-balanced training digits, each with its real-vs-real floor,
 //   - the mean distance from each sample to its nearest training digit (a
 //     memorisation check; the held-out real digits' figure is printed beside it).
 #include <cstdio>
@@ -19,6 +22,7 @@
 
 #include "../mnist_classifier/classifier.hpp"
 #include "data.hpp"
+#include "progress.hpp"
 #include "quality.hpp"
 #include "sample.hpp"
 
@@ -31,8 +35,14 @@ struct EvalRun {
   int64_t n = 1000;        // samples to draw (100 per class for 1000)
   SamplerOptions sampler;
   uint64_t seed = 1;
+  int64_t pr_k = 3;        // precision / recall: balls to the k-th nearest neighbour
+  int64_t kid_subsets = 10;
   std::string json;        // also write the figures here
 };
+
+// FID is computed against the embedded digits' held-out part (data.hpp: kHeldOutDigits); KID and
+// precision / recall against the first kReferenceDigits training digits, which are class-balanced.
+constexpr int64_t kReferenceDigits = 1000;
 
 // The samples are judged against the embedded digits' held-out part (data.hpp: kHeldOutDigits).
 inline int eval_command(const EvalRun& run) {
@@ -60,10 +70,13 @@ inline int eval_command(const EvalRun& run) {
     std::fflush(stdout);
     // In batches of 100, so memory stays flat for large N.
     std::vector<Tensor> parts;
+    SamplingProgress progress(run.n, 100, opt.steps);
     for (int64_t start = 0; start < run.n; start += 100) {
       const int64_t len = std::min<int64_t>(100, run.n - start);
       const std::vector<int64_t> labels(intended.begin() + start, intended.begin() + start + len);
-      parts.push_back(sample(as_denoiser(*loaded.model), schedule, opt, {len, 1, 28, 28}, labels, classes, gen));
+      parts.push_back(sample(as_denoiser(*loaded.model), schedule, opt, {len, 1, 28, 28}, labels, classes, gen,
+                             [&progress](int, int, const Tensor&, const Tensor&) { progress.step(); }));
+      progress.batch_done(len);
     }
     samples = concat(parts, 0);
     // Unconditional samples (no classes, or guidance 0) have no intended label.
@@ -87,6 +100,11 @@ inline int eval_command(const EvalRun& run) {
   const Tensor train_part = narrow(data.images, 0, 0, n_train);
   const Tensor real_n = narrow(train_part, 0, 0, n);
 
+  TD_CHECK(run.pr_k >= 1 && run.pr_k < std::min(n, kReferenceDigits), "eval", "--pr-k must be in [1, ",
+           std::min(n, kReferenceDigits) - 1, "] for ", n, " samples, got ", run.pr_k);
+  std::printf("scoring %lld samples: classifier features, FID, KID, precision / recall, nearest training digits...\n",
+              static_cast<long long>(n));
+  std::fflush(stdout);
   NoGradGuard no_grad;
   auto features_of = [&](const Tensor& images) {
     std::vector<Tensor> parts;
@@ -105,6 +123,17 @@ inline int eval_command(const EvalRun& run) {
     if (!intended.empty()) correct += guess == intended[i];
   }
   const double fid_samples = fid(f_samples, f_held), fid_floor = fid(f_real, f_held);
+  // KID and precision / recall against a class-balanced reference: the held-out digits are not
+  // (no 5s, 223 ones, 40 eights), so against them a model drawing 100 digits per class is marked
+  // down for the classes' proportions. The reference is the first 1000 training digits (100 per
+  // class), and the floor the next N (at most the rest of the training digits).
+  const Tensor f_reference = features_of(narrow(train_part, 0, 0, kReferenceDigits));
+  const int64_t n_floor = std::min(n, n_train - kReferenceDigits);
+  const Tensor f_floor = features_of(narrow(train_part, 0, kReferenceDigits, n_floor));
+  const KidResult kid_samples = kid(f_samples, f_reference, run.kid_subsets);
+  const KidResult kid_floor = kid(f_floor, f_reference, run.kid_subsets);
+  const PrecisionRecall pr_samples = precision_recall(f_reference, f_samples, run.pr_k);
+  const PrecisionRecall pr_floor = precision_recall(f_reference, f_floor, run.pr_k);
   const double nearest_samples = mean_nearest_distance(samples, train_part);
   const double nearest_real = mean_nearest_distance(narrow(held_out, 0, 0, std::min<int64_t>(n, kHeldOutDigits)), train_part);
 
@@ -113,6 +142,14 @@ inline int eval_command(const EvalRun& run) {
   std::printf("| FID vs %lld held-out digits (classifier features) | %.2f |\n", static_cast<long long>(kHeldOutDigits), fid_samples);
   std::printf("| real-vs-real FID floor at N = %lld | %.2f |\n", static_cast<long long>(n), fid_floor);
   std::printf("| FID / floor | %.2f |\n", fid_samples / fid_floor);
+  std::printf("| KID vs %lld training digits, 100 per class (± jackknife s.e., %lld subsets) | %.3f ± %.3f |\n",
+              static_cast<long long>(kReferenceDigits), static_cast<long long>(kid_samples.subsets), kid_samples.mean,
+              kid_samples.std_error);
+  std::printf("| real-vs-real KID floor (%lld other training digits) | %.3f ± %.3f |\n", static_cast<long long>(n_floor),
+              kid_floor.mean, kid_floor.std_error);
+  std::printf("| precision (k = %lld) | %.3f |\n", static_cast<long long>(run.pr_k), pr_samples.precision);
+  std::printf("| recall (k = %lld) | %.3f |\n", static_cast<long long>(run.pr_k), pr_samples.recall);
+  std::printf("| real-vs-real precision / recall | %.3f / %.3f |\n", pr_floor.precision, pr_floor.recall);
   if (!intended.empty())
     std::printf("| label accuracy | %.3f |\n", static_cast<double>(correct) / static_cast<double>(n));
   std::printf("| mean distance to nearest training digit | %.3f |\n", nearest_samples);
@@ -123,7 +160,12 @@ inline int eval_command(const EvalRun& run) {
 
   if (!run.json.empty()) {
     nlohmann::json j = {{"source", source}, {"n", n}, {"fid", fid_samples}, {"fid_floor", fid_floor},
-                        {"fid_ratio", fid_samples / fid_floor}, {"histogram", histogram},
+                        {"fid_ratio", fid_samples / fid_floor}, {"kid", kid_samples.mean},
+                        {"kid_se", kid_samples.std_error}, {"kid_floor", kid_floor.mean},
+                        {"kid_floor_se", kid_floor.std_error}, {"kid_subsets", kid_samples.subsets},
+                        {"precision", pr_samples.precision}, {"recall", pr_samples.recall},
+                        {"precision_floor", pr_floor.precision}, {"recall_floor", pr_floor.recall},
+                        {"pr_k", run.pr_k}, {"histogram", histogram},
                         {"nearest_train_distance", nearest_samples}, {"nearest_train_distance_real", nearest_real}};
     if (!intended.empty()) j["label_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
     if (!run.ckpt.empty())

@@ -1,7 +1,6 @@
 #pragma once
 // `ddpm_mnist sample`: draws digits from a checkpoint and writes a grid PNG, IDX
 // files of the samples and labels, and a denoising-trajectory picture.
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -11,6 +10,7 @@
 #include <tinydiff/tinydiff.hpp>
 
 #include "checkpoint.hpp"
+#include "progress.hpp"
 #include "samplers.hpp"
 #include "train.hpp"
 
@@ -91,12 +91,16 @@ inline int sample_command(const SampleRun& run) {
   std::vector<uint8_t> image_bytes;
   std::vector<Tensor> grid_parts;
   int64_t in_grid = 0;
-  const auto started = std::chrono::steady_clock::now();
+  SamplingProgress progress(run.n, kSampleBatch, opt.steps);
   for (int64_t start = 0; start < run.n; start += kSampleBatch) {
     const int64_t len = std::min(kSampleBatch, run.n - start);
     const std::vector<int64_t> batch_labels(labels.begin() + start, labels.begin() + start + len);
+    const StepCallback on_step = [&](int i, int t, const Tensor& x_t, const Tensor& x0) {
+      if (start == 0 && record) record(i, t, x_t, x0);
+      progress.step();
+    };
     const Tensor x = sample(as_denoiser(model), schedule, opt, {len, model.config.in_channels, 28, 28}, batch_labels,
-                            classes, gen, start == 0 ? record : StepCallback{});
+                            classes, gen, on_step);
     if (!run.idx_prefix.empty()) {
       const std::vector<uint8_t> bytes = to_bytes(x);
       image_bytes.insert(image_bytes.end(), bytes.begin(), bytes.end());
@@ -106,14 +110,7 @@ inline int sample_command(const SampleRun& run) {
       grid_parts.push_back(take == len ? x : narrow(x, 0, 0, take).clone());
       in_grid += take;
     }
-    if (run.n > kSampleBatch) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      const double done = static_cast<double>(start + len);
-      std::printf("  %lld/%lld images, %.1f images/s, ETA %s\n", static_cast<long long>(start + len),
-                  static_cast<long long>(run.n), done / seconds,
-                  format_duration(seconds / done * static_cast<double>(run.n - start - len)).c_str());
-      std::fflush(stdout);
-    }
+    progress.batch_done(len);
   }
 
   io::GridOptions grid;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/quality.sh end to end on a 2-step checkpoint: one eval per setting, one table
-# row each, no label accuracy for unconditional (guidance 0) samples, and a setting
+# row each (FID, KID, precision / recall), no label accuracy for unconditional (guidance 0) samples, and a setting
 # already scored is read back rather than redrawn.
 #   quality_script_test.sh EXAMPLES_BUILD_DIR JUDGE_WEIGHTS WORK_DIR
 set -euo pipefail
@@ -16,6 +16,10 @@ echo "$table"
 [ "$(echo "$table" | grep -c '^| DDIM | 2 | 1 | 20 | ')" = 1 ]
 echo "$table" | grep -q '^| DDPM | 3 | 0 | 20 | .* | - | [0-9.]* |$'
 [ -f "$work/quality/test/ddim-2-g1.json" ] && [ -f "$work/quality/test/ddpm-3-g0.json" ]
+# KID +- s.e., its floor, precision and recall: in the JSON and in the table.
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r[k] + 0 for k in ("kid", "kid_se", "kid_floor", "precision", "recall", "precision_floor", "recall_floor")]' \
+  "$work/quality/test/ddim-2-g1.json"
+echo "$table" | grep -q '^| DDIM | 2 | 1 | 20 | [0-9.]* | [0-9.]* | [0-9.]* | -\?[0-9.]* ± [0-9.]* | -\?[0-9.]* ± [0-9.]* | [0-9.]* | [0-9.]* | '
 # Scored settings are not redrawn: the same table comes back without running eval.
 stamp=$(stat -c %Y "$work/quality/test/ddim-2-g1.json")
 [ "$(run ddim:2:1 ddpm:3:0)" = "$table" ]
