@@ -17,6 +17,7 @@
 #include "tinydiff/io/safetensors.hpp"
 #include "tinydiff/nn/nn.hpp"
 #include "tinydiff/ops/activation.hpp"
+#include "tinydiff/ops/attention.hpp"
 #include "tinydiff/ops/batch_norm.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/compare.hpp"

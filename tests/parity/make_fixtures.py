@@ -396,7 +396,7 @@ def everyday_family():
 # Modules beside this file that add families (tests/parity/families_<area>.py). Each imports
 # what it needs from this module (Family, leaf, run) and seeds its own generators, so that
 # its fixtures do not depend on the order in which the modules run.
-FAMILY_MODULES = ("families_ops", "families_layers", "families_losses")
+FAMILY_MODULES = ("families_ops", "families_layers", "families_losses", "families_attention")
 
 
 def main():

@@ -1,6 +1,7 @@
 #pragma once
 // tinydiff::nn: modules and layers (torch.nn's names, options and defaults).
 #include "tinydiff/nn/activation.hpp"
+#include "tinydiff/nn/attention.hpp"
 #include "tinydiff/nn/batch_norm.hpp"
 #include "tinydiff/nn/conv.hpp"
 #include "tinydiff/nn/conv1d.hpp"
