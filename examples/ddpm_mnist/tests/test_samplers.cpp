@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
+#include "../cli.hpp"
 #include "../diffusion.hpp"
 #include "../samplers.hpp"
 
@@ -307,4 +309,26 @@ TEST_CASE("sample refuses an unknown sampler or spacing, naming it") {
   opt.spacing = "karras";
   CHECK_THROWS_WITH_AS(sample(data.network(sched, opt.prediction), sched, opt, {1, 1, 1, 1}, {0}, 10, gen),
                        "sampling_timesteps: unknown spacing 'karras' (uniform, trailing or logsnr)", tinydiff::Error);
+}
+
+TEST_CASE("command line: --sampler and --spacing reach sample and eval; defaults DDIM on uniform steps") {
+  auto parse = [](const std::string& line) {
+    std::vector<std::string> args = {"ddpm_mnist"};
+    std::istringstream words(line);
+    for (std::string w; words >> w;) args.push_back(w);
+    return parse_command_line(args);
+  };
+  const std::string file = __FILE__;  // --ckpt must name an existing file
+  const CommandLine s = parse("sample --ckpt " + file + " --sampler dpmpp2m --steps 15 --spacing logsnr");
+  CHECK(s.sample.sampler.kind == "dpmpp2m");
+  CHECK(s.sample.sampler.steps == 15);
+  CHECK(s.sample.sampler.spacing == "logsnr");
+  const CommandLine e = parse("eval --ckpt " + file + " --sampler unipc --spacing trailing");
+  CHECK(e.eval.sampler.kind == "unipc");
+  CHECK(e.eval.sampler.spacing == "trailing");
+  const CommandLine d = parse("eval --ckpt " + file);
+  CHECK(d.eval.sampler.kind == "ddim");
+  CHECK(d.eval.sampler.spacing == "uniform");
+  CHECK_THROWS_AS(parse("eval --spacing leading"), CLI::ValidationError);
+  CHECK_THROWS_AS(parse("sample --ckpt " + file + " --sampler heun"), CLI::ValidationError);
 }
