@@ -179,6 +179,20 @@ class Cli {
         ->check(CLI::IsMember({"eps", "v"}));
   }
 
+  // --sampler, --steps and --spacing, the same for sample and eval.
+  static void add_sampler_flags(CLI::App& cmd, SamplerOptions& sampler) {
+    cmd.add_option("--sampler", sampler.kind,
+                   "ddim, ddpm, dpmpp2m (DPM-Solver++ 2M) or unipc (UniPC-2 bh2); docs/ddpm.md")
+        ->capture_default_str()->check(CLI::IsMember(sampler_kinds()));
+    cmd.add_option("--steps", sampler.steps,
+                   "sampling steps = model evaluations (each a doubled batch when guided)")
+        ->capture_default_str()->check(CLI::Range(1, 100000));
+    cmd.add_option("--spacing", sampler.spacing,
+                   "which timesteps: uniform (both ends), trailing (from T-1, T/steps apart) or logsnr "
+                   "(even in log-SNR)")
+        ->capture_default_str()->check(CLI::IsMember(spacing_kinds()));
+  }
+
   // The model flags together: as many levels as allowed, base * mult within the channel limit,
   // groups dividing every level's channels (else GroupNorm would refuse the model later, as an
   // error with exit status 1 instead of a usage error).
@@ -284,10 +298,7 @@ class Cli {
     sample_cmd_->add_option("--ckpt", sample.ckpt, "checkpoint.safetensors or ema.safetensors")->required()
         ->check(CLI::ExistingFile);
     sample_cmd_->add_option("--n", sample.n, "number of samples")->capture_default_str()->check(CLI::Range(1, 100000));
-    sample_cmd_->add_option("--sampler", sample.sampler.kind, "ddim or ddpm")->capture_default_str()
-        ->check(CLI::IsMember({"ddim", "ddpm"}));
-    sample_cmd_->add_option("--steps", sample.sampler.steps, "sampling steps (respaced)")->capture_default_str()
-        ->check(CLI::Range(1, 100000));
+    add_sampler_flags(*sample_cmd_, sample.sampler);
     sample_cmd_->add_option("--eta", sample.sampler.eta, "DDIM eta (0 deterministic, 1 = DDPM variance)")
         ->capture_default_str()->check(CLI::Range(0.0, 1.0) & finite());
     sample_cmd_->add_option("--variance", sample.sampler.variance, "DDPM variance: beta_tilde or beta")
@@ -324,9 +335,7 @@ class Cli {
     cmd->add_option("--idx", eval.idx_prefix, "or read PREFIX-images-idx3-ubyte.gz (+ PREFIX-labels-idx1-ubyte.gz)");
     cmd->add_option("--n", eval.n, "samples to draw (classes 0..9 in turn)")->capture_default_str()
         ->check(CLI::Range(2, 9000));
-    cmd->add_option("--sampler", eval.sampler.kind, "ddim or ddpm")->capture_default_str()
-        ->check(CLI::IsMember({"ddim", "ddpm"}));
-    cmd->add_option("--steps", eval.sampler.steps, "sampling steps")->capture_default_str()->check(CLI::Range(1, 100000));
+    add_sampler_flags(*cmd, eval.sampler);
     cmd->add_option("--eta", eval.sampler.eta, "DDIM eta")->capture_default_str()->check(CLI::Range(0.0, 1.0) & finite());
     cmd->add_option("--guidance", eval.sampler.guidance,
                     "guidance s: eps = eps_u + s (eps_c - eps_u); 0 unconditional, 1 conditional")

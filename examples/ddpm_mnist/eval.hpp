@@ -169,7 +169,8 @@ inline int eval_command(const EvalRun& run) {
                         {"nearest_train_distance", nearest_samples}, {"nearest_train_distance_real", nearest_real}};
     if (!intended.empty()) j["label_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
     if (!run.ckpt.empty())
-      j["sampler"] = {{"kind", run.sampler.kind}, {"steps", run.sampler.steps}, {"guidance", run.sampler.guidance},
+      j["sampler"] = {{"kind", run.sampler.kind}, {"steps", run.sampler.steps}, {"spacing", run.sampler.spacing},
+                      {"guidance", run.sampler.guidance},
                       {"eta", run.sampler.eta}, {"seed", run.seed}};
     const std::string text = j.dump(2) + "\n";
     io::write_file_atomically(run.json, [&](std::ostream& out) { out << text; }, "eval");
