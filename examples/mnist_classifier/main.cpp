@@ -13,6 +13,7 @@
 
 #include "../ddpm_mnist/data.hpp"
 #include "../ddpm_mnist/progress.hpp"
+#include "accuracy.hpp"
 #include "classifier.hpp"
 
 using namespace tinydiff;
@@ -38,25 +39,6 @@ Tensor random_shift(const Tensor& images, int max_shift, Generator& gen) {
       }
   }
   return out;
-}
-
-// Fraction of `images` the model labels correctly, in eval mode, batched.
-double accuracy(mnist::Classifier& model, const Tensor& images, const std::vector<int64_t>& labels) {
-  NoGradGuard no_grad;
-  model.eval();
-  int64_t correct = 0;
-  const int64_t n = images.size(0);
-  for (int64_t start = 0; start < n; start += 500) {
-    const int64_t len = std::min<int64_t>(500, n - start);
-    const Tensor logits = model.forward(narrow(images, 0, start, len));
-    for (int64_t i = 0; i < len; ++i) {
-      const float* row = logits.data() + i * 10;
-      const int64_t guess = std::max_element(row, row + 10) - row;
-      correct += guess == labels[start + i];
-    }
-  }
-  model.train();
-  return static_cast<double>(correct) / static_cast<double>(n);
 }
 
 }  // namespace
@@ -122,7 +104,7 @@ int main(int argc, char** argv) {
         progress.update(++step, loss.item(), current_lr);
       }
     }
-    const double acc = accuracy(model, test_images, test_labels);
+    const double acc = mnist::heldout_accuracy(model, test_images, test_labels, 500);
     io::save(model, out, {{"format", "tinydiff-mnist-classifier-1"}, {"heldout_accuracy", std::to_string(acc)}});
     std::printf("held-out accuracy: %.2f%% (%lld of %lld digits); weights saved to %s\n", 100.0 * acc,
                 static_cast<long long>(acc * kHeldOut + 0.5), static_cast<long long>(kHeldOut), out.c_str());

@@ -17,6 +17,7 @@
 
 #include "../ddpm_mnist/data.hpp"
 #include "../ddpm_mnist/progress.hpp"
+#include "../mnist_classifier/accuracy.hpp"
 #include "vit.hpp"
 
 using namespace tinydiff;
@@ -39,21 +40,6 @@ Tensor translate_randomly(const Tensor& images, int64_t max_shift, Generator& ge
                   sizeof(float) * static_cast<size_t>(x1 - x0));
   }
   return out;
-}
-
-// Fraction of `images` the model labels correctly, in eval mode, batched.
-double heldout_accuracy(vit::VisionTransformer& model, const Tensor& images, const std::vector<int64_t>& labels) {
-  NoGradGuard no_grad;
-  model.eval();
-  int64_t correct = 0;
-  const int64_t n = images.size(0);
-  for (int64_t start = 0; start < n; start += 250) {
-    const int64_t len = std::min<int64_t>(250, n - start);
-    const IndexTensor guesses = argmax(model.forward(narrow(images, 0, start, len)), 1);
-    for (int64_t i = 0; i < len; ++i) correct += guesses.data[static_cast<size_t>(i)] == labels[start + i];
-  }
-  model.train();
-  return static_cast<double>(correct) / static_cast<double>(n);
 }
 
 // The 1-minute load average, to say how busy the machine was (0 where /proc is missing).
@@ -162,7 +148,7 @@ int main(int argc, char** argv) {
         schedule.step();
         progress.update(++step, loss.item(), current_lr);
       }
-      acc = heldout_accuracy(model, test_images, test_labels);
+      acc = mnist::heldout_accuracy(model, test_images, test_labels, 250);
       load_sum += load_average();
       ++load_samples;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
