@@ -17,8 +17,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
-using test_helpers::relative_error;
+using namespace test_helpers;
 
 namespace {
 
@@ -51,10 +50,6 @@ std::vector<float> attention_reference(const Tensor& q, const Tensor& k, const T
   return out;
 }
 
-void expect_gradcheck(const testing::GradcheckFunction& f, const std::vector<Tensor>& inputs, const std::string& what) {
-  test_helpers::check_gradcheck(f, inputs, {}, what);
-}
-
 // Batch element i of a sequence-first [L, N, E] tensor: [L, E].
 Tensor select_batch(const Tensor& x, int64_t i) { return squeeze(narrow(x, 1, i, 1), 1); }
 
@@ -64,12 +59,6 @@ Tensor causal_mask(int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i + 1; j < n; ++j) mask.data()[i * n + j] = -kInf;
   return mask;
-}
-
-std::vector<std::string> keys_of(const nn::NamedTensors& named) {
-  std::vector<std::string> keys;
-  for (auto& entry : named) keys.push_back(entry.first);
-  return keys;
 }
 
 }  // namespace

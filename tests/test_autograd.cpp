@@ -10,27 +10,13 @@
 
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
-void check_values(const Tensor& t, const std::vector<float>& expected, double tol = 1e-5) {
-  REQUIRE(t.defined());
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  const std::vector<float> v = t.to_vector();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element ", i);
-    CHECK(v[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
-}
 
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST_CASE("backward on a scalar") {
@@ -42,13 +28,13 @@ TEST_CASE("backward on a scalar") {
   CHECK(x.is_leaf());
   CHECK(x.grad_fn_name().empty());
   y.backward();
-  check_values(x.grad(), {2, 4, 6});
+  check_elements(x.grad(), {2, 4, 6});
   CHECK(x.grad().shape() == x.shape());
 
   // A one-element but not 0-d output also works without a gradient.
   Tensor w = tensor({3.0f}, {1, 1}).requires_grad_();
   (w * w).backward();
-  check_values(w.grad(), {6});
+  check_elements(w.grad(), {6});
 }
 
 TEST_CASE("backward with an explicit upstream gradient on a non-scalar") {
@@ -56,7 +42,7 @@ TEST_CASE("backward with an explicit upstream gradient on a non-scalar") {
   Tensor y = x * x;
   Tensor g = tensor({1, 0, -1, 2, 0.5f, 3}, {2, 3});
   y.backward(g);
-  check_values(x.grad(), {2, 0, -6, 16, 5, 36});  // 2 x g
+  check_elements(x.grad(), {2, 0, -6, 16, 5, 36});  // 2 x g
 }
 
 TEST_CASE("gradients are copied: later changes to the upstream gradient do not leak") {
@@ -64,13 +50,13 @@ TEST_CASE("gradients are copied: later changes to the upstream gradient do not l
   Tensor g = tensor({5, 7});
   (x + 1.0f).backward(g);  // add_scalar passes g straight through
   g.at({0}) = 100.0f;
-  check_values(x.grad(), {5, 7});
+  check_elements(x.grad(), {5, 7});
 
   Tensor leaf = tensor({1, 2}).requires_grad_();
   leaf.backward(g);  // backward on a leaf itself accumulates g
-  check_values(leaf.grad(), {100, 7});
+  check_elements(leaf.grad(), {100, 7});
   g.at({1}) = 0.0f;
-  check_values(leaf.grad(), {100, 7});
+  check_elements(leaf.grad(), {100, 7});
 }
 
 TEST_CASE("leaf gradients never share storage, though fresh ones are adopted without a copy") {
@@ -80,36 +66,36 @@ TEST_CASE("leaf gradients never share storage, though fresh ones are adopted wit
   y.backward(tensor({1, 1}), /*retain_graph=*/true);
   CHECK(a.grad().data() != b.grad().data());
   a.grad().at({0}) = 100.0f;
-  check_values(b.grad(), {1, 1});
+  check_elements(b.grad(), {1, 1});
   y.backward(tensor({1, 1}));  // accumulates in place into each
-  check_values(a.grad(), {101, 2});
-  check_values(b.grad(), {2, 2});
+  check_elements(a.grad(), {101, 2});
+  check_elements(b.grad(), {2, 2});
 
   // The same leaf twice in one op (x + x): the shared gradient is copied, then added to.
   Tensor x = tensor({1, 2}).requires_grad_();
   (x + x).backward(tensor({1, 3}));
-  check_values(x.grad(), {2, 6});
+  check_elements(x.grad(), {2, 6});
 
   // A gradient the op made for this leaf alone (x * 3 gives 3 g) becomes .grad() as it is;
   // a later backward adds into it.
   Tensor w = tensor({1, 2}).requires_grad_();
   (w * 3.0f).sum().backward();
-  check_values(w.grad(), {3, 3});
+  check_elements(w.grad(), {3, 3});
   (w * w).sum().backward();
-  check_values(w.grad(), {5, 7});
+  check_elements(w.grad(), {5, 7});
 }
 
 TEST_CASE("gradients accumulate into leaves across backward calls; zero_grad starts fresh") {
   Tensor x = tensor({1, 2, 3}).requires_grad_();
   (x * 2.0f).sum().backward();
-  check_values(x.grad(), {2, 2, 2});
+  check_elements(x.grad(), {2, 2, 2});
   (x * x).sum().backward();  // += 2x
-  check_values(x.grad(), {4, 6, 8});
+  check_elements(x.grad(), {4, 6, 8});
 
   x.zero_grad();
   CHECK(!x.grad().defined());
   (x * 3.0f).sum().backward();
-  check_values(x.grad(), {3, 3, 3});
+  check_elements(x.grad(), {3, 3, 3});
 }
 
 TEST_CASE("retain_graph allows a second backward and accumulates twice") {
@@ -118,12 +104,12 @@ TEST_CASE("retain_graph allows a second backward and accumulates twice") {
   Tensor y = (h * x).sum();  // dy/dx = e^x (1 + x)
   y.backward(Tensor(), /*retain_graph=*/true);
   const std::vector<float> once = {std::exp(1.0f) * 2.0f, std::exp(-2.0f) * -1.0f};
-  check_values(x.grad(), once);
+  check_elements(x.grad(), once);
   CHECK(!y.grad_fn()->released);
   y.backward(Tensor(), true);
-  check_values(x.grad(), {2 * once[0], 2 * once[1]});
+  check_elements(x.grad(), {2 * once[0], 2 * once[1]});
   y.backward();  // a third, freeing the graph
-  check_values(x.grad(), {3 * once[0], 3 * once[1]});
+  check_elements(x.grad(), {3 * once[0], 3 * once[1]});
   CHECK(y.grad_fn()->released);
   CHECK_THROWS_AS(y.backward(), Error);
 }
@@ -137,7 +123,7 @@ TEST_CASE("a second backward without retain_graph throws, mentioning 'second tim
   CHECK(msg.find("second time") != std::string::npos);
   CHECK(msg.find("backward") != std::string::npos);
   CHECK(msg.find("retain_graph") != std::string::npos);
-  check_values(x.grad(), {2, 4});  // nothing was added by the failed call
+  check_elements(x.grad(), {2, 4});  // nothing was added by the failed call
 }
 
 TEST_CASE("NoGradGuard: no graph inside, restored after, nests, is per thread") {
@@ -209,7 +195,7 @@ TEST_CASE("needed-gradient mask: a custom op via record_op is not asked for unne
   CHECK(y.grad_fn()->needs_grad == std::vector<bool>{true, false});
   y.backward(tensor({1, 1, 2}));
   CHECK(calls == 1);
-  check_values(a.grad(), {4, 5, 12});
+  check_elements(a.grad(), {4, 5, 12});
   CHECK(!b.grad().defined());
 
   // Neither input requires grad: nothing is recorded.
@@ -248,7 +234,7 @@ TEST_CASE("a shared subexpression gets the sum of both paths (diamond graph)") {
   y.backward();
   std::vector<float> expected;
   for (float xi : {0.5f, -1.0f, 2.0f}) expected.push_back(2.0f * (4.0f * xi + std::exp(2.0f * xi)));
-  check_values(x.grad(), expected);
+  check_elements(x.grad(), expected);
 
   // Paths of different length into the same node: a feeds b = 3a and also c = b + a directly.
   // Its node must wait for both gradients (reverse topological order).
@@ -257,12 +243,12 @@ TEST_CASE("a shared subexpression gets the sum of both paths (diamond graph)") {
   Tensor b = (a * 3.0f).exp().log();  // = 3a, through a longer path
   Tensor c = b + a;                   // = 4a = 8 x2
   c.sum().backward();
-  check_values(x2.grad(), {8});
+  check_elements(x2.grad(), {8});
 
   // The same tensor as both inputs of one op.
   Tensor x3 = tensor({3.0f, -2.0f}).requires_grad_();
   (x3 * x3 + x3 + x3).sum().backward();  // 2x + 2
-  check_values(x3.grad(), {8, -2});
+  check_elements(x3.grad(), {8, -2});
 }
 
 TEST_CASE("retain_grad keeps the gradient of a non-leaf") {
@@ -272,8 +258,8 @@ TEST_CASE("retain_grad keeps the gradient of a non-leaf") {
   h.retain_grad();
   Tensor y = (h * h + other).sum();  // dy/dh = 2h
   y.backward();
-  check_values(h.grad(), {6, 12});
-  check_values(x.grad(), {3 * 6 + 2, 3 * 12 + 2});
+  check_elements(h.grad(), {6, 12});
+  check_elements(x.grad(), {3 * 6 + 2, 3 * 12 + 2});
   CHECK(!other.grad().defined());
 
   // retain_grad on the root: it gets the seed.
@@ -281,7 +267,7 @@ TEST_CASE("retain_grad keeps the gradient of a non-leaf") {
   Tensor r = x2 * 2.0f;
   r.retain_grad();
   r.backward(tensor({0.5f, 4.0f}));
-  check_values(r.grad(), {0.5f, 4.0f});
+  check_elements(r.grad(), {0.5f, 4.0f});
 }
 
 TEST_CASE("a chain of 100,000 ops back-propagates without recursion") {
@@ -294,8 +280,8 @@ TEST_CASE("a chain of 100,000 ops back-propagates without recursion") {
   loss.backward();
   const double d = std::pow(1.0001, steps);
   // float rounding over 50,000 multiplies: allow 1% relative error.
-  check_values(x.grad(), {static_cast<float>(d), static_cast<float>(2 * d), static_cast<float>(-d)}, 1e-2);
-  check_values(y, {static_cast<float>(d), static_cast<float>(-0.5 * d), static_cast<float>(2 * d)}, 1e-2);
+  check_elements(x.grad(), {static_cast<float>(d), static_cast<float>(2 * d), static_cast<float>(-d)}, 1e-2);
+  check_elements(y, {static_cast<float>(d), static_cast<float>(-0.5 * d), static_cast<float>(2 * d)}, 1e-2);
 
   // A chain of 100,000 additions: gradient exactly 1.
   Tensor x2 = tensor({0.0f}).requires_grad_();
@@ -335,7 +321,7 @@ TEST_CASE("a chain of 100,000 ops dropped without backward is torn down without 
     Tensor y = x;
     for (int i = 0; i < 30000; ++i) y = y * 0.5f + y * 0.5f;
     y.sum().backward();
-    check_values(x.grad(), {2, 2}, 1e-3);  // 1 from the retained chain above, 1 from this one
+    check_elements(x.grad(), {2, 2}, 1e-3);  // 1 from the retained chain above, 1 from this one
   }
   CHECK(x.grad().defined());
 }
@@ -367,7 +353,7 @@ TEST_CASE("detach cuts the graph") {
   Tensor x = tensor({2, 3}).requires_grad_();
   Tensor y = (x.detach() * x).sum();  // only the second factor is differentiated: dy/dx = x
   y.backward();
-  check_values(x.grad(), {2, 3});
+  check_elements(x.grad(), {2, 3});
 
   Tensor d = (x * 2.0f).detach();
   CHECK(!d.requires_grad());
@@ -393,6 +379,6 @@ TEST_CASE("broadcast gradients reduce back to each input's shape") {
   Tensor b = tensor({10, 20, 30}).requires_grad_();
   (a * b).sum().backward();
   CHECK(b.grad().shape() == Shape{3});
-  check_values(b.grad(), {5, 7, 9});
-  check_values(a.grad(), {10, 20, 30, 10, 20, 30});
+  check_elements(b.grad(), {5, 7, 9});
+  check_elements(a.grad(), {10, 20, 30, 10, 20, 30});
 }

@@ -6,7 +6,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::error_message;
+using namespace test_helpers;
 
 TEST_CASE("versions: every tracked in-place write bumps the storage's version, shared by its views") {
   Tensor x = randn({2, 3});

@@ -11,7 +11,11 @@
 #include <tinydiff/testing/gradcheck.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "reference_conv.hpp"
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
 
@@ -28,7 +32,7 @@ struct ConvConfig {
 
 // The sweep of the brief: kernel {1x1, 3x3, 4x4, 3x2} x stride {1, 2} x padding {0, 1, 2}
 // x dilation {1, 2} x groups {1, 2} x bias {absent, present}, plus a few mixed (h, w) pairs.
-std::vector<ConvConfig> sweep() {
+std::vector<ConvConfig> conv_sweep() {
   std::vector<ConvConfig> configs;
   for (Int2 k : {Int2(1), Int2(3), Int2(4), Int2(3, 2)})
     for (int64_t s : {1, 2})
@@ -49,20 +53,18 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
 // ---- the reference: conv2d straight from its definition, in double ----
 //   y[n, o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[n, g*Cin_g + c, i s - p + a d, j s - p + e d]
 // and its gradients by the same loops, each product sent back to where it came from.
-struct RefConv {
-  const Tensor &x, &w, &b;
+struct RefConv : ReferenceProducts {
   ConvConfig c;
-  int64_t N, Cin, H, W, Cout, KH, KW, OH, OW, cin_g, cout_g;
+  int64_t Cin, H, W, KH, KW, cin_g, cout_g;
   RefConv(const Tensor& x_, const Tensor& w_, const Tensor& b_, const ConvConfig& cfg)
-      : x(x_), w(w_), b(b_), c(cfg) {
-    N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+      : ReferenceProducts(x_, w_, b_), c(cfg) {
+    Cin = x.size(1), H = x.size(2), W = x.size(3);
     Cout = w.size(0), KH = w.size(2), KW = w.size(3);
     OH = conv_out_size(H, KH, c.stride.h, c.padding.h, c.dilation.h);
     OW = conv_out_size(W, KW, c.stride.w, c.padding.w, c.dilation.w);
     cin_g = Cin / c.groups, cout_g = Cout / c.groups;
   }
-  // Calls f(x index, w index, y index) for every product x * w that enters the output.
-  void for_each_term(const std::function<void(int64_t, int64_t, int64_t)>& f) const {
+  void for_each_term(const std::function<void(int64_t, int64_t, int64_t)>& f) const override {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < Cout; ++o)
         for (int64_t i = 0; i < OH; ++i)
@@ -78,49 +80,7 @@ struct RefConv {
                     ((n * Cout + o) * OH + i) * OW + j);
                 }
   }
-  std::vector<double> forward() const {
-    std::vector<double> y(static_cast<size_t>(N * Cout * OH * OW), 0.0);
-    if (b.defined())
-      for (size_t k = 0; k < y.size(); ++k) y[k] = b.data()[(k / static_cast<size_t>(OH * OW)) % Cout];
-    const float *px = x.data(), *pw = w.data();
-    for_each_term([&](int64_t ix, int64_t iw, int64_t iy) { y[iy] += double(px[ix]) * pw[iw]; });
-    return y;
-  }
-  void backward(const Tensor& g, std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) const {
-    dx.assign(static_cast<size_t>(x.numel()), 0.0);
-    dw.assign(static_cast<size_t>(w.numel()), 0.0);
-    db.assign(static_cast<size_t>(Cout), 0.0);
-    const float *px = x.data(), *pw = w.data(), *pg = g.data();
-    for_each_term([&](int64_t ix, int64_t iw, int64_t iy) {
-      dx[ix] += double(pg[iy]) * pw[iw];
-      dw[iw] += double(pg[iy]) * px[ix];
-    });
-    for (int64_t k = 0; k < g.numel(); ++k) db[(k / (OH * OW)) % Cout] += pg[k];
-  }
 };
-
-// max |t - ref| / (1 + max |ref|): a relative error scaled to the data.
-double scaled_error(const Tensor& t, const std::vector<double>& ref) {
-  REQUIRE(t.defined());
-  REQUIRE(static_cast<size_t>(t.numel()) == ref.size());
-  double diff = 0.0, scale = 0.0;
-  for (size_t k = 0; k < ref.size(); ++k) {
-    diff = std::fmax(diff, std::fabs(double(t.data()[k]) - ref[k]));
-    scale = std::fmax(scale, std::fabs(ref[k]));
-  }
-  return diff / (1.0 + scale);
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 
@@ -151,7 +111,7 @@ TEST_CASE("conv2d: hand-computed 3x3 input, 2x2 kernel") {
 TEST_CASE("conv2d: forward and gradients match the nested-loop reference over the sweep") {
   Generator gen(7);
   int checked = 0;
-  for (const ConvConfig& c : sweep()) {
+  for (const ConvConfig& c : conv_sweep()) {
     INFO(c.str());
     // Non-square image, Cin = 4 and Cout = 6 (2 and 3 per group when groups = 2).
     const Tensor x = randn({2, 4, 7, 9}, &gen).requires_grad_();
@@ -213,7 +173,7 @@ TEST_CASE("conv2d: gradcheck over the sweep at small sizes") {
   Generator gen(9);
   int checked = 0, skipped = 0;
   double worst = 0.0;  // the largest error/bound seen (passes when <= 1)
-  for (const ConvConfig& c : sweep()) {
+  for (const ConvConfig& c : conv_sweep()) {
     // N = 2, Cin = 2 (groups 1) or 4 (groups 2), Cout = 3 or 4, a 6x5 image.
     const int64_t cin = 2 * c.groups, cout = c.groups == 1 ? 3 : 4, h = 6, w = 5;
     if (conv_out_size(h, c.kernel.h, c.stride.h, c.padding.h, c.dilation.h) <= 0 ||

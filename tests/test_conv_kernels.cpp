@@ -20,9 +20,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::for_each_tier;
-using test_helpers::random_vector;
-using test_helpers::relative_error;
+using namespace test_helpers;
 
 TEST_CASE("im2col matches index arithmetic on every tier") {
   // Widths on both sides of the vector widths (4, 8, 16) and beyond one vector's reach; strides,

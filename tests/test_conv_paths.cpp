@@ -19,12 +19,10 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
+using namespace test_helpers;
 using kernels::ConvParams;
 using kernels::ConvPass;
 using kernels::ConvPath;
-using test_helpers::for_each_tier;
-using test_helpers::random_vector;
-using test_helpers::relative_error;
 
 namespace {
 

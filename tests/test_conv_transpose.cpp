@@ -11,7 +11,11 @@
 #include <tinydiff/testing/gradcheck.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "reference_conv.hpp"
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
 
@@ -34,7 +38,7 @@ int64_t convt_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op, 
 // kernel {1x1, 3x3, 4x4, 3x2} x stride {1, 2} x padding {0, 1, 2} x dilation {1, 2}
 // x groups {1, 2} x output_padding {0, 1} x bias {absent, present}, keeping the
 // combinations PyTorch allows (output_padding < stride or < dilation), plus mixed pairs.
-std::vector<ConvTConfig> sweep() {
+std::vector<ConvTConfig> conv_transpose_sweep() {
   std::vector<ConvTConfig> configs;
   for (Int2 k : {Int2(1), Int2(3), Int2(4), Int2(3, 2)})
     for (int64_t s : {1, 2})
@@ -53,20 +57,18 @@ std::vector<ConvTConfig> sweep() {
 // Every input pixel stamps its channel's kernel slice onto the output:
 //   y[n, g*Cout_g + o, i s - p + a d, j s - p + e d] += x[n, c, i, j] w[c, o, a, e]   (c in group g)
 // plus b; the gradients by the same loops, each product sent back to where it came from.
-struct RefConvT {
-  const Tensor &x, &w, &b;
+struct RefConvT : ReferenceProducts {
   ConvTConfig c;
-  int64_t N, Cin, H, W, Cout, KH, KW, OH, OW, cin_g, cout_g;
+  int64_t Cin, H, W, KH, KW, cin_g, cout_g;
   RefConvT(const Tensor& x_, const Tensor& w_, const Tensor& b_, const ConvTConfig& cfg)
-      : x(x_), w(w_), b(b_), c(cfg) {
-    N = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+      : ReferenceProducts(x_, w_, b_), c(cfg) {
+    Cin = x.size(1), H = x.size(2), W = x.size(3);
     cout_g = w.size(1), KH = w.size(2), KW = w.size(3);
     Cout = cout_g * c.groups, cin_g = Cin / c.groups;
     OH = convt_out_size(H, KH, c.stride.h, c.padding.h, c.output_padding.h, c.dilation.h);
     OW = convt_out_size(W, KW, c.stride.w, c.padding.w, c.output_padding.w, c.dilation.w);
   }
-  // Calls f(x index, w index, y index) for every product x * w that enters the output.
-  void for_each_term(const std::function<void(int64_t, int64_t, int64_t)>& f) const {
+  void for_each_term(const std::function<void(int64_t, int64_t, int64_t)>& f) const override {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t ci = 0; ci < Cin; ++ci)
         for (int64_t i = 0; i < H; ++i)
@@ -82,49 +84,7 @@ struct RefConvT {
                     ((n * Cout + co) * OH + oy) * OW + ox);
                 }
   }
-  std::vector<double> forward() const {
-    std::vector<double> y(static_cast<size_t>(N * Cout * OH * OW), 0.0);
-    if (b.defined())
-      for (size_t k = 0; k < y.size(); ++k) y[k] = b.data()[(k / static_cast<size_t>(OH * OW)) % Cout];
-    const float *px = x.data(), *pw = w.data();
-    for_each_term([&](int64_t ix, int64_t iw, int64_t iy) { y[iy] += double(px[ix]) * pw[iw]; });
-    return y;
-  }
-  void backward(const Tensor& g, std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) const {
-    dx.assign(static_cast<size_t>(x.numel()), 0.0);
-    dw.assign(static_cast<size_t>(w.numel()), 0.0);
-    db.assign(static_cast<size_t>(Cout), 0.0);
-    const float *px = x.data(), *pw = w.data(), *pg = g.data();
-    for_each_term([&](int64_t ix, int64_t iw, int64_t iy) {
-      dx[ix] += double(pg[iy]) * pw[iw];
-      dw[iw] += double(pg[iy]) * px[ix];
-    });
-    for (int64_t k = 0; k < g.numel(); ++k) db[(k / (OH * OW)) % Cout] += pg[k];
-  }
 };
-
-// max |t - ref| / (1 + max |ref|): a relative error scaled to the data.
-double scaled_error(const Tensor& t, const std::vector<double>& ref) {
-  REQUIRE(t.defined());
-  REQUIRE(static_cast<size_t>(t.numel()) == ref.size());
-  double diff = 0.0, scale = 0.0;
-  for (size_t k = 0; k < ref.size(); ++k) {
-    diff = std::fmax(diff, std::fabs(double(t.data()[k]) - ref[k]));
-    scale = std::fmax(scale, std::fabs(ref[k]));
-  }
-  return diff / (1.0 + scale);
-}
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 double dot(const Tensor& a, const Tensor& b) {
   double total = 0.0;
@@ -162,7 +122,7 @@ TEST_CASE("conv_transpose2d: hand-computed 2x2 input, 2x2 kernel") {
 TEST_CASE("conv_transpose2d: forward and gradients match the nested-loop reference over the sweep") {
   Generator gen(17);
   int checked = 0;
-  for (const ConvTConfig& c : sweep()) {
+  for (const ConvTConfig& c : conv_transpose_sweep()) {
     INFO(c.str());
     // Non-square image, Cin = 4 and Cout = 6 (2 and 3 per group when groups = 2).
     const Tensor x = randn({2, 4, 5, 6}, &gen).requires_grad_();
@@ -237,7 +197,7 @@ TEST_CASE("conv_transpose2d: gradcheck over the sweep at small sizes") {
   Generator gen(20);
   int checked = 0, skipped = 0;
   double worst = 0.0;  // the largest error/bound seen (passes when <= 1)
-  for (const ConvTConfig& c : sweep()) {
+  for (const ConvTConfig& c : conv_transpose_sweep()) {
     // N = 2, Cin = 2 (groups 1) or 4 (groups 2), Cout = 3 or 4, a 4x3 input.
     const int64_t cin = 2 * c.groups, cout_g = c.groups == 1 ? 3 : 2, h = 4, w = 3;
     if (convt_out_size(h, c.kernel.h, c.stride.h, c.padding.h, c.output_padding.h, c.dilation.h) <= 0 ||

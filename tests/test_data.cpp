@@ -11,7 +11,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
+using namespace test_helpers;
 
 namespace {
 

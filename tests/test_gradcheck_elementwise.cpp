@@ -16,7 +16,10 @@
 #include <tinydiff/tinydiff.hpp>
 #include <tinydiff/testing/gradcheck.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 using testing::gradcheck;
 using testing::GradcheckOptions;
 using Fn = testing::GradcheckFunction;
@@ -48,16 +51,6 @@ Tensor away_from(const Shape& shape, const std::vector<float>& kinks, float marg
 Tensor with_grad(Tensor t, bool on) {
   if (on) t.requires_grad_();
   return t;
-}
-
-// Runs gradcheck and reports its message on failure.
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::string& what,
-                      const GradcheckOptions& options = {}) {
-  const auto r = gradcheck(f, inputs, options);
-  INFO(what);
-  INFO(r.message);
-  CHECK(r.passed);
-  CHECK(r.checked_elements > 0);
 }
 
 struct ShapePair {

@@ -13,18 +13,10 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
+using namespace test_helpers;
 using Fn = testing::GradcheckFunction;
 
 namespace {
-// N(0, 1) values; a leaf that requires grad unless told otherwise.
-Tensor normal(const Shape& shape, Generator& gen, bool requires_grad = true) {
-  return requires_grad ? randn(shape, &gen).requires_grad_() : randn(shape, &gen);
-}
-
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::string& what,
-                      const testing::GradcheckOptions& options = {}) {
-  test_helpers::check_gradcheck(f, inputs, options, what);
-}
 
 // One piece of a multi-output op, times a different weight per piece, summed: every piece's
 // gradient must land in its own place.

@@ -14,14 +14,11 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
+using namespace test_helpers;
 using Fn = testing::GradcheckFunction;
 
 namespace {
-Tensor normal(const Shape& shape, Generator& gen) { return randn(shape, &gen).requires_grad_(); }
 
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::string& what) {
-  test_helpers::check_gradcheck(f, inputs, {}, what);
-}
 }  // namespace
 
 TEST_CASE("gradcheck: gather along each dim, with repeated and out-of-order indices") {

@@ -14,24 +14,15 @@
 #include <tinydiff/tinydiff.hpp>
 #include <tinydiff/testing/gradcheck.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 using testing::gradcheck;
 using Fn = testing::GradcheckFunction;
 
 namespace {
-Tensor normal(const Shape& shape, Generator& gen, bool requires_grad = true) {
-  Tensor t = randn(shape, &gen);
-  if (requires_grad) t.requires_grad_();
-  return t;
-}
 
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const std::string& what) {
-  const auto r = gradcheck(f, inputs);
-  INFO(what);
-  INFO(r.message);
-  CHECK(r.passed);
-  CHECK(r.checked_elements > 0);
-}
 }  // namespace
 
 TEST_CASE("gradcheck: sum and mean, over all elements and over dims") {

@@ -63,11 +63,86 @@ inline int for_each_tier(Body&& body) {
   return ran;
 }
 
-inline void check_gradcheck(const tinydiff::testing::GradcheckFunction& f, const std::vector<tinydiff::Tensor>& inputs,
-                            const tinydiff::testing::GradcheckOptions& options, const std::string& what) {
+// Runs gradcheck on f at `inputs`; on failure doctest prints `what` and gradcheck's report. A check
+// that compared no element would pass vacuously, so that fails too.
+inline void expect_gradcheck(const tinydiff::testing::GradcheckFunction& f, const std::vector<tinydiff::Tensor>& inputs,
+                             const std::string& what, const tinydiff::testing::GradcheckOptions& options = {}) {
   const auto r = tinydiff::testing::gradcheck(f, inputs, options);
   INFO(what, ": ", r.message);
   CHECK(r.passed);
+  CHECK(r.checked_elements > 0);
+}
+inline void expect_gradcheck(const tinydiff::testing::GradcheckFunction& f, const std::vector<tinydiff::Tensor>& inputs,
+                             const tinydiff::testing::GradcheckOptions& options, const std::string& what) {
+  expect_gradcheck(f, inputs, what, options);
+}
+
+// N(0, 1) values drawn from gen; a leaf that requires grad unless told otherwise.
+inline tinydiff::Tensor normal(const tinydiff::Shape& shape, tinydiff::Generator& gen, bool requires_grad = true) {
+  tinydiff::Tensor t = tinydiff::randn(shape, &gen);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+// Each element of t equals `expected` within doctest's Approx(tol): |got - want| < tol (1 + max(|got|, |want|)),
+// or exactly (infinities; NaN where NaN is expected).
+inline void check_elements(const tinydiff::Tensor& t, const std::vector<float>& expected, double tol = 1e-5) {
+  REQUIRE(t.defined());
+  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
+  const std::vector<float> v = t.to_vector();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("element ", i, " of ", t);
+    const bool exact = v[i] == expected[i] || (std::isnan(v[i]) && std::isnan(expected[i]));
+    CHECK((exact || v[i] == doctest::Approx(expected[i]).epsilon(tol)));
+  }
+}
+// t has the given shape and the elements check_elements accepts.
+inline void check_values(const tinydiff::Tensor& t, const tinydiff::Shape& shape, const std::vector<float>& expected,
+                         double tol = 1e-5) {
+  REQUIRE(t.defined());
+  CHECK(t.shape() == shape);
+  check_elements(t, expected, tol);
+}
+
+// a and b have the same shape and |a - b| <= atol + rtol |b| elementwise (torch.allclose); the
+// worst element is reported.
+inline void check_close(const tinydiff::Tensor& a, const tinydiff::Tensor& b, double atol, double rtol = 0.0) {
+  REQUIRE(a.shape() == b.shape());
+  const std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  double worst = 0.0;
+  int64_t worst_at = -1;
+  for (size_t i = 0; i < va.size(); ++i) {
+    const double excess = std::fabs(double(va[i]) - vb[i]) - (atol + rtol * std::fabs(double(vb[i])));
+    if (worst_at < 0 || excess > worst) {
+      worst = excess;
+      worst_at = static_cast<int64_t>(i);
+    }
+  }
+  INFO("worst element ", worst_at, ": ", (worst_at >= 0 ? va[worst_at] : 0.0f), " vs ",
+       (worst_at >= 0 ? vb[worst_at] : 0.0f));
+  CHECK(worst <= 0.0);
+}
+
+// max |t - ref| / (1 + max |ref|): an error relative to the data's scale.
+inline double scaled_error(const tinydiff::Tensor& t, const std::vector<double>& ref) {
+  REQUIRE(t.defined());
+  REQUIRE(static_cast<size_t>(t.numel()) == ref.size());
+  const std::vector<float> v = t.to_vector();
+  double diff = 0.0, scale = 0.0;
+  for (size_t k = 0; k < ref.size(); ++k) {
+    diff = std::fmax(diff, std::fabs(double(v[k]) - ref[k]));
+    scale = std::fmax(scale, std::fabs(ref[k]));
+  }
+  return diff / (1.0 + scale);
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// The names of a named_parameters() / state_dict() list, in order.
+inline std::vector<std::string> keys_of(const tinydiff::nn::NamedTensors& named) {
+  std::vector<std::string> keys;
+  for (const auto& entry : named) keys.push_back(entry.first);
+  return keys;
 }
 
 }  // namespace test_helpers

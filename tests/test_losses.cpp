@@ -17,8 +17,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
-using test_helpers::check_gradcheck;
+using namespace test_helpers;
 
 namespace {
 
@@ -109,11 +108,11 @@ TEST_CASE("gradcheck: l1, smooth_l1, huber for every reduction, input and target
   Tensor x = (t + d).detach().requires_grad_();
   Tensor tg = t.clone().requires_grad_();
   for (Reduction r : kReductions) {
-    check_gradcheck([r](const std::vector<Tensor>& v) { return l1_loss(v[0], v[1], r); }, {x, tg}, {},
+    expect_gradcheck([r](const std::vector<Tensor>& v) { return l1_loss(v[0], v[1], r); }, {x, tg}, {},
                     "l1_loss " + name_of(r));
-    check_gradcheck([r](const std::vector<Tensor>& v) { return smooth_l1_loss(v[0], v[1], r); }, {x, tg}, {},
+    expect_gradcheck([r](const std::vector<Tensor>& v) { return smooth_l1_loss(v[0], v[1], r); }, {x, tg}, {},
                     "smooth_l1_loss " + name_of(r));
-    check_gradcheck([r](const std::vector<Tensor>& v) { return huber_loss(v[0], v[1], r, 1.0); }, {x, tg}, {},
+    expect_gradcheck([r](const std::vector<Tensor>& v) { return huber_loss(v[0], v[1], r, 1.0); }, {x, tg}, {},
                     "huber_loss " + name_of(r));
   }
 }
@@ -133,7 +132,7 @@ TEST_CASE("binary_cross_entropy: values, weights, PyTorch's clamp at log = -100,
     check_values(binary_cross_entropy(p, t, Tensor(), r), plain, r, 12, "bce");
     check_values(binary_cross_entropy(p, t, w, r), weighted, r, 12, "bce weighted");
     Tensor pg = p.clone().requires_grad_(), tg = t.clone().requires_grad_();
-    check_gradcheck([r, w](const std::vector<Tensor>& v) { return binary_cross_entropy(v[0], v[1], w, r); }, {pg, tg},
+    expect_gradcheck([r, w](const std::vector<Tensor>& v) { return binary_cross_entropy(v[0], v[1], w, r); }, {pg, tg},
                     {}, "bce " + name_of(r));
   }
   // p = 0 with t = 1 and p = 1 with t = 0: log clamped at -100, not inf.
@@ -155,10 +154,10 @@ TEST_CASE("binary_cross_entropy_with_logits: equals bce(sigmoid(x)), stable for 
     }
     check_values(binary_cross_entropy_with_logits(x, t, w, pw, r), expected, r, 12, "bce_with_logits");
     Tensor xg = x.clone().requires_grad_(), tg = t.clone().requires_grad_();
-    check_gradcheck(
+    expect_gradcheck(
         [r, w, pw](const std::vector<Tensor>& v) { return binary_cross_entropy_with_logits(v[0], v[1], w, pw, r); },
         {xg, tg}, {}, "bce_with_logits " + name_of(r));
-    check_gradcheck([r](const std::vector<Tensor>& v) { return binary_cross_entropy_with_logits(v[0], v[1], {}, {}, r); },
+    expect_gradcheck([r](const std::vector<Tensor>& v) { return binary_cross_entropy_with_logits(v[0], v[1], {}, {}, r); },
                     {xg, tg}, {}, "bce_with_logits unweighted " + name_of(r));
   }
   // |x| = 200: exp overflows a naive formula; here the loss is |x| or ~0 and the gradient finite.
@@ -197,9 +196,9 @@ TEST_CASE("kl_div: values for each reduction (batchmean too) and log_target, gra
   Tensor tlog = randn({3, 4}, &gen).requires_grad_();
   for (const char* r : {"none", "sum", "mean", "batchmean"}) {
     const std::string rs = r;
-    check_gradcheck([rs](const std::vector<Tensor>& v) { return kl_div(v[0], v[1], rs); }, {xg, tpos}, {},
+    expect_gradcheck([rs](const std::vector<Tensor>& v) { return kl_div(v[0], v[1], rs); }, {xg, tpos}, {},
                     "kl_div " + rs);
-    check_gradcheck([rs](const std::vector<Tensor>& v) { return kl_div(v[0], v[1], rs, true); }, {xg, tlog}, {},
+    expect_gradcheck([rs](const std::vector<Tensor>& v) { return kl_div(v[0], v[1], rs, true); }, {xg, tlog}, {},
                     "kl_div log_target " + rs);
   }
 }
@@ -228,7 +227,7 @@ TEST_CASE("nll_loss: [N, C] and [N, C, d1, d2], class weights, ignore_index, wei
       if (r == Reduction::None) CHECK(y.shape() == Shape{3, 2, 2});
       check_values(y, l, r, wsum, std::string("nll_loss ") + (weighted ? "weighted" : ""));
       Tensor xg = x.clone().requires_grad_();
-      check_gradcheck(
+      expect_gradcheck(
           [&target, &w, weighted, r](const std::vector<Tensor>& v) {
             return nll_loss(v[0], target, weighted ? w : Tensor(), -100, r);
           },
@@ -283,7 +282,7 @@ TEST_CASE("cross_entropy with index targets: [N, C, d], weights, ignore_index, l
           check_values(y, l, r, 1, what);
         }
         Tensor xg = x.clone().requires_grad_();
-        check_gradcheck(
+        expect_gradcheck(
             [&target, &w, weighted, r, eps](const std::vector<Tensor>& v) {
               return cross_entropy(v[0], target, weighted ? w : Tensor(), -1, r, eps);
             },
@@ -314,7 +313,7 @@ TEST_CASE("cross_entropy with probability targets: values, one-hot = index targe
         }
       check_values(cross_entropy(x, t, w, r, eps), l, r, 6, "cross_entropy soft eps=" + std::to_string(eps));
       Tensor xg = x.clone().requires_grad_(), tg = t.clone().requires_grad_();
-      check_gradcheck([r, eps, w](const std::vector<Tensor>& v) { return cross_entropy(v[0], v[1], w, r, eps); },
+      expect_gradcheck([r, eps, w](const std::vector<Tensor>& v) { return cross_entropy(v[0], v[1], w, r, eps); },
                       {xg, tg}, kSoftmaxStep, "cross_entropy soft " + name_of(r));
     }
   // One-hot probabilities give the index-target loss.

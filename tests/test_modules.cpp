@@ -11,15 +11,12 @@
 
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
-
-std::vector<std::string> keys_of(const nn::NamedTensors& named) {
-  std::vector<std::string> keys;
-  for (auto& entry : named) keys.push_back(entry.first);
-  return keys;
-}
 
 // A small nested model in the shape of a U-Net's pieces.
 struct ResBlock : nn::Module {

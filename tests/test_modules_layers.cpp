@@ -15,15 +15,9 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
+using namespace test_helpers;
 
 namespace {
-
-std::vector<std::string> keys_of(const nn::NamedTensors& named) {
-  std::vector<std::string> keys;
-  for (auto& entry : named) keys.push_back(entry.first);
-  return keys;
-}
 
 // x[:, c] and x[n, c] of x [N, C, *].
 Tensor channel(const Tensor& x, int64_t c) { return narrow(x, 1, c, 1); }

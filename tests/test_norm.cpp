@@ -14,28 +14,9 @@
 #include <tinydiff/tinydiff.hpp>
 
 using namespace tinydiff;
-using test_helpers::check_error;
-using test_helpers::check_gradcheck;
+using namespace test_helpers;
 
 namespace {
-
-void check_close(const Tensor& a, const Tensor& b, double atol, double rtol = 0.0) {
-  REQUIRE(a.shape() == b.shape());
-  const float* pa = a.data();
-  const float* pb = b.data();
-  double worst = 0.0;
-  int64_t worst_at = -1;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double excess = std::fabs(double(pa[i]) - pb[i]) - (atol + rtol * std::fabs(double(pb[i])));
-    if (worst_at < 0 || excess > worst) {
-      worst = excess;
-      worst_at = i;
-    }
-  }
-  INFO("worst element ", worst_at, ": ", (worst_at >= 0 ? pa[worst_at] : 0.0f), " vs ",
-       (worst_at >= 0 ? pb[worst_at] : 0.0f));
-  CHECK(worst <= 0.0);
-}
 
 // Naive group norm: for each (n, group) a double-precision mean and biased variance
 // over its channels and spatial positions, then the per-channel affine.
@@ -156,16 +137,16 @@ TEST_CASE("group_norm gradcheck: groups 1, 2 and C, with and without affine, [N,
         Tensor x = randn(shape, &gen).requires_grad_();
         Tensor w = affine ? (randn({4}, &gen) + 1.0f).requires_grad_() : Tensor();
         Tensor b = affine ? randn({4}, &gen).requires_grad_() : Tensor();
-        check_gradcheck([G](const std::vector<Tensor>& in) { return group_norm(in[0], G, in[1], in[2]); },
+        expect_gradcheck([G](const std::vector<Tensor>& in) { return group_norm(in[0], G, in[1], in[2]); },
                         {x, w, b}, opt,
                         "group_norm " + shape_str(shape) + " groups " + std::to_string(G) + (affine ? " affine" : ""));
       }
   // Only a weight, only a bias, and a non-default eps.
   Tensor x = randn({2, 4, 3}, &gen).requires_grad_();
   Tensor w = randn({4}, &gen).requires_grad_(), b = randn({4}, &gen).requires_grad_();
-  check_gradcheck([](const std::vector<Tensor>& in) { return group_norm(in[0], 2, in[1]); }, {x, w}, opt,
+  expect_gradcheck([](const std::vector<Tensor>& in) { return group_norm(in[0], 2, in[1]); }, {x, w}, opt,
                   "group_norm weight only");
-  check_gradcheck([](const std::vector<Tensor>& in) { return group_norm(in[0], 2, Tensor(), in[1], 0.5); }, {x, b},
+  expect_gradcheck([](const std::vector<Tensor>& in) { return group_norm(in[0], 2, Tensor(), in[1], 0.5); }, {x, b},
                   opt, "group_norm bias only, eps 0.5");
 }
 
@@ -233,7 +214,7 @@ TEST_CASE("layer_norm forward matches a naive loop; gradcheck over the last 1 an
       if (w.defined()) w.requires_grad_();
       if (b.defined()) b.requires_grad_();
       Shape ns = cs.normalized;
-      check_gradcheck([ns](const std::vector<Tensor>& in) { return layer_norm(in[0], ns, in[1], in[2]); },
+      expect_gradcheck([ns](const std::vector<Tensor>& in) { return layer_norm(in[0], ns, in[1], in[2]); },
                       {x.requires_grad_(), w, b}, opt, what);
     }
   // The weight gradient has the normalised shape.

@@ -13,9 +13,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
-using test_helpers::check_gradcheck;
-using test_helpers::relative_error;
+using namespace test_helpers;
 
 namespace {
 
@@ -101,11 +99,11 @@ TEST_CASE("gradcheck: batch_norm in training and evaluation, with and without af
     Tensor w = randn({C}, &gen).requires_grad_(), b = randn({C}, &gen).requires_grad_();
     Tensor rm = randn({C}, &gen), rv = rand({C}, &gen) + 0.5f;
     const std::string s = " " + shape_str(shape);
-    check_gradcheck([](const std::vector<Tensor>& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
+    expect_gradcheck([](const std::vector<Tensor>& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
                     {x, w, b}, opt, "batch_norm training" + s);
-    check_gradcheck([](const std::vector<Tensor>& v) { return batch_norm(v[0], Tensor(), Tensor(), {}, {}, true); },
+    expect_gradcheck([](const std::vector<Tensor>& v) { return batch_norm(v[0], Tensor(), Tensor(), {}, {}, true); },
                     {x}, opt, "batch_norm training, no affine" + s);
-    check_gradcheck([rm, rv](const std::vector<Tensor>& v) { return batch_norm(v[0], rm, rv, v[1], v[2], false); },
+    expect_gradcheck([rm, rv](const std::vector<Tensor>& v) { return batch_norm(v[0], rm, rv, v[1], v[2], false); },
                     {x, w, b}, opt, "batch_norm evaluation" + s);
   }
 }
@@ -166,11 +164,11 @@ TEST_CASE("gradcheck: instance_norm with and without running statistics") {
   Tensor x = randn({2, 3, 2, 3}, &gen).requires_grad_();
   Tensor w = randn({3}, &gen).requires_grad_(), b = randn({3}, &gen).requires_grad_();
   Tensor rm = randn({3}, &gen), rv = rand({3}, &gen) + 0.5f;
-  check_gradcheck([](const std::vector<Tensor>& v) { return instance_norm(v[0], Tensor(), Tensor(), v[1], v[2]); },
+  expect_gradcheck([](const std::vector<Tensor>& v) { return instance_norm(v[0], Tensor(), Tensor(), v[1], v[2]); },
                   {x, w, b}, opt, "instance_norm");
-  check_gradcheck([rm, rv](const std::vector<Tensor>& v) { return instance_norm(v[0], rm, rv, v[1], v[2], true); },
+  expect_gradcheck([rm, rv](const std::vector<Tensor>& v) { return instance_norm(v[0], rm, rv, v[1], v[2], true); },
                   {x, w, b}, opt, "instance_norm, running statistics updated");
-  check_gradcheck([rm, rv](const std::vector<Tensor>& v) { return instance_norm(v[0], rm, rv, v[1], v[2], false); },
+  expect_gradcheck([rm, rv](const std::vector<Tensor>& v) { return instance_norm(v[0], rm, rv, v[1], v[2], false); },
                   {x, w, b}, opt, "instance_norm with the running statistics");
 }
 
@@ -201,12 +199,12 @@ TEST_CASE("gradcheck: rms_norm with and without weight") {
   Generator gen(1716);
   const auto opt = norm_tolerance();
   Tensor x = randn({3, 5}, &gen).requires_grad_(), w = randn({5}, &gen).requires_grad_();
-  check_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {5}, v[1]); }, {x, w}, opt,
+  expect_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {5}, v[1]); }, {x, w}, opt,
                   "rms_norm [3, 5] weight");
-  check_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {5}, Tensor(), 1e-2); }, {x}, opt,
+  expect_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {5}, Tensor(), 1e-2); }, {x}, opt,
                   "rms_norm [3, 5] no weight, eps 1e-2");
   Tensor x3 = randn({2, 2, 3}, &gen).requires_grad_(), w2 = randn({2, 3}, &gen).requires_grad_();
-  check_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {2, 3}, v[1], 1e-5); }, {x3, w2}, opt,
+  expect_gradcheck([](const std::vector<Tensor>& v) { return rms_norm(v[0], {2, 3}, v[1], 1e-5); }, {x3, w2}, opt,
                   "rms_norm [2, 2, 3] over (2, 3)");
 }
 
@@ -246,7 +244,7 @@ TEST_CASE("conv1d forward against a naive loop, and gradcheck") {
     CHECK(relative_error(y.to_vector(), expected) < 1e-5);
     std::vector<Tensor> inputs{x, w};
     if (cfg.bias) inputs.push_back(b);
-    check_gradcheck(
+    expect_gradcheck(
         [cfg](const std::vector<Tensor>& v) {
           return conv1d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), cfg.stride, cfg.padding, cfg.dilation, cfg.groups);
         },

@@ -12,17 +12,9 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
+using namespace test_helpers;
 
 namespace {
-// t has `shape` and, to float rounding, the values `expected`.
-void check_values(const Tensor& t, const Shape& shape, const std::vector<float>& expected, double tol = 1e-6) {
-  REQUIRE(t.defined());
-  REQUIRE(t.shape() == shape);
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  INFO("got ", t);
-  CHECK(test_helpers::relative_error(t.to_vector(), expected) <= tol);
-}
 
 std::vector<Shape> shapes_of(const std::vector<Tensor>& pieces) {
   std::vector<Shape> out;

@@ -8,19 +8,12 @@
 
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
-void check_values(const Tensor& t, const Shape& shape, const std::vector<float>& expected, double tol = 1e-5) {
-  REQUIRE(t.defined());
-  CHECK(t.shape() == shape);
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  const std::vector<float> v = t.to_vector();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element ", i, " of shape ", shape_str(t.shape()));
-    CHECK(v[i] == doctest::Approx(expected[i]).epsilon(tol).scale(1e-6));
-  }
-}
 
 // Naive matmul for rank >= 2 operands of the same rank, batch dims broadcast:
 // out[batch, i, j] = sum_k a[batch_a, i, k] b[batch_b, k, j]. The reference for the GEMM path.
@@ -60,14 +53,6 @@ Tensor reference_matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-void check_close(const Tensor& got, const Tensor& expected, double tol = 1e-4) {
-  REQUIRE(got.shape() == expected.shape());
-  const auto g = got.to_vector(), e = expected.to_vector();
-  for (size_t i = 0; i < g.size(); ++i) {
-    INFO("element ", i);
-    CHECK(g[i] == doctest::Approx(e[i]).epsilon(tol).scale(1.0));
-  }
-}
 }  // namespace
 
 TEST_CASE("add, sub, mul, div: same shape") {
@@ -264,28 +249,28 @@ TEST_CASE("matmul: 2-D") {
 
   Generator gen(3);
   Tensor p = randn({7, 13}, &gen), q = randn({13, 5}, &gen);
-  check_close(matmul(p, q), reference_matmul(p, q));
+  check_close(matmul(p, q), reference_matmul(p, q), 1e-4, 1e-4);
 }
 
 TEST_CASE("matmul: batched and broadcast batch dims") {
   Generator gen(4);
   // [2,3,4] @ [2,4,5]
   Tensor a = randn({2, 3, 4}, &gen), b = randn({2, 4, 5}, &gen);
-  check_close(matmul(a, b), reference_matmul(a, b));
+  check_close(matmul(a, b), reference_matmul(a, b), 1e-4, 1e-4);
   CHECK(matmul(a, b).shape() == Shape{2, 3, 5});
 
   // [2,3,4] @ [4,5]: the matrix is shared by every batch.
   Tensor w = randn({4, 5}, &gen);
   Tensor y = matmul(a, w);
   CHECK(y.shape() == Shape{2, 3, 5});
-  check_close(y, reference_matmul(a, w.reshape({1, 4, 5})));
-  check_close(narrow(y, 0, 1, 1).reshape({3, 5}), matmul(narrow(a, 0, 1, 1).reshape({3, 4}), w));
+  check_close(y, reference_matmul(a, w.reshape({1, 4, 5})), 1e-4, 1e-4);
+  check_close(narrow(y, 0, 1, 1).reshape({3, 5}), matmul(narrow(a, 0, 1, 1).reshape({3, 4}), w), 1e-4, 1e-4);
 
   // [2,1,3,4] @ [5,4,2] -> [2,5,3,2]
   Tensor c = randn({2, 1, 3, 4}, &gen), d = randn({5, 4, 2}, &gen);
   Tensor z = matmul(c, d);
   CHECK(z.shape() == Shape{2, 5, 3, 2});
-  check_close(z, reference_matmul(c, d.reshape({1, 5, 4, 2})));
+  check_close(z, reference_matmul(c, d.reshape({1, 5, 4, 2})), 1e-4, 1e-4);
 
   // A hand-computed batch: two 1x2 @ 2x1.
   check_values(matmul(tensor({1, 2, 3, 4}, {2, 1, 2}), tensor({1, 1, 2, -1}, {2, 2, 1})), {2, 1, 1}, {3, 2});

@@ -12,7 +12,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::check_error;
+using namespace test_helpers;
 
 namespace {
 // t has `shape` and exactly the values `expected` (these ops copy values, they compute nothing).

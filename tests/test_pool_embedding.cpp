@@ -15,18 +15,9 @@
 #include <tinydiff/tinydiff.hpp>
 
 using namespace tinydiff;
-using test_helpers::check_error;
-using test_helpers::check_gradcheck;
+using namespace test_helpers;
 
 namespace {
-
-void check_values(const Tensor& t, const std::vector<float>& expected, double tol = 1e-6) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element ", i);
-    CHECK(t.data()[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
-}
 
 // Values 0.05 * (a random permutation of 0..n-1) - offset: all distinct, at least
 // 0.05 apart, so no max-pool window has a tie within the gradcheck step.
@@ -65,17 +56,17 @@ Tensor reference_pool(const Tensor& x, int64_t k, int64_t s, int64_t p, bool max
 
 TEST_CASE("avg_pool2d and max_pool2d on tiny hand-computed cases") {
   Tensor x = arange(16).reshape({1, 1, 4, 4});  // rows 0..3, 4..7, 8..11, 12..15
-  check_values(avg_pool2d(x, 2), {2.5f, 4.5f, 10.5f, 12.5f});
-  check_values(max_pool2d(x, 2), {5, 7, 13, 15});
+  check_elements(avg_pool2d(x, 2), {2.5f, 4.5f, 10.5f, 12.5f});
+  check_elements(max_pool2d(x, 2), {5, 7, 13, 15});
   // k 3, stride 2, padding 1: the padding counts as zeros in the average (count_include_pad).
-  check_values(avg_pool2d(x, 3, 2, 1), {10.0f / 9, 24.0f / 9, 51.0f / 9, 90.0f / 9});
+  check_elements(avg_pool2d(x, 3, 2, 1), {10.0f / 9, 24.0f / 9, 51.0f / 9, 90.0f / 9});
   // Max pool pads with -inf: on all-negative input a padded window still picks a real value.
   Tensor neg = (arange(16) * -1.0f - 1.0f).reshape({1, 1, 4, 4});  // -1 .. -16
-  check_values(max_pool2d(neg, 3, 2, 1), {-1, -2, -5, -6});
+  check_elements(max_pool2d(neg, 3, 2, 1), {-1, -2, -5, -6});
   // Rectangular kernel and stride.
   Tensor r = avg_pool2d(x, {1, 2}, {2, 1});
   CHECK(r.shape() == Shape{1, 1, 2, 3});
-  check_values(r, {0.5f, 1.5f, 2.5f, 8.5f, 9.5f, 10.5f});
+  check_elements(r, {0.5f, 1.5f, 2.5f, 8.5f, 9.5f, 10.5f});
   // Output size floor((H + 2p - k) / s) + 1 on a non-multiple.
   CHECK(max_pool2d(zeros({2, 3, 5, 7}), 2).shape() == Shape{2, 3, 2, 3});
   CHECK(avg_pool2d(zeros({2, 3, 5, 7}), 3, 2, 1).shape() == Shape{2, 3, 3, 4});
@@ -120,9 +111,9 @@ TEST_CASE("pool gradcheck with stride and padding variants") {
                              std::to_string(c.s.h) + "," + std::to_string(c.s.w) + ") padding (" +
                              std::to_string(c.p.h) + "," + std::to_string(c.p.w) + ")";
     Tensor x = distinct_values({2, 2, 5, 6}, gen).requires_grad_();
-    check_gradcheck([c](const std::vector<Tensor>& in) { return avg_pool2d(in[0], c.k, c.s, c.p); }, {x}, {},
+    expect_gradcheck([c](const std::vector<Tensor>& in) { return avg_pool2d(in[0], c.k, c.s, c.p); }, {x}, {},
                     "avg_pool2d" + what);
-    check_gradcheck([c](const std::vector<Tensor>& in) { return max_pool2d(in[0], c.k, c.s, c.p); }, {x}, {},
+    expect_gradcheck([c](const std::vector<Tensor>& in) { return max_pool2d(in[0], c.k, c.s, c.p); }, {x}, {},
                     "max_pool2d" + what);
   }
 }
@@ -133,30 +124,30 @@ TEST_CASE("max_pool2d sends the gradient to the first maximum on ties, as PyTorc
   CHECK(y.grad_fn_name() == "max_pool2d");
   y.backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}));
   // Each window's first element (row-major) is its top-left corner.
-  check_values(x.grad(), {1, 2, 0, 3, 4, 0, 0, 0, 0});
+  check_elements(x.grad(), {1, 2, 0, 3, 4, 0, 0, 0, 0});
   // Overlapping windows that share a maximum add their gradients there.
   Tensor z = tensor({0, 0, 0, 0, 9, 0, 0, 0, 0}, {1, 1, 3, 3}).requires_grad_();
   max_pool2d(z, 2, 1).backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}));
-  check_values(z.grad(), {0, 0, 0, 0, 10, 0, 0, 0, 0});
+  check_elements(z.grad(), {0, 0, 0, 0, 10, 0, 0, 0, 0});
 }
 
 TEST_CASE("upsample_nearest2d: values, shapes, gradcheck") {
   Tensor x = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
-  check_values(upsample_nearest2d(x, 2), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  check_elements(upsample_nearest2d(x, 2), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
   Tensor r = upsample_nearest2d(x, {1, 3});
   CHECK(r.shape() == Shape{1, 1, 2, 6});
-  check_values(r, {1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4});
+  check_elements(r, {1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4});
   CHECK(upsample_nearest2d(zeros({2, 3, 4, 5}), 2).shape() == Shape{2, 3, 8, 10});
   // Each input gets the sum of its block of g.
   Tensor xg = x.clone().requires_grad_();
   upsample_nearest2d(xg, 2).backward(arange(16).reshape({1, 1, 4, 4}));
-  check_values(xg.grad(), {0 + 1 + 4 + 5, 2 + 3 + 6 + 7, 8 + 9 + 12 + 13, 10 + 11 + 14 + 15});
+  check_elements(xg.grad(), {0 + 1 + 4 + 5, 2 + 3 + 6 + 7, 8 + 9 + 12 + 13, 10 + 11 + 14 + 15});
   // Tolerance: h = 1e-3, atol = 1e-3, rtol = 1e-2 (the defaults).
   Generator gen(41);
   Tensor xr = randn({2, 2, 3, 2}, &gen).requires_grad_();
-  check_gradcheck([](const std::vector<Tensor>& in) { return upsample_nearest2d(in[0], 2); }, {xr}, {},
+  expect_gradcheck([](const std::vector<Tensor>& in) { return upsample_nearest2d(in[0], 2); }, {xr}, {},
                   "upsample_nearest2d 2");
-  check_gradcheck([](const std::vector<Tensor>& in) { return upsample_nearest2d(in[0], {3, 1}); }, {xr}, {},
+  expect_gradcheck([](const std::vector<Tensor>& in) { return upsample_nearest2d(in[0], {3, 1}); }, {xr}, {},
                   "upsample_nearest2d (3, 1)");
   // Large enough for the parallel path: the backward of all-ones is sh * sw everywhere.
   Tensor big = randn({4, 8, 16, 16}, &gen).requires_grad_();
@@ -185,19 +176,19 @@ TEST_CASE("embedding: rows, gradient accumulates into repeated rows, gradcheck, 
   Tensor weight = arange(12).reshape({4, 3});  // row i = 3i, 3i+1, 3i+2
   Tensor y = embedding({2, 0, 2, 3}, weight);
   CHECK(y.shape() == Shape{4, 3});
-  check_values(y, {6, 7, 8, 0, 1, 2, 6, 7, 8, 9, 10, 11});
+  check_elements(y, {6, 7, 8, 0, 1, 2, 6, 7, 8, 9, 10, 11});
   CHECK(embedding({}, weight).shape() == Shape{0, 3});
 
   Tensor w = weight.clone().requires_grad_();
   Tensor e = embedding({1, 3, 1}, w);
   CHECK(e.grad_fn_name() == "embedding");
   e.backward(tensor({1, 2, 3, 10, 20, 30, 100, 200, 300}, {3, 3}));
-  check_values(w.grad(), {0, 0, 0, 101, 202, 303, 0, 0, 0, 10, 20, 30});
+  check_elements(w.grad(), {0, 0, 0, 101, 202, 303, 0, 0, 0, 10, 20, 30});
 
   // Tolerance: h = 1e-3, atol = 1e-3, rtol = 1e-2 (the defaults).
   Generator gen(43);
   Tensor wr = randn({5, 4}, &gen).requires_grad_();
-  check_gradcheck([](const std::vector<Tensor>& in) { return embedding({4, 1, 4, 0, 4, 2}, in[0]); }, {wr}, {},
+  expect_gradcheck([](const std::vector<Tensor>& in) { return embedding({4, 1, 4, 0, 4, 2}, in[0]); }, {wr}, {},
                   "embedding with repeated indices");
 
   check_error([&] { embedding({0}, zeros({4})); }, "embedding", {"[4]"});
@@ -264,7 +255,7 @@ TEST_CASE("dropout backward uses the saved mask; gradcheck with a re-seeded gene
   // Tolerance: h = 1e-3, atol = 1e-3, rtol = 1e-2 (the defaults). The function re-seeds
   // its generator, so every evaluation draws the same mask.
   for (double p : {0.3, 0.7}) {
-    check_gradcheck(
+    expect_gradcheck(
         [p](const std::vector<Tensor>& in) {
           Generator fixed(2024);
           return dropout(in[0], p, true, &fixed);

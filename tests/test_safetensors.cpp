@@ -22,7 +22,10 @@
 
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 using namespace tinydiff::io;
 namespace fs = std::filesystem;
 
@@ -117,9 +120,6 @@ std::string error_of(const std::function<void()>& f) {
   }
   FAIL_CHECK("did not throw");
   return "";
-}
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 }  // namespace

@@ -14,9 +14,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::for_each_tier;
-using test_helpers::random_vector;
-using test_helpers::relative_error;
+using namespace test_helpers;
 
 TEST_CASE("the tiers a build holds and a CPU runs") {
   const std::vector<simd::Isa> available = simd::available_isas();

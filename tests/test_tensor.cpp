@@ -11,29 +11,24 @@
 
 #include <tinydiff/tinydiff.hpp>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
+using namespace test_helpers;
 
 namespace {
-void check_values(const Tensor& t, const std::vector<float>& expected, float tol = 1e-6f) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  const std::vector<float> v = t.to_vector();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element ", i);
-    CHECK(v[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
-}
 }  // namespace
 
 TEST_CASE("factories: zeros, ones, full") {
   Tensor z = zeros({2, 3});
   CHECK(z.shape() == Shape{2, 3});
-  check_values(z, {0, 0, 0, 0, 0, 0});
+  check_elements(z, {0, 0, 0, 0, 0, 0});
   Tensor o = ones({4});
   CHECK(o.shape() == Shape{4});
-  check_values(o, {1, 1, 1, 1});
+  check_elements(o, {1, 1, 1, 1});
   Tensor f = full({2, 1, 2}, -2.5f);
   CHECK(f.shape() == Shape{2, 1, 2});
-  check_values(f, {-2.5f, -2.5f, -2.5f, -2.5f});
+  check_elements(f, {-2.5f, -2.5f, -2.5f, -2.5f});
   Tensor s = scalar_tensor(7.0f);
   CHECK(s.dim() == 0);
   CHECK(s.numel() == 1);
@@ -41,19 +36,19 @@ TEST_CASE("factories: zeros, ones, full") {
   Tensor e = zeros({0, 3});
   CHECK(e.numel() == 0);
   CHECK(zeros_like(f).shape() == f.shape());
-  check_values(ones_like(z), {1, 1, 1, 1, 1, 1});
-  check_values(full_like(o, 3.0f), {3, 3, 3, 3});
+  check_elements(ones_like(z), {1, 1, 1, 1, 1, 1});
+  check_elements(full_like(o, 3.0f), {3, 3, 3, 3});
 }
 
 TEST_CASE("factories: arange") {
   Tensor a = arange(5);
   CHECK(a.shape() == Shape{5});
-  check_values(a, {0, 1, 2, 3, 4});
-  check_values(arange(2, 5), {2, 3, 4});
+  check_elements(a, {0, 1, 2, 3, 4});
+  check_elements(arange(2, 5), {2, 3, 4});
   Tensor b = arange(0.0, 1.0, 0.25);
   CHECK(b.shape() == Shape{4});
-  check_values(b, {0.0f, 0.25f, 0.5f, 0.75f});
-  check_values(arange(3, 0, -1), {3, 2, 1});
+  check_elements(b, {0.0f, 0.25f, 0.5f, 0.75f});
+  check_elements(arange(3, 0, -1), {3, 2, 1});
   CHECK(arange(0, 1, 0.3).numel() == 4);  // 0, 0.3, 0.6, 0.9
 }
 
@@ -66,7 +61,7 @@ TEST_CASE("factories: tensor(vector, shape)") {
   CHECK(t.at({1, 2}) == 6.0f);
   Tensor v = tensor({1.5f, -2.0f});
   CHECK(v.shape() == Shape{2});
-  check_values(v, {1.5f, -2.0f});
+  check_elements(v, {1.5f, -2.0f});
   Tensor s = tensor({9.0f}, {});
   CHECK(s.dim() == 0);
   CHECK(s.item() == 9.0f);
@@ -210,7 +205,7 @@ TEST_CASE("clone copies the data") {
   Tensor c = a.clone();
   CHECK(c.shape() == a.shape());
   CHECK(c.data() != a.data());
-  check_values(c, {1, 2, 3, 4});
+  check_elements(c, {1, 2, 3, 4});
   c.at({0, 0}) = 9.0f;
   CHECK(a.at({0, 0}) == 1.0f);
 }

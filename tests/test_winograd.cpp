@@ -13,8 +13,7 @@
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
-using test_helpers::random_vector;
-using test_helpers::relative_error;
+using namespace test_helpers;
 
 namespace {
 
