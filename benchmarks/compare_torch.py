@@ -2,11 +2,12 @@
 """tinydiff vs PyTorch on the ddpm_mnist U-Net, in the same run, each case in its own process.
 
     /usr/bin/python3 benchmarks/compare_torch.py [--threads 2] [--unet-step build-release/benchmarks/unet_step]
-                                                 [--cases train64,train128,sample100,sample200]
+                                                 [--cases train64,train128,sample100,sample200,ddim50x100,dpmpp2m15x100]
                                                  [--repeats 10] [--warmup 2] [--rounds 1]
     /usr/bin/python3 benchmarks/compare_torch.py --ops [--threads 2] [--bench-ops build-release/benchmarks/bench_ops]
 
-    /usr/bin/python3 benchmarks/compare_torch.py --cases ddim50x100,dpmpp2m15x100 [--sample-run build-release/benchmarks/sample_run]
+    /usr/bin/python3 benchmarks/compare_torch.py --cases ddim50x100,dpmpp2m15x100
+                                                 [--sample-run build-release/benchmarks/sample_run]
     /usr/bin/python3 benchmarks/compare_torch.py --check-sample [--check-weights runs/quick/ema.safetensors]
 
 Default mode: for each case, first `unet_step --only CASE --json` (tinydiff), then this script
@@ -105,7 +106,8 @@ def sampling_timesteps(n, spacing, T=1000):
 def guided_output(model, x, t, y, null, s):
     """uncond + s (cond - uncond), both passes as one doubled batch [x; x] with labels [y; null]."""
     b = x.shape[0]
-    both = model(torch.cat([x, x]), torch.full((2 * b,), t, dtype=torch.int64), torch.cat([y, torch.full_like(y, null)]))
+    tt = torch.full((2 * b,), t, dtype=torch.int64)
+    both = model(torch.cat([x, x]), tt, torch.cat([y, torch.full_like(y, null)]))
     cond, uncond = both[:b], both[b:]
     return uncond + (cond - uncond) * s
 
@@ -390,8 +392,9 @@ def check_sample_in(args, UNet, runner, work):
         if json.loads(meta.get("diffusion", '{"schedule": "linear", "T": 1000, "prediction": "eps"}')) != \
                 {"schedule": "linear", "T": 1000, "prediction": "eps"}:
             sys.exit("compare_torch: --check-sample mirrors the linear schedule, T = 1000, eps prediction only")
-        model = UNet(in_ch=cfg.get("in_channels", 1), base=cfg.get("base", 32), mults=tuple(cfg.get("mults", (1, 2, 2))),
-                     groups=cfg.get("groups", 8), num_classes=cfg.get("num_classes", 10))
+        model = UNet(in_ch=cfg.get("in_channels", 1), base=cfg.get("base", 32),
+                     mults=tuple(cfg.get("mults", (1, 2, 2))), groups=cfg.get("groups", 8),
+                     num_classes=cfg.get("num_classes", 10))
         model.load_state_dict(weights, strict=True)
     else:  # the mirror's own seeded initialisation, written for the C++ side
         torch.manual_seed(0)

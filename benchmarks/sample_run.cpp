@@ -107,7 +107,8 @@ std::vector<int64_t> labels_mod10(int64_t n) {
 // The check: the given weights, x_T and labels; the images and timesteps go to opt.out.
 int check_run(const Options& opt, const ddpm::NoiseSchedule& schedule) {
   namespace io = tinydiff::io;
-  ddpm::LoadedModel loaded = ddpm::load_model_for_sampling(opt.weights, false, ddpm::UNetConfig{}, ddpm::DiffusionConfig{});
+  ddpm::LoadedModel loaded =
+      ddpm::load_model_for_sampling(opt.weights, false, ddpm::UNetConfig{}, ddpm::DiffusionConfig{});
   const io::SafetensorsFile noise = io::load_safetensors(opt.noise);
   const Tensor x_T = noise.get("x_T");
   const std::vector<int64_t> y = noise.get_indices("y").data;
