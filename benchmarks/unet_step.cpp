@@ -37,23 +37,17 @@
 #include <nlohmann/json.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "bench_common.hpp"
 #include "unet.hpp"
 
 namespace {
 
+using bench::cpu_json;
+using bench::median;
+using bench::peak_rss_mb;
+using bench::time_runs;
 using tinydiff::Shape;
 
-// The CPU and the kernel tier that ran (tinydiff::cpu_info), for the record.
-nlohmann::json cpu_json() {
-  const tinydiff::CpuInfo info = tinydiff::cpu_info();
-  return {{"cpu", info.cpu},
-          {"isa", info.isa},
-          {"forced", info.forced},
-          {"vector_floats", info.vector_floats},
-          {"gemm_block", std::to_string(info.gemm_rows) + "x" + std::to_string(info.gemm_columns)},
-          {"supported", info.supported},
-          {"compiled", info.compiled}};
-}
 using tinydiff::Tensor;
 
 constexpr int64_t kImageSize = 28;
@@ -147,20 +141,6 @@ void check_layers_against_model(const std::vector<LayerCost>& layers, const ddpm
   }
 }
 
-// Peak resident set size of this process in MiB (VmHWM), or -1 when /proc is unavailable.
-double peak_rss_mb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) {
-      std::istringstream fields(line.substr(6));
-      double kib = 0;
-      fields >> kib;
-      return kib / 1024.0;
-    }
-  return -1.0;
-}
-
 struct Case {
   std::string kind;  // "train" or "sample"
   int64_t batch;
@@ -249,25 +229,6 @@ Options parse_args(int argc, char** argv) {
     else usage("unknown argument '" + std::string(argv[i]) + "'");
   }
   return o;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Runs `step` warmup + repeats times; returns the timed durations in milliseconds.
-template <typename Step>
-std::vector<double> time_runs(int warmup, int repeats, Step&& step) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return ms;
 }
 
 struct Inputs {

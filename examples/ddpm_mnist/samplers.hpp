@@ -297,12 +297,13 @@ inline Tensor unipc_bh2(const Denoiser& model, const NoiseSchedule& schedule, co
   return x;
 }
 
-// Draws samples: starts from x_T ~ N(0, I) of `shape` and runs the chosen sampler.
+// Runs the chosen sampler from a given x_T (`gen` draws DDPM's and DDIM eta > 0's step noise).
 // `labels` (one per sample) are the classes to draw, null_label for unconditional.
-inline Tensor sample(const Denoiser& model, const NoiseSchedule& schedule, const SamplerOptions& opt,
-                     const tinydiff::Shape& shape, const std::vector<int64_t>& labels, int64_t null_label,
-                     tinydiff::Generator& gen, const StepCallback& on_step = nullptr) {
+inline Tensor sample_from(const Denoiser& model, const NoiseSchedule& schedule, const SamplerOptions& opt, Tensor x,
+                          const std::vector<int64_t>& labels, int64_t null_label, tinydiff::Generator& gen,
+                          const StepCallback& on_step = nullptr) {
   using namespace tinydiff;
+  const Shape shape = x.shape();
   const std::vector<std::string>& kinds = sampler_kinds();
   TD_CHECK(std::find(kinds.begin(), kinds.end(), opt.kind) != kinds.end(), "sample", "unknown sampler '", opt.kind,
            "' (ddim, ddpm, dpmpp2m or unipc)");
@@ -312,7 +313,6 @@ inline Tensor sample(const Denoiser& model, const NoiseSchedule& schedule, const
            " samples");
   NoGradGuard no_grad;
   const std::vector<int> steps = sampling_timesteps(schedule, opt.steps, opt.spacing);
-  Tensor x = randn(shape, &gen);
   if (opt.kind == "dpmpp2m") return dpmpp_2m(model, schedule, opt, steps, x, labels, null_label, on_step);
   if (opt.kind == "unipc") return unipc_bh2(model, schedule, opt, steps, x, labels, null_label, on_step);
   for (int i = static_cast<int>(steps.size()) - 1; i >= 0; --i) {
@@ -333,6 +333,13 @@ inline Tensor sample(const Denoiser& model, const NoiseSchedule& schedule, const
     x = next;
   }
   return x;
+}
+
+// Draws samples: starts from x_T ~ N(0, I) of `shape` and runs the chosen sampler.
+inline Tensor sample(const Denoiser& model, const NoiseSchedule& schedule, const SamplerOptions& opt,
+                     const tinydiff::Shape& shape, const std::vector<int64_t>& labels, int64_t null_label,
+                     tinydiff::Generator& gen, const StepCallback& on_step = nullptr) {
+  return sample_from(model, schedule, opt, tinydiff::randn(shape, &gen), labels, null_label, gen, on_step);
 }
 
 }  // namespace ddpm
