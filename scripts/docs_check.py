@@ -28,7 +28,7 @@ errors = []
 
 
 def error(path, line, message):
-    errors.append(f"{path}:{line}: {message}")
+    errors.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 def markdown_files():
@@ -102,11 +102,12 @@ def check_snippets(docs, work):
         with open(source, "w") as f:
             f.write("\n".join(tu) + "\n")
         result = subprocess.run([CXX, *FLAGS, "-fsyntax-only", source], capture_output=True, text=True)
+        where = ", ".join(w for w, *_ in fragments)
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
-            error("fragments", 0, "a C++ fragment does not compile (compiler output above)")
-        print(f"docs_check: {len(fragments)} C++ fragment(s) compile: "
-              + ", ".join(w for w, *_ in fragments))
+            error(where, 0, "a C++ fragment among these does not compile (the compiler output above names it)")
+        else:
+            print(f"docs_check: {len(fragments)} C++ fragment(s) compile: {where}")
 
     # A block with a main() is a whole program: compiled, linked and run in a scratch folder.
     for k, (where, path, line, code) in enumerate(programs):
@@ -202,6 +203,7 @@ def check_paths(docs):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)  # in order with the compiler's stderr
     docs = markdown_files()
     with tempfile.TemporaryDirectory() as work:
         compiled, skipped = check_snippets(docs, work)
