@@ -3,9 +3,9 @@
 /// data::DataLoader: batches of a TensorDataset, as torch.utils.data.DataLoader, iterated with a
 /// range-for:
 ///
-///   data::DataLoader loader(dataset, data::DataLoaderOptions(64).shuffle(true).seed(1).drop_last(true));
-///   for (int epoch = 0; epoch < 8; ++epoch)
-///     for (const data::Batch& batch : loader) { Tensor x = batch.tensor(0); IndexTensor y = batch.index(1); ... }
+///     data::DataLoader loader(dataset, data::DataLoaderOptions(64).shuffle(true).seed(1).drop_last(true));
+///     for (int epoch = 0; epoch < 8; ++epoch)
+///       for (const data::Batch& batch : loader) { Tensor x = batch.tensor(0); IndexTensor y = batch.index(1); ... }
 ///
 /// Every range-for (begin()) is one epoch. With shuffle, the epoch's order is a permutation drawn
 /// (Fisher-Yates, when the epoch begins) from the loader's own Generator, seeded by options.seed,

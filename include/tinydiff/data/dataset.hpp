@@ -4,8 +4,8 @@
 /// the same length, as torch.utils.data.TensorDataset; get(i) gives row i of each, and
 /// gather(indices) those rows stacked along a new dim 0 (what DataLoader batches are).
 ///
-///   data::TensorDataset ds({images, IndexTensor::of(labels)});   // images [N, 1, 28, 28]
-///   data::Example e = ds.get(3);   e.tensor(0): [1, 28, 28],  e.index(1): shape [] (a scalar)
+///     data::TensorDataset ds({images, IndexTensor::of(labels)});   // images [N, 1, 28, 28]
+///     data::Example e = ds.get(3);   e.tensor(0): [1, 28, 28],  e.index(1): shape [] (a scalar)
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

@@ -2,10 +2,10 @@
 /// @file
 /// IDX files, the format of the MNIST and Fashion-MNIST distributions, plain or gzipped.
 ///
-///   bytes 0-1  zero
-///   byte  2    element type (0x08 = unsigned byte, the only one MNIST uses)
-///   byte  3    number of dims D (1 for labels, 3 for images)
-///   then D big-endian uint32 sizes, then the elements row-major.
+///     bytes 0-1  zero
+///     byte  2    element type (0x08 = unsigned byte, the only one MNIST uses)
+///     byte  3    number of dims D (1 for labels, 3 for images)
+///     then D big-endian uint32 sizes, then the elements row-major.
 /// A file that starts with the gzip magic bytes is inflated with zlib as it is read.
 /// Every malformed input (bad magic, unsupported type, zero or absurd sizes,
 /// truncated data, trailing bytes, a corrupt gzip stream, a gzip member without its

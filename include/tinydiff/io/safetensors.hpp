@@ -2,10 +2,10 @@
 /// @file
 /// safetensors: the tensor file format Hugging Face and PyTorch users share.
 ///
-///   [N: 8-byte little-endian uint64][N bytes of UTF-8 JSON header][data buffer]
+///     [N: 8-byte little-endian uint64][N bytes of UTF-8 JSON header][data buffer]
 ///
-///   header = {"__metadata__": {"key": "value", ...},                 (optional)
-///             "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+///     header = {"__metadata__": {"key": "value", ...},                 (optional)
+///               "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
 ///
 /// data_offsets are byte offsets into the data buffer (which starts right after the
 /// header); the tensors tile the buffer exactly, no gaps, no overlaps. Values are
@@ -246,7 +246,8 @@ inline std::string offsets_str(uint64_t begin, uint64_t end) {
 /// The safetensors header is read with nlohmann's SAX parser, which is iterative,
 /// into plain nlohmann::json values (std::map objects: O(log n) per key), and never
 /// deeper than the format needs:
-///   {name: {"shape": [...], "data_offsets": [...]}}  is 3 levels of objects/arrays.
+///
+///     {name: {"shape": [...], "data_offsets": [...]}}  is 3 levels of objects/arrays.
 /// Why not nlohmann's DOM parse: ordered_json finds each key by a linear search
 /// (100k keys took 24 s), and a value nested 100k deep, though parsed without
 /// recursion, overflows the stack when it is later copied or dumped.

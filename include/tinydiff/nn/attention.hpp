@@ -3,9 +3,9 @@
 /// nn::MultiheadAttention, as torch.nn.MultiheadAttention (kdim = vdim = embed_dim, no
 /// add_bias_kv / add_zero_attn):
 ///
-///   q = query W_q^T + b_q,  k = key W_k^T + b_k,  v = value W_v^T + b_v   (W_* rows of in_proj_weight)
-///   head h: A_h = softmax(q_h k_h^T / sqrt(D) + mask),  o_h = A_h v_h    (D = embed_dim / num_heads)
-///   output = concat_h(o_h) out_proj.weight^T + out_proj.bias
+///     q = query W_q^T + b_q,  k = key W_k^T + b_k,  v = value W_v^T + b_v   (W_* rows of in_proj_weight)
+///     head h: A_h = softmax(q_h k_h^T / sqrt(D) + mask),  o_h = A_h v_h    (D = embed_dim / num_heads)
+///     output = concat_h(o_h) out_proj.weight^T + out_proj.bias
 ///
 /// Parameters and state_dict keys are PyTorch's: in_proj_weight [3E, E] (W_q; W_k; W_v),
 /// in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. Initialisation is PyTorch's:

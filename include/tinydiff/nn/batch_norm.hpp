@@ -1,9 +1,10 @@
 #pragma once
 /// @file
 /// nn::BatchNorm1d and nn::BatchNorm2d, as torch.nn's, over ops/batch_norm.hpp.
-///   parameters  weight [C] (starts at 1), bias [C] (starts at 0)        with affine
-///   buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
-///                                                                      with track_running_stats
+///
+///     parameters  weight [C] (starts at 1), bias [C] (starts at 0)        with affine
+///     buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
+///                                                                        with track_running_stats
 /// train(): normalise with the batch's statistics and update the running ones
 /// (momentum, or the cumulative average 1 / num_batches_tracked when momentum is nullopt);
 /// eval(): normalise with the running statistics. Without track_running_stats both

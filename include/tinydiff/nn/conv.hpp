@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// nn::Conv2d and nn::ConvTranspose2d, as torch.nn's, over ops/conv.hpp.
-///   Conv2d           weight [out, in/groups, kh, kw]   fan_in = in/groups * kh * kw
-///   ConvTranspose2d  weight [in, out/groups, kh, kw]   fan_in = out/groups * kh * kw (weight dim 1, as PyTorch)
+///
+///     Conv2d           weight [out, in/groups, kh, kw]   fan_in = in/groups * kh * kw
+///     ConvTranspose2d  weight [in, out/groups, kh, kw]   fan_in = out/groups * kh * kw (weight dim 1, as PyTorch)
 /// Both: weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 #include <cstdint>
 #include <ostream>

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// nn::Conv1d, as torch.nn's, over ops/conv1d.hpp: x [N, in, L] -> [N, out, Lout].
-///   weight [out, in/groups, k]   fan_in = in/groups * k
+///
+///     weight [out, in/groups, k]   fan_in = in/groups * k
 /// weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as Conv2d.
 #include <cstdint>
 #include <ostream>

@@ -5,7 +5,8 @@
 /// from `gen`, or from the default generator (seeded by manual_seed) when null.
 ///
 /// kaiming_uniform_(w, a=sqrt(5)) is what PyTorch's Linear and Conv layers use:
-///   gain = sqrt(2 / (1 + a^2)),  bound = gain * sqrt(3 / fan_in)  -> 1/sqrt(fan_in) for a = sqrt(5).
+///
+///     gain = sqrt(2 / (1 + a^2)),  bound = gain * sqrt(3 / fan_in)  -> 1/sqrt(fan_in) for a = sqrt(5).
 #include <cmath>
 #include <cstdint>
 #include <utility>

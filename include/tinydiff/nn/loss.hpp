@@ -2,8 +2,9 @@
 /// @file
 /// Loss modules with torch.nn's names and constructor arguments: each holds its options and
 /// forwards to the functional loss (ops/loss*.hpp), e.g.
-///   nn::CrossEntropyLoss criterion(/*weight=*/{}, /*ignore_index=*/-100, Reduction::Mean, 0.1);
-///   Tensor loss = criterion(logits, targets);
+///
+///     nn::CrossEntropyLoss criterion(/*weight=*/{}, /*ignore_index=*/-100, Reduction::Mean, 0.1);
+///     Tensor loss = criterion(logits, targets);
 /// They hold no parameters (class weights are constants), so they are plain objects, not Modules.
 #include <cstdint>
 #include <string>

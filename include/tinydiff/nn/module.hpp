@@ -3,9 +3,10 @@
 /// nn::Module: the base of every layer and model, as torch.nn.Module.
 ///
 /// A module owns, in registration order,
-///   parameters  tensors the optimiser trains (registered with requires_grad)
-///   buffers     tensors saved with the model but not trained (running statistics, tables)
-///   children    sub-modules, held by shared_ptr
+///
+///     parameters  tensors the optimiser trains (registered with requires_grad)
+///     buffers     tensors saved with the model but not trained (running statistics, tables)
+///     children    sub-modules, held by shared_ptr
 /// and derives from them the dotted names PyTorch uses for state_dict keys:
 /// "down.0.res.conv1.weight" is parameter "weight" of child "conv1" of child "res" ...
 ///
@@ -248,10 +249,11 @@ class Module {
 };
 
 /// Prints the module tree as PyTorch does:
-///   Net(
-///     (fc): Linear(in_features=3, out_features=4, bias=true)
-///     (act): SiLU()
-///   )
+///
+///     Net(
+///       (fc): Linear(in_features=3, out_features=4, bias=true)
+///       (act): SiLU()
+///     )
 inline void print_module(std::ostream& out, const Module& module, int indent) {
   module.pretty_print(out);
   if (module.named_children().empty()) return;

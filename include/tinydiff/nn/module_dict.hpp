@@ -3,9 +3,10 @@
 /// nn::ModuleDict: modules of any types under string keys, in insertion order, registered as
 /// children named by their keys (nn.ModuleDict), so a parameter's state_dict key is
 /// "<key>.<param>" ("encoder.weight"). Like ModuleList it has no forward.
-///   auto heads = std::make_shared<nn::ModuleDict>();
-///   heads->insert("cls", std::make_shared<nn::Linear>(16, 10));
-///   heads->at<nn::Linear>("cls").forward(h);
+///
+///     auto heads = std::make_shared<nn::ModuleDict>();
+///     heads->insert("cls", std::make_shared<nn::Linear>(16, 10));
+///     heads->at<nn::Linear>("cls").forward(h);
 #include <initializer_list>
 #include <memory>
 #include <string>

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// nn::Sequential: unary modules called in order, registered as children "0", "1", ...
-///   auto mlp = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(nn::LinearOptions(2, 16)),
-///                                               std::make_shared<nn::SiLU>(), ...);
+///
+///     auto mlp = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(nn::LinearOptions(2, 16)),
+///                                                 std::make_shared<nn::SiLU>(), ...);
 /// or push_back one at a time.
 #include <initializer_list>
 #include <memory>

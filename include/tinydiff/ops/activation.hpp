@@ -23,10 +23,12 @@ constexpr float kGeluCubic = 0.044715f;
 
 /// GELU, as torch.nn.functional.gelu.
 /// approximate = "none" (exact, the default):
-///   y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)),        dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
+///
+///     y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)),        dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
 /// approximate = "tanh":
-///   y = x/2 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3),
-///   dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+///
+///     y = x/2 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3),
+///     dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") {
   using namespace detail;
   TD_CHECK(approximate == "none" || approximate == "tanh", "gelu", "approximate must be \"none\" or \"tanh\", got \"",
@@ -78,11 +80,13 @@ inline Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* nam
 }  // namespace detail
 
 /// Softmax along dim (stable: the max is subtracted first).
-///   y_i = e^(x_i) / sum_j e^(x_j),  dx_i = y_i (g_i - sum_j g_j y_j)
+///
+///     y_i = e^(x_i) / sum_j e^(x_j),  dx_i = y_i (g_i - sum_j g_j y_j)
 inline Tensor softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(x, dim, false, "softmax"); }
 
 /// Log-softmax along dim (stable).
-///   y_i = x_i - log sum_j e^(x_j),  dx_i = g_i - softmax_i sum_j g_j
+///
+///     y_i = x_i - log sum_j e^(x_j),  dx_i = g_i - softmax_i sum_j g_j
 inline Tensor log_softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(x, dim, true, "log_softmax"); }
 
 /// y = x for x > 0, else negative_slope x.  dy/dx = 1 for x > 0, else negative_slope (at 0 too, as PyTorch).

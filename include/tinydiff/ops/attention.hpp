@@ -4,8 +4,8 @@
 /// composed from differentiable ops (matmul, add, softmax, dropout), so its backward is
 /// theirs:
 ///
-///   A = softmax(q k^T * scale + mask)     q [..., L, E], k [..., S, E]   -> A [..., L, S]
-///   out = A v                             v [..., S, Ev]                 -> out [..., L, Ev]
+///     A = softmax(q k^T * scale + mask)     q [..., L, E], k [..., S, E]   -> A [..., L, S]
+///     out = A v                             v [..., S, Ev]                 -> out [..., L, Ev]
 ///
 /// Masks. tinydiff tensors are float32 only, so a mask is a float tensor, and a float
 /// attn_mask is ADDED to the scores, exactly as PyTorch treats a float mask: 0 lets a
@@ -96,10 +96,11 @@ inline std::tuple<Tensor, Tensor> attention_with_weights(const Tensor& query, co
 
 /// softmax(q k^T * scale + attn_mask) v, with dropout of probability dropout_p on the weights
 /// (always applied when dropout_p > 0, as PyTorch's functional form; pass 0 in eval mode).
-///   query [..., L, E], key [..., S, E], value [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
-///   attn_mask: additive, broadcastable to [..., L, S] (see the top of this file).
-///   is_causal: query i attends keys j <= i; not together with attn_mask.
-///   scale: 1 / sqrt(E) by default.
+///
+///     query [..., L, E], key [..., S, E], value [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
+///     attn_mask: additive, broadcastable to [..., L, S] (see the top of this file).
+///     is_causal: query i attends keys j <= i; not together with attn_mask.
+///     scale: 1 / sqrt(E) by default.
 inline Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                            const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                            bool is_causal = false, std::optional<double> scale = std::nullopt,

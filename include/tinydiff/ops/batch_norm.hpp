@@ -15,15 +15,17 @@
 namespace tinydiff {
 
 /// Batch norm over x [N, C, *]: each channel normalised over the batch and the trailing dims.
-///   training:   y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]   (var_B biased)
-///               running_mean = (1 - momentum) running_mean + momentum mean_B
-///               running_var  = (1 - momentum) running_var  + momentum var_B M / (M - 1)   (unbiased)
-///   evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
+///
+///     training:   y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]   (var_B biased)
+///                 running_mean = (1 - momentum) running_mean + momentum mean_B
+///                 running_var  = (1 - momentum) running_var  + momentum var_B M / (M - 1)   (unbiased)
+///     evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
 /// M = N * prod(trailing dims). running_mean / running_var may be undefined in training (no update);
 /// evaluation needs both. Gradients (per channel, dxhat = g weight[c]):
-///   training:   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
-///   evaluation: dx = rstd dxhat
-///   dweight[c] = sum g xhat,  dbias[c] = sum g
+///
+///     training:   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+///     evaluation: dx = rstd dxhat
+///     dweight[c] = sum g xhat,  dbias[c] = sum g
 inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                          double momentum = 0.1, double eps = 1e-5) {
@@ -90,7 +92,8 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tens
 
 /// Instance norm over x [N, C, *]: each (sample, channel) plane normalised by its own statistics
 /// when use_input_stats, else by the running ones; then weight[c], bias[c] as batch norm.
-///   y = (x - mean_nc) / sqrt(var_nc + eps) * weight[c] + bias[c]
+///
+///     y = (x - mean_nc) / sqrt(var_nc + eps) * weight[c] + bias[c]
 /// With running statistics (track_running_stats), training updates each channel's running
 /// mean / var with the average over the batch of its planes' statistics (var unbiased per plane),
 /// as PyTorch, which runs batch norm on x viewed as [1, N C, *]; that is what happens here too.

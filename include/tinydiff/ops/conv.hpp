@@ -57,10 +57,12 @@ inline int64_t transposed_output_size(const char* op, int64_t in, int64_t kernel
 
 /// y = conv2d(x, w, b): x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], b [Cout] (optional),
 /// y [N, Cout, Hout, Wout] with Hout = (H + 2 p_h - d_h (kh - 1) - 1) / s_h + 1 (likewise W), and
-///   y[n, o, i, j] = b[o] + sum_{c in o's group, a, b'} w[o, c, a, b'] x[n, c, i s_h - p_h + a d_h,
-///                                                                           j s_w - p_w + b' d_w]
+///
+///     y[n, o, i, j] = b[o] + sum_{c in o's group, a, b'} w[o, c, a, b'] x[n, c, i s_h - p_h + a d_h,
+///                                                                             j s_w - p_w + b' d_w]
 /// (zero outside the image). Backward, per image and group with col = im2col(x):
-///   dx = col2im(W^T g)        dW = sum_n g col^T        db[o] = sum_{n, i, j} g[n, o, i, j]
+///
+///     dx = col2im(W^T g)        dW = sum_n g col^T        db[o] = sum_{n, i, j} g[n, o, i, j]
 inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Int2 stride = 1,
                      Int2 padding = 0, Int2 dilation = 1, int64_t groups = 1) {
   const char* op = "conv2d";
@@ -131,11 +133,13 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
 
 /// y = conv_transpose2d(x, w, b): x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw], b [Cout] (optional),
 /// y [N, Cout, Hout, Wout] with Hout = (H - 1) s_h - 2 p_h + d_h (kh - 1) + output_padding_h + 1, and
-///   y[n, o, i s_h - p_h + a d_h, j s_w - p_w + b' d_w] += w[c, o', a, b'] x[n, c, i, j]   (o = o' + Cout_g * group(c))
+///
+///     y[n, o, i s_h - p_h + a d_h, j s_w - p_w + b' d_w] += w[c, o', a, b'] x[n, c, i, j]   (o = o' + Cout_g * group(c))
 /// plus b[o]: every input pixel stamps the kernel onto the output. This is the adjoint of the
 /// conv2d C with C's input [N, Cout, Hout, Wout], output [N, Cin, H, W] and the same weight, so
-///   y = C^T x (C's input gradient)      dx = C g (C's forward)      dW = C's weight gradient
-///   with C's input := g and C's upstream gradient := x         db[o] = sum_{n, i, j} g[n, o, i, j]
+///
+///     y = C^T x (C's input gradient)      dx = C g (C's forward)      dW = C's weight gradient
+///     with C's input := g and C's upstream gradient := x         db[o] = sum_{n, i, j} g[n, o, i, j]
 /// output_padding only adds rows/columns at the bottom/right; it must be < stride or < dilation.
 inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                                Int2 stride = 1, Int2 padding = 0, Int2 output_padding = 0, int64_t groups = 1,

@@ -8,7 +8,8 @@ namespace tinydiff {
 
 /// y = conv1d(x, w, b): x [N, Cin, L], w [Cout, Cin/groups, k], b [Cout] (optional),
 /// y [N, Cout, Lout] with Lout = (L + 2 padding - dilation (k - 1) - 1) / stride + 1 and
-///   y[n, o, i] = b[o] + sum_{c in o's group, a} w[o, c, a] x[n, c, i stride - padding + a dilation]
+///
+///     y[n, o, i] = b[o] + sum_{c in o's group, a} w[o, c, a] x[n, c, i stride - padding + a dilation]
 /// Computed as conv2d of x [N, Cin, 1, L] with w [Cout, Cin/groups, 1, k]; the gradients are conv2d's,
 /// reshaped back by unsqueeze's and squeeze's backward.
 inline Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,

@@ -14,7 +14,8 @@
 namespace tinydiff {
 
 /// weight [num, dim], indices (len of them, each in [0, num)) -> [len, dim].
-///   y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
+///
+///     y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
 /// (a repeated index accumulates; the indices themselves get no gradient).
 inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weight) {
   TD_CHECK(weight.dim() == 2, "embedding", "expected weight of shape [num_embeddings, dim], got ",

@@ -18,7 +18,8 @@ namespace tinydiff {
 /// out[i][j][k] = x[index[i][j][k]][j][k] (dim 0), x[i][index[i][j][k]][k] (dim 1), ... as
 /// torch.gather: index has x's rank, out has index's shape, and along every dim but `dim`
 /// index may not be larger than x. Each index lies in [0, x.size(dim)).
-///   dx = zeros(x.shape) with g[p] added at the element out[p] was read from (scatter-add).
+///
+///     dx = zeros(x.shape) with g[p] added at the element out[p] was read from (scatter-add).
 inline Tensor gather(const Tensor& x, int64_t dim, const IndexTensor& index) {
   // A 0-d x or index acts as a one-element vector, as in PyTorch.
   const Shape xs = x.dim() == 0 ? Shape{1} : x.shape();

@@ -3,7 +3,8 @@
 /// linear(x, w, b) = x w^T + b, as torch.nn.functional.linear: x [*, in], w [out, in], b [out].
 ///
 /// One GEMM with the weight read transposed in place (no copy):
-///   y  = x w^T + b        dx = g w        dw = g^T x        db = sum over rows of g
+///
+///     y  = x w^T + b        dx = g w        dw = g^T x        db = sum over rows of g
 /// where x and g are viewed as matrices of rows [M, in] and [M, out].
 #include <algorithm>
 #include <vector>

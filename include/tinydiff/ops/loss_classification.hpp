@@ -8,17 +8,20 @@
 /// Both index-target losses are linear in the log-probabilities lp (= x for nll_loss,
 /// log_softmax(x, 1) for cross_entropy): for each position i (a sample n and, for [N, C, d...],
 /// a spatial place s) the loss is
-///   l_i = -sum_c a_ic lp_ic
+///
+///     l_i = -sum_c a_ic lp_ic
 /// with coefficients a_ic set by the target, the class weights w, label smoothing eps and the
 /// reduction (below). So one backward serves all:
-///   nll_loss:       dx_ic = -g_i a_ic
-///   cross_entropy:  dx_ic = g_i (softmax_ic sum_k a_ik - a_ic)
+///
+///     nll_loss:       dx_ic = -g_i a_ic
+///     cross_entropy:  dx_ic = g_i (softmax_ic sum_k a_ik - a_ic)
 /// (g_i = g[i] for none, the scalar g for sum and mean: mean's divisor is folded into a).
 ///
 /// Coefficients, with t_i the target class, m_i = 0 where t_i = ignore_index (else 1), C classes:
-///   a_ic = m_i w_c [(1 - eps) [c = t_i] + eps / C] / D
-///   mean:  D = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the number of targets
-///          not ignored);  sum, none: D = 1.
+///
+///     a_ic = m_i w_c [(1 - eps) [c = t_i] + eps / C] / D
+///     mean:  D = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the number of targets
+///            not ignored);  sum, none: D = 1.
 /// A mean over targets that are all ignored is 0 / 0 = NaN, as in PyTorch (its gradient here is 0).
 /// The class weights are constants (PyTorch gives them no gradient either).
 #include <cmath>
@@ -152,7 +155,8 @@ inline float class_loss_upstream(const Tensor& g, Reduction reduction, int64_t p
 /// Negative log likelihood of log-probabilities [N, C] or [N, C, d1, ...] against class indices
 /// [N] or [N, d1, ...] (torch.nn.functional.nll_loss): l_i = -w_{t_i} x[i, t_i], 0 where the
 /// target is ignore_index; mean divides by the sum of the weights of the targets not ignored.
-///   dx[i, c] = -g_i a_ic (see the top of the file).
+///
+///     dx[i, c] = -g_i a_ic (see the top of the file).
 inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                        int64_t ignore_index = -100, Reduction reduction = Reduction::Mean) {
   bool all_ignored = false;
@@ -175,7 +179,8 @@ inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Ten
 /// Cross entropy of logits [N, C] or [N, C, d1, ...] against class indices [N] or [N, d1, ...]
 /// (torch.nn.functional.cross_entropy): nll_loss(log_softmax(logits, 1), ...) with label smoothing
 /// eps mixing in the uniform target eps / C (weighted by the class weights, as PyTorch).
-///   dx[i, c] = g_i (softmax_ic sum_k a_ik - a_ic) (see the top of the file).
+///
+///     dx[i, c] = g_i (softmax_ic sum_k a_ik - a_ic) (see the top of the file).
 inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                             int64_t ignore_index = -100, Reduction reduction = Reduction::Mean,
                             double label_smoothing = 0.0) {
@@ -210,9 +215,10 @@ inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, cons
 /// Cross entropy against class probabilities `target` of the logits' shape (soft labels, as
 /// torch.nn.functional.cross_entropy with a float target): with q = (1 - eps) t + eps / C and lp =
 /// log_softmax(x, 1),
-///   l_i = -sum_c w_c q_ic lp_ic;  mean divides by the number of positions N d1 ... (unweighted,
-///   as PyTorch).
-///   dx_ic = g_i (softmax_ic sum_k w_k q_ik - w_c q_ic);   dt_ic = -g_i (1 - eps) w_c lp_ic.
+///
+///     l_i = -sum_c w_c q_ic lp_ic;  mean divides by the number of positions N d1 ... (unweighted,
+///     as PyTorch).
+///     dx_ic = g_i (softmax_ic sum_k w_k q_ik - w_c q_ic);   dt_ic = -g_i (1 - eps) w_c lp_ic.
 inline Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                             Reduction reduction = Reduction::Mean, double label_smoothing = 0.0) {
   const char* op = "cross_entropy";

@@ -4,8 +4,9 @@
 /// binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
 ///
 /// Each is l_i = f(x_i, t_i) over an input x and a target t of the same shape, then reduced:
-///   none: L = l (x's shape);  sum: L = sum_i l_i;  mean: L = sum_i l_i / n  (n = numel;
-///   kl_div's "batchmean": n = x.size(0)).
+///
+///     none: L = l (x's shape);  sum: L = sum_i l_i;  mean: L = sum_i l_i / n  (n = numel;
+///     kl_div's "batchmean": n = x.size(0)).
 /// The forward pass also computes both partials dl_i/dx_i and dl_i/dt_i (one pass over the data),
 /// so every backward is the same:  dx_i = g_i dl_i/dx_i  (none)  or  g / n dl_i/dx_i  (mean),
 /// and likewise for t. The per-loss math sits in a comment above each function.
@@ -111,7 +112,8 @@ inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 /// d = x - t;  l = d^2 / (2 beta) where |d| < beta, |d| - beta / 2 elsewhere (beta = 0: l1_loss).
-///   dl/dx = d / beta  or  sign(d);  dl/dt = -dl/dx.
+///
+///     dl/dx = d / beta  or  sign(d);  dl/dt = -dl/dx.
 inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                              double beta = 1.0) {
   TD_CHECK(beta >= 0.0, "smooth_l1_loss", "beta must be non-negative, got ", beta);
@@ -125,7 +127,8 @@ inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reductio
 }
 
 /// d = x - t;  l = d^2 / 2 where |d| < delta, delta (|d| - delta / 2) elsewhere.
-///   dl/dx = d  or  delta sign(d);  dl/dt = -dl/dx.   (= delta * smooth_l1_loss with beta = delta)
+///
+///     dl/dx = d  or  delta sign(d);  dl/dt = -dl/dx.   (= delta * smooth_l1_loss with beta = delta)
 inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                          double delta = 1.0) {
   TD_CHECK(delta > 0.0, "huber_loss", "delta must be positive, got ", delta);
@@ -139,9 +142,10 @@ inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction re
 }
 
 /// Binary cross entropy of probabilities p in [0, 1] (torch.nn.functional.binary_cross_entropy):
-///   l = -w (t log p + (1 - t) log(1 - p)),  each log clamped at -100 as PyTorch does (so p = 0 or 1
-///   gives a finite loss).
-///   dl/dp = w (p - t) / max(p (1 - p), 1e-12);   dl/dt = -w (log p - log(1 - p))  (clamped logs).
+///
+///     l = -w (t log p + (1 - t) log(1 - p)),  each log clamped at -100 as PyTorch does (so p = 0 or 1
+///     gives a finite loss).
+///     dl/dp = w (p - t) / max(p (1 - p), 1e-12);   dl/dt = -w (log p - log(1 - p))  (clamped logs).
 inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                                    Reduction reduction = Reduction::Mean) {
   const char* op = "binary_cross_entropy";
@@ -163,8 +167,9 @@ inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, co
 /// Binary cross entropy on logits x, i.e. on p = sigmoid(x), without forming p
 /// (torch.nn.functional.binary_cross_entropy_with_logits). With pos_weight r (broadcast along the
 /// last dim, one per class) and lw = 1 + (r - 1) t:
-///   l = w ((1 - t) x + lw softplus(-x)),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))  (stable)
-///   dl/dx = w ((1 - t) - lw sigmoid(-x));   dl/dt = w (-x + (r - 1) softplus(-x)).
+///
+///     l = w ((1 - t) x + lw softplus(-x)),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))  (stable)
+///     dl/dx = w ((1 - t) - lw sigmoid(-x));   dl/dt = w (-x + (r - 1) softplus(-x)).
 inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                                const Tensor& weight = Tensor(), const Tensor& pos_weight = Tensor(),
                                                Reduction reduction = Reduction::Mean) {
@@ -185,8 +190,9 @@ inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor
 }
 
 /// Kullback-Leibler divergence with `input` log-probabilities (torch.nn.functional.kl_div):
-///   log_target = false:  l = t (log t - x)  (0 where t = 0);  dl/dx = -t,  dl/dt = log t - x + 1
-///   log_target = true:   l = e^t (t - x);                     dl/dx = -e^t, dl/dt = e^t (t - x + 1)
+///
+///     log_target = false:  l = t (log t - x)  (0 where t = 0);  dl/dx = -t,  dl/dt = log t - x + 1
+///     log_target = true:   l = e^t (t - x);                     dl/dx = -e^t, dl/dt = e^t (t - x + 1)
 /// reduction: "none", "sum", "mean" (over every element) or "batchmean" (sum / x.size(0), the true
 /// KL divergence per sample; PyTorch's default is "mean").
 inline Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",

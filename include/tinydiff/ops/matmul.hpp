@@ -3,7 +3,7 @@
 /// matmul with torch.matmul's rules: 1-D @ 1-D is a dot product, a 1-D operand
 /// is promoted to a matrix and the added dim removed, and batch dims broadcast.
 ///
-///   C = A B        dA = g B^T        dB = A^T g
+///     C = A B        dA = g B^T        dB = A^T g
 /// (each summed back over the batch dims it was broadcast along).
 #include <utility>
 #include <vector>

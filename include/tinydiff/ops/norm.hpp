@@ -24,9 +24,10 @@ inline void check_norm_param(const Tensor& p, const Shape& expected, const char*
 /// Group norm over x [N, C, *]: the C channels split into num_groups groups; each
 /// (sample, group) is normalised by its own mean and biased variance, then scaled
 /// and shifted per channel.
-///   y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
-///   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight[c]   (per group)
-///   dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
+///
+///     y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
+///     dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight[c]   (per group)
+///     dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
 inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
   TD_CHECK(x.dim() >= 2, "group_norm", "expected input of shape [N, C, *], got ", shape_str(x.shape()));
@@ -62,9 +63,10 @@ inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weig
 /// Layer norm over the trailing dims `normalized_shape` of x: each slice over
 /// those dims is normalised by its mean and biased variance, then scaled and
 /// shifted elementwise by weight and bias (both of shape normalized_shape).
-///   y = (x - mean) / sqrt(var + eps) * weight + bias
-///   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight   (per slice)
-///   dweight = sum g xhat,  dbias = sum g   (over the leading dims)
+///
+///     y = (x - mean) / sqrt(var + eps) * weight + bias
+///     dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight   (per slice)
+///     dweight = sum g xhat,  dbias = sum g   (over the leading dims)
 inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
   const auto k = static_cast<int64_t>(normalized_shape.size());

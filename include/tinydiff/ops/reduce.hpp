@@ -113,8 +113,9 @@ inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t 
 }  // namespace detail
 
 /// Variance over `dims` with Bessel's correction by default: sum (x - mean)^2 / (N - correction).
-///   dx = g * 2 (x - mean) / (N - correction)  (the mean's own dependence on x drops out: the
-///   centered values sum to 0)
+///
+///     dx = g * 2 (x - mean) / (N - correction)  (the mean's own dependence on x drops out: the
+///     centered values sum to 0)
 inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
                   bool keepdim = false) {
   if (x.dim() == 0) return var(reshape(x, {1}), dims, correction, false);

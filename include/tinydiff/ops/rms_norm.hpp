@@ -12,9 +12,10 @@
 namespace tinydiff {
 
 /// RMS norm over the trailing dims `normalized_shape` of x (no mean subtraction, no bias):
-///   y = x / sqrt(mean(x^2) + eps) * weight        (mean over the normalized dims)
-///   dx = rrms (dxhat - xhat mean(dxhat xhat)),  dxhat = g weight,  xhat = x rrms
-///   dweight = sum g xhat   (over the leading dims)
+///
+///     y = x / sqrt(mean(x^2) + eps) * weight        (mean over the normalized dims)
+///     dx = rrms (dxhat - xhat mean(dxhat xhat)),  dxhat = g weight,  xhat = x rrms
+///     dweight = sum g xhat   (over the leading dims)
 /// eps defaults to float32's machine epsilon (torch.finfo(torch.float32).eps), as PyTorch's eps=None.
 inline Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                        std::optional<double> eps = std::nullopt) {

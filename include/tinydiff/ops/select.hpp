@@ -34,7 +34,8 @@ inline void split_by_mask(const Tensor& g, const Tensor& mask, Tensor* on, Tenso
 }  // namespace detail
 
 /// y = cond ? a : b elementwise, the three broadcast together (torch.where).
-///   da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
+///
+///     da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
 inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor y = Tensor::empty(out_shape);
@@ -56,7 +57,8 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 /// x with `value` wherever mask (broadcast to x's shape) is non-zero (torch.masked_fill).
-///   dx = g where the mask is 0, else 0.
+///
+///     dx = g where the mask is 0, else 0.
 inline Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
   TD_CHECK(broadcast_shapes(mask.shape(), x.shape(), "masked_fill") == x.shape(), "masked_fill", "mask of shape ",
            shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));

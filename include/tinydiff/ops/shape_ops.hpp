@@ -58,7 +58,8 @@ inline Tensor clone(const Tensor& x) {
 }
 
 /// y's dim i is x's dim dims[i], as torch.permute but a copy (see the top of the file).
-///   dx = g permuted by the inverse permutation.
+///
+///     dx = g permuted by the inverse permutation.
 inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
   TD_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute", "got ", dims.size(), " dims for shape ",
@@ -167,7 +168,8 @@ inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 
 /// x[..., index, ...] at position `index` of `dim` (negative counts from the end), that dim
 /// removed, as torch.select but a copy (see the top of the file): narrow + squeeze.
-///   dx = zeros with g placed at that index.
+///
+///     dx = zeros with g placed at that index.
 inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   const int64_t d = normalize_dim(dim, x.dim(), "select");
   const int64_t size = x.shape()[d];
@@ -249,7 +251,8 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
 
 /// x tiled sizes[d] times along each dim, as Tensor.repeat: sizes has at least x's rank, and
 /// x gets leading size-1 dims to match (a [3] repeated by {2, 2} is [2, 6]).
-///   out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
+///
+///     out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
 inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
   const auto rank = static_cast<int64_t>(sizes.size());
   TD_CHECK(rank >= x.dim(), "repeat", "got ", rank, " repeat sizes for an input of shape ", shape_str(x.shape()),

@@ -2,12 +2,13 @@
 /// @file
 /// optim::Adam and optim::AdamW, with torch.optim's exact update (t = the
 /// parameter's step count, from 1):
-///   g = grad (+ weight_decay * p for Adam: L2, coupled)
-///   p = p * (1 - lr * weight_decay)                       (AdamW: decoupled, first)
-///   m = beta1 m + (1 - beta1) g
-///   v = beta2 v + (1 - beta2) g^2        (amsgrad: vmax = max(vmax, v), used for v below)
-///   denom = sqrt(v) / sqrt(1 - beta2^t) + eps                 (eps OUTSIDE the square root)
-///   p = p - lr / (1 - beta1^t) * m / denom
+///
+///     g = grad (+ weight_decay * p for Adam: L2, coupled)
+///     p = p * (1 - lr * weight_decay)                       (AdamW: decoupled, first)
+///     m = beta1 m + (1 - beta1) g
+///     v = beta2 v + (1 - beta2) g^2        (amsgrad: vmax = max(vmax, v), used for v below)
+///     denom = sqrt(v) / sqrt(1 - beta2^t) + eps                 (eps OUTSIDE the square root)
+///     p = p - lr / (1 - beta1^t) * m / denom
 #include <algorithm>
 #include <cmath>
 #include <memory>

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
-///   total = (sum over all gradient elements |g|^q)^(1/q)   (max |g| for q = inf)
-///   coef  = max_norm / (total + 1e-6);  if coef < 1: every gradient *= coef
+///
+///     total = (sum over all gradient elements |g|^q)^(1/q)   (max |g| for q = inf)
+///     coef  = max_norm / (total + 1e-6);  if coef < 1: every gradient *= coef
 /// Returns total, the norm before clipping. Parameters without a gradient are skipped.
 #include <algorithm>
 #include <cmath>

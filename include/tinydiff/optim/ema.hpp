@@ -4,13 +4,15 @@
 /// "EMA weights" diffusion models are sampled with), as diffusers' EMAModel.
 ///
 /// After each optimizer.step(), update():
-///   d = decay                                 (warmup off)
-///   d = min(decay, (1 + n) / (10 + n))        (warmup on; n = updates so far)
-///   shadow = shadow - (1 - d) (shadow - param)
+///
+///     d = decay                                 (warmup off)
+///     d = min(decay, (1 + n) / (10 + n))        (warmup on; n = updates so far)
+///     shadow = shadow - (1 - d) (shadow - param)
 /// Parameters that do not require grad are copied as they are.
 ///
 /// To evaluate with the averaged weights and switch back:
-///   { optim::EMAGuard use_ema(ema, *model); sample(*model); }   // store + copy_to ... restore
+///
+///     { optim::EMAGuard use_ema(ema, *model); sample(*model); }   // store + copy_to ... restore
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

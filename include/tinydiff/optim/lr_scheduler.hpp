@@ -3,7 +3,8 @@
 /// Learning-rate schedules, as torch.optim.lr_scheduler: each sets the lr of every
 /// parameter group from that group's base lr (its lr when the scheduler was built)
 /// and a step count. Call step() once after each optimizer.step(), as in PyTorch:
-///   for (...) { loss.backward(); opt.step(); sched.step(); }
+///
+///     for (...) { loss.backward(); opt.step(); sched.step(); }
 /// Building a scheduler applies lr_at(0) at once (PyTorch's last_epoch = -1 -> 0).
 /// lr_at(step) is a pure function of the step; set_last_epoch(n) resumes at step n.
 #include <cmath>
@@ -96,8 +97,9 @@ class StepLR : public LRScheduler {
 
 /// Linear warmup from 0 to base over warmup_steps, then a half cosine from base down to
 /// min_lr at total_steps, and min_lr after (the diffusers/transformers "cosine" schedule):
-///   step < W:  lr = base * step / W
-///   else:      lr = min_lr + (base - min_lr) * (1 + cos(pi * min(1, (step - W) / (T - W)))) / 2
+///
+///     step < W:  lr = base * step / W
+///     else:      lr = min_lr + (base - min_lr) * (1 + cos(pi * min(1, (step - W) / (T - W)))) / 2
 class WarmupCosineLR : public LRScheduler {
  public:
   WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0)

@@ -6,8 +6,9 @@
 /// (its own lr, so schedulers and "no weight decay on norms" work). Per-parameter
 /// state (step counts, moment buffers) is indexed by the parameter's position
 /// across all groups, as in PyTorch's state_dict, and saved as named tensors:
-///   "state.<index>.step"       one value (a float, as PyTorch stores it)
-///   "state.<index>.<buffer>"   exp_avg, exp_avg_sq, momentum_buffer, ... (the parameter's shape)
+///
+///     "state.<index>.step"       one value (a float, as PyTorch stores it)
+///     "state.<index>.<buffer>"   exp_avg, exp_avg_sq, momentum_buffer, ... (the parameter's shape)
 /// so that training resumes exactly. Hyperparameters are not saved: they come
 /// from the code that builds the optimiser (and its LR schedule).
 ///

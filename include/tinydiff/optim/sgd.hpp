@@ -2,11 +2,12 @@
 /// @file
 /// optim::SGD: stochastic gradient descent with momentum, dampening, L2 weight
 /// decay and Nesterov momentum, exactly torch.optim.SGD's update:
-///   g = grad + weight_decay * p
-///   buf = g                                   (first step)
-///   buf = momentum * buf + (1 - dampening) g   (later steps)
-///   g = g + momentum * buf  (nesterov)   or   g = buf   (momentum > 0)
-///   p = p - lr * g
+///
+///     g = grad + weight_decay * p
+///     buf = g                                   (first step)
+///     buf = momentum * buf + (1 - dampening) g   (later steps)
+///     g = g + momentum * buf  (nesterov)   or   g = buf   (momentum > 0)
+///     p = p - lr * g
 #include <memory>
 #include <string>
 #include <vector>

@@ -6,8 +6,9 @@
 /// For a function f of some tensors and a random upstream gradient g (never
 /// all-ones: a kernel flipped in space would pass a sum() test), the quantity
 /// checked is the directional derivative of L(x) = <f(x), g>:
-///   analytic  dL/dx_j = (x.grad())_j after f(x).backward(g)
-///   numeric   dL/dx_j ~ (L(x + e_j h) - L(x - e_j h)) / (2h)    (accumulated in double)
+///
+///     analytic  dL/dx_j = (x.grad())_j after f(x).backward(g)
+///     numeric   dL/dx_j ~ (L(x + e_j h) - L(x - e_j h)) / (2h)    (accumulated in double)
 /// An element passes when |analytic - numeric| <= atol + rtol |numeric|.
 /// The worst element (largest error relative to its bound) is reported.
 ///
