@@ -49,7 +49,7 @@ struct DataLoaderOptions {
   int64_t batch_size_;
   bool shuffle_ = false, drop_last_ = false, prefetch_ = false;
   uint64_t seed_ = 0;
-  Generator* generator_ = nullptr;  // null: the loader's own, seeded by seed_
+  Generator* generator_ = nullptr;  ///< null: the loader's own, seeded by seed_
 };
 
 class DataLoader {
@@ -59,7 +59,7 @@ class DataLoader {
     std::vector<int64_t> order;
     int64_t batch_size, num_batches;
     bool prefetch;
-    int64_t index = 0;  // of the current batch
+    int64_t index = 0;  ///< of the current batch
     Batch current;
     std::future<Batch> next;
 

@@ -36,7 +36,7 @@ constexpr uint64_t kMaxIdxBytes = uint64_t{64} << 20;
 
 struct IdxArray {
   std::vector<int64_t> dims;
-  std::vector<uint8_t> data;  // row-major, dims' product elements
+  std::vector<uint8_t> data;  ///< row-major, dims' product elements
 };
 
 namespace detail {
@@ -105,7 +105,7 @@ class IdxByteSource {
   std::string path_;
   std::ifstream file_;
   std::vector<uint8_t> input_;
-  z_stream z_{};  // next_in/avail_in: the unread part of input_, for plain files too
+  z_stream z_{};  ///< next_in/avail_in: the unread part of input_, for plain files too
   bool gzip_ = false;
   bool member_ended_ = false;
 };

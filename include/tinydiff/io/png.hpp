@@ -74,10 +74,10 @@ inline void write_png(const std::string& path, const std::vector<uint8_t>& pixel
 }
 
 struct GridOptions {
-  int64_t columns = 10;            // images per row
-  int scale = 1;                   // each pixel becomes scale x scale pixels
-  int padding = 2;                 // pixels of `background` between images (before scaling)
-  float low = -1.0f, high = 1.0f;  // value range mapped to black..white (clamped)
+  int64_t columns = 10;            ///< images per row
+  int scale = 1;                   ///< each pixel becomes scale x scale pixels
+  int padding = 2;                 ///< pixels of `background` between images (before scaling)
+  float low = -1.0f, high = 1.0f;  ///< value range mapped to black..white (clamped)
   uint8_t background = 40;
 };
 

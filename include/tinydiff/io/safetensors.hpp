@@ -61,8 +61,8 @@ inline std::string excerpt(const std::string& text, size_t max_chars = 64) {
 struct SafetensorsFile {
   NamedTensors tensors;             // as float32, in the order of their data in the file; an integer
                                     // tensor float32 cannot hold exactly is left out (see not_float)
-  NamedIndexTensors index_tensors;  // the integer and BOOL tensors, exactly, as int64
-  Metadata metadata;                // the "__metadata__" strings; empty when the file has none
+  NamedIndexTensors index_tensors;  ///< the integer and BOOL tensors, exactly, as int64
+  Metadata metadata;                ///< the "__metadata__" strings; empty when the file has none
   std::string path;                 // the file it came from (for error messages)
   /// The integer tensors left out of `tensors`, each with its first value beyond 2^24.
   std::map<std::string, std::string> not_float;
@@ -128,7 +128,7 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BO
 struct DTypeInfo {
   const char* name;
   DType dtype;
-  uint64_t size;  // bytes per element
+  uint64_t size;  ///< bytes per element
 };
 inline const DTypeInfo* find_dtype(const std::string& name) {
   static const DTypeInfo table[] = {
@@ -236,7 +236,7 @@ struct Entry {
   const DTypeInfo* dtype = nullptr;
   Shape shape;
   uint64_t begin = 0, end = 0;
-  size_t header_index = 0;  // breaks ties between empty tensors at the same offset
+  size_t header_index = 0;  ///< breaks ties between empty tensors at the same offset
 };
 
 inline std::string offsets_str(uint64_t begin, uint64_t end) {
@@ -260,8 +260,8 @@ class BoundedJsonBuilder {
  public:
   explicit BoundedJsonBuilder(size_t max_depth) : max_depth_(max_depth) {}
   Json root;
-  std::vector<std::string> top_level_keys;  // in the order the text has them
-  std::string problem;                      // why it stopped; empty when it did not
+  std::vector<std::string> top_level_keys;  ///< in the order the text has them
+  std::string problem;                      ///< why it stopped; empty when it did not
 
   bool null() { return add(nullptr); }
   bool boolean(bool v) { return add(v); }
@@ -322,8 +322,8 @@ class BoundedJsonBuilder {
     return true;
   }
   size_t max_depth_;
-  std::vector<Json*> open_;  // the objects and arrays being filled, outermost first
-  std::string key_;          // the key whose value comes next
+  std::vector<Json*> open_;  ///< the objects and arrays being filled, outermost first
+  std::string key_;          ///< the key whose value comes next
 };
 
 /// Parses the header bytes into `builder` (its root and top-level key order).

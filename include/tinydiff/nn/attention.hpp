@@ -36,7 +36,7 @@ struct MultiheadAttentionOptions {
   MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
   TINYDIFF_ARG(int64_t, embed_dim);
   TINYDIFF_ARG(int64_t, num_heads);
-  TINYDIFF_ARG(double, dropout) = 0.0;  // on the attention weights, in training mode
+  TINYDIFF_ARG(double, dropout) = 0.0;  ///< on the attention weights, in training mode
   TINYDIFF_ARG(bool, bias) = true;
   TINYDIFF_ARG(bool, batch_first) = false;
 };
@@ -145,7 +145,7 @@ class MultiheadAttention : public Module {
   }
 
   MultiheadAttentionOptions options;
-  Tensor in_proj_weight, in_proj_bias;  // in_proj_bias undefined without bias
+  Tensor in_proj_weight, in_proj_bias;  ///< in_proj_bias undefined without bias
   std::shared_ptr<Linear> out_proj;
 };
 

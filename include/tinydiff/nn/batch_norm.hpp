@@ -83,8 +83,8 @@ class BatchNorm : public UnaryModule {
   }
 
   BatchNormOptions options;
-  Tensor weight, bias;                                        // undefined without affine
-  Tensor running_mean, running_var, num_batches_tracked;      // undefined without track_running_stats
+  Tensor weight, bias;                                        ///< undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;      ///< undefined without track_running_stats
 
  protected:
   BatchNorm(const std::string& name, const BatchNormOptions& options_) : UnaryModule(name), options(options_) {

@@ -71,7 +71,7 @@ class Conv2d : public UnaryModule {
   }
 
   Conv2dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 struct ConvTranspose2dOptions {
@@ -129,7 +129,7 @@ class ConvTranspose2d : public UnaryModule {
   }
 
   ConvTranspose2dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

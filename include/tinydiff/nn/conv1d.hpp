@@ -63,7 +63,7 @@ class Conv1d : public UnaryModule {
   }
 
   Conv1dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

@@ -72,8 +72,8 @@ class InstanceNorm2d : public UnaryModule {
   }
 
   InstanceNormOptions options;
-  Tensor weight, bias;                                    // undefined without affine
-  Tensor running_mean, running_var, num_batches_tracked;  // undefined without track_running_stats
+  Tensor weight, bias;                                    ///< undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;  ///< undefined without track_running_stats
 };
 
 }  // namespace tinydiff::nn

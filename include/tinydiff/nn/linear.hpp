@@ -51,7 +51,7 @@ class Linear : public UnaryModule {
   }
 
   LinearOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

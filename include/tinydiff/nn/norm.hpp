@@ -52,7 +52,7 @@ class GroupNorm : public UnaryModule {
   }
 
   GroupNormOptions options;
-  Tensor weight, bias;  // undefined without affine
+  Tensor weight, bias;  ///< undefined without affine
 };
 
 struct LayerNormOptions {
@@ -92,7 +92,7 @@ class LayerNorm : public UnaryModule {
   }
 
   LayerNormOptions options;
-  Tensor weight, bias;  // undefined without elementwise_affine
+  Tensor weight, bias;  ///< undefined without elementwise_affine
 };
 
 }  // namespace tinydiff::nn

@@ -52,7 +52,7 @@ class RMSNorm : public UnaryModule {
   }
 
   RMSNormOptions options;
-  Tensor weight;  // undefined without elementwise_affine
+  Tensor weight;  ///< undefined without elementwise_affine
 };
 
 }  // namespace tinydiff::nn

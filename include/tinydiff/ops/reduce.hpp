@@ -20,9 +20,9 @@ namespace tinydiff {
 
 namespace detail {
 struct ReducedShapes {
-  Shape keep;  // x's shape with the reduced dims set to 1
-  Shape out;   // the result's shape (keep, or keep without those dims)
-  int64_t count = 1;  // elements summed into each output
+  Shape keep;  ///< x's shape with the reduced dims set to 1
+  Shape out;   ///< the result's shape (keep, or keep without those dims)
+  int64_t count = 1;  ///< elements summed into each output
 };
 
 inline ReducedShapes reduced_shapes(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim,
@@ -93,8 +93,8 @@ inline std::vector<int64_t> dims_or_all(const Tensor& x, const std::vector<int64
 /// What var and std share: x minus its mean over the dims, and the sum of its squares / divisor.
 struct Spread {
   ReducedShapes r;
-  Tensor centered;  // x - mean, x's shape
-  Tensor var;       // the result's shape
+  Tensor centered;  ///< x - mean, x's shape
+  Tensor var;       ///< the result's shape
   float divisor = 0.0f;
 };
 inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim,

@@ -58,7 +58,7 @@ namespace detail {
 
 struct AdamHyper {
   double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad, decoupled;  // decoupled: AdamW
+  bool amsgrad, decoupled;  ///< decoupled: AdamW
 };
 
 inline void check_adam(const AdamHyper& h, const char* op) {

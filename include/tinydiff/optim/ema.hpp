@@ -137,9 +137,9 @@ class EMA {
   }
 
   EMAOptions options_;
-  nn::NamedTensors tracked_;  // handles to the module's parameters
-  nn::NamedTensors shadow_;   // the averages
-  nn::NamedTensors stored_;   // saved by store()
+  nn::NamedTensors tracked_;  ///< handles to the module's parameters
+  nn::NamedTensors shadow_;   ///< the averages
+  nn::NamedTensors stored_;   ///< saved by store()
   int64_t num_updates_ = 0;
 };
 

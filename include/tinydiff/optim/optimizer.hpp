@@ -183,8 +183,8 @@ class Optimizer {
 
  protected:
   struct ParamState {
-    int64_t step = 0;                      // updates applied to this parameter (Adam)
-    std::map<std::string, Tensor> buffers;  // exp_avg, momentum_buffer, ...
+    int64_t step = 0;                      ///< updates applied to this parameter (Adam)
+    std::map<std::string, Tensor> buffers;  ///< exp_avg, momentum_buffer, ...
   };
 
   /// The buffers a parameter of `group` carries once it has been updated (for load checks).

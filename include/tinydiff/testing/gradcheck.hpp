@@ -30,10 +30,10 @@
 namespace tinydiff::testing {
 
 struct GradcheckOptions {
-  double eps = 1e-3;   // finite-difference step h
-  double atol = 1e-3;  // absolute tolerance
-  double rtol = 1e-2;  // relative tolerance
-  uint64_t seed = 1234;  // for the random upstream gradient
+  double eps = 1e-3;   ///< finite-difference step h
+  double atol = 1e-3;  ///< absolute tolerance
+  double rtol = 1e-2;  ///< relative tolerance
+  uint64_t seed = 1234;  ///< for the random upstream gradient
 };
 
 struct GradcheckResult {
@@ -43,7 +43,7 @@ struct GradcheckResult {
   size_t worst_input = 0;
   int64_t worst_index = -1;
   double analytic = 0.0, numeric = 0.0;
-  double worst_ratio = 0.0;  // |analytic - numeric| / (atol + rtol |numeric|); passes when <= 1
+  double worst_ratio = 0.0;  ///< |analytic - numeric| / (atol + rtol |numeric|); passes when <= 1
   std::string message;
   explicit operator bool() const { return passed; }
 };
