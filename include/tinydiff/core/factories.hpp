@@ -14,8 +14,13 @@
 
 namespace tinydiff {
 
+/// A tensor of `shape` whose values are not set (fill it before reading it).
 inline Tensor empty(const Shape& shape) { return Tensor::empty(shape); }
 
+/// A new tensor of `shape` with every element `value`, as torch.full; zeros and ones are full with 0 and 1.
+/// @param shape  the sizes, e.g. {64, 2}; {} is a 0-d tensor (one element)
+/// @param value  the value of every element
+/// @return a leaf tensor that does not require grad (call requires_grad_() on it to learn it)
 inline Tensor full(const Shape& shape, float value) {
   Tensor t = Tensor::empty(shape);
   float* p = t.data();
@@ -23,12 +28,15 @@ inline Tensor full(const Shape& shape, float value) {
   for (int64_t i = 0; i < n; ++i) p[i] = value;
   return t;
 }
+/// A new tensor of `shape` filled with 0.
 inline Tensor zeros(const Shape& shape) {
   Tensor t = Tensor::empty(shape);
   if (t.numel()) std::memset(t.data(), 0, sizeof(float) * static_cast<size_t>(t.numel()));
   return t;
 }
+/// A new tensor of `shape` filled with 1.
 inline Tensor ones(const Shape& shape) { return full(shape, 1.0f); }
+/// zeros, ones, full with the shape of `t` (a new tensor: `t` is only read for its shape).
 inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
 inline Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
 inline Tensor full_like(const Tensor& t, float value) { return full(t.shape(), value); }
@@ -90,7 +98,10 @@ inline Tensor rand(const Shape& shape, Generator* gen = nullptr) {
   return t;
 }
 
-/// Standard normal samples from `gen` (the default generator when null).
+/// Standard normal samples, as torch.randn.
+/// @param shape  the sizes of the result
+/// @param gen    the generator to draw from; null: the default one, seeded by manual_seed()
+/// @return a new tensor of `shape`, N(0, 1) in every element
 inline Tensor randn(const Shape& shape, Generator* gen = nullptr) {
   Generator& g = gen ? *gen : default_generator();
   Tensor t = Tensor::empty(shape);

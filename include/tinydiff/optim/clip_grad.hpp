@@ -15,6 +15,11 @@
 
 namespace tinydiff::optim {
 
+/// Scales every gradient down so that their total norm is at most `max_norm`.
+/// @param parameters  the tensors whose .grad() is clipped (e.g. module.parameters())
+/// @param max_norm    the largest total norm left
+/// @param norm_type   q of the q-norm; INFINITY for the largest |g|
+/// @return the total norm before clipping (log it: a spike shows a diverging run)
 inline float clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type = 2.0) {
   TD_CHECK(norm_type > 0.0, "clip_grad_norm_", "norm_type must be positive, got ", norm_type);
   const bool inf = std::isinf(norm_type);

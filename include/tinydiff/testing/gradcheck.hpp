@@ -62,6 +62,10 @@ inline double dot(const Tensor& y, const Tensor& g) {
 
 /// Checks the gradients of f with respect to every input that requires grad;
 /// inputs that do not are held constant. The caller's tensors are not modified.
+/// @param f        the function under test, from its inputs to one tensor
+/// @param inputs   the point to check at; mark with requires_grad_() those to differentiate
+/// @param options  step h, tolerances and the seed of the upstream gradient
+/// @return passed, and the worst element with both derivatives; `message` says it in words
 inline GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
                                  const GradcheckOptions& options = {}) {
   // Private copies: we perturb them in place and read their .grad().
