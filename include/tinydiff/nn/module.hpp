@@ -93,6 +93,8 @@ class Module {
 
   // ---- access (all in registration order, recursing depth-first like PyTorch) ----
 
+  /// The trainable tensors, as handles sharing storage with the module: what an optimiser is given.
+  /// @param recurse  also the children's (false: this module's own only)
   std::vector<Tensor> parameters(bool recurse = true) const {
     std::vector<Tensor> out;
     for (auto& named : named_parameters(recurse)) out.push_back(named.second);

@@ -59,6 +59,8 @@ inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, boo
 }
 }  // namespace detail
 
+/// The matrix product of `a` [..., m, k] and `b` [..., k, n]: [batch..., m, n], the batch dims
+/// broadcast (a 1-D operand as described at the top of the file).
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
   TD_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "both operands need at least one dim, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
