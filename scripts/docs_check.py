@@ -7,6 +7,9 @@
      Marks in an HTML comment on the line just before a block change that:
          <!-- docs-check: declarations -->     the block is namespace-scope code (functions, types)
          <!-- docs-check: skip (reason) -->    not compiled (listed in the output with its reason)
+         <!-- docs-check: declarations, from include/tinydiff/ops/unary.hpp -->
+                                               ... and the block is that file's code, as it is now
+                                               (compared without comments and whitespace)
   2. every relative link and image [text](path#anchor) resolves to a file, and the anchor to a heading;
   3. every `path/file.ext:LINE` names a file with at least LINE lines, and every backticked path
      under the tree's top folders (`include/...`, `scripts/...`, ...) exists.
@@ -72,6 +75,22 @@ def prose(text):
 
 # ---- 1. C++ snippets -------------------------------------------------------------------------
 
+def code_only(source):
+    """C++ without its // comments and whitespace, for comparing a quote with its source."""
+    return re.sub(r"\s+", "", re.sub(r"//[^\n]*", "", source))
+
+
+def check_quote(path, line, code, source_path):
+    # A block that quotes a header must still be in it (a renamed helper, a changed line: stale).
+    full = os.path.join(ROOT, source_path)
+    if not os.path.isfile(full):
+        error(path, line, f"the block quotes {source_path}, which does not exist")
+    elif code_only(code) not in code_only(open(full, encoding="utf-8").read()):
+        error(path, line, f"the block is no longer in {source_path} (comments and spaces aside)")
+    else:
+        print(f"docs_check: {path}:{line} is {source_path}'s code as it is now")
+
+
 def check_snippets(docs, work):
     fragments, programs, skipped = [], [], []
     for path, text in docs:
@@ -84,7 +103,10 @@ def check_snippets(docs, work):
             elif re.search(r"\bint\s+main\s*\(", code):
                 programs.append((where, path, line, code))
             else:
-                fragments.append((where, path, line, code, mark == "declarations"))
+                fragments.append((where, path, line, code, bool(mark) and mark.startswith("declarations")))
+                quoted = re.search(r"\bfrom\s+(\S+)", mark or "")
+                if quoted:
+                    check_quote(path, line - 1, code, quoted.group(1))
     for s in skipped:
         print(f"docs_check: skipped {s}")
 
