@@ -11,8 +11,8 @@
                                                ... and the block is that file's code, as it is now
                                                (compared without comments and whitespace)
   2. every relative link and image [text](path#anchor) resolves to a file, and the anchor to a heading;
-  3. every `path/file.ext:LINE` names a file with at least LINE lines, and every backticked path
-     under the tree's top folders (`include/...`, `scripts/...`, ...) exists.
+  3. every `path/file.ext:LINE` names a file with at least LINE lines,
+     and every path under the tree's top folders (include/..., scripts/..., ...) exists.
 """
 import glob
 import os
@@ -214,12 +214,13 @@ def check_paths(docs):
                 error(path, line, f"'{name}:{want}': no such file")
             elif sum(1 for _ in open(found, encoding="utf-8", errors="replace")) < want:
                 error(path, line, f"'{name}:{want}': the file has fewer lines than that")
-        # `top/...` in backticks: its first word is a path in the tree (a * in it is a glob).
-        for m in re.finditer(r"`((?:" + top + r")/[^`\s]*)[^`]*`", body):
-            line = body.count("\n", 0, m.start()) + 1
-            name = re.sub(r":\d+$", "", m.group(1))
+        # Any path under the tree's top folders, in prose, `code` or a shell block, exists (from the
+        # root or from the markdown's folder; a * in it is a glob).
+        for m in re.finditer(r"(?<![\w/.-])((?:" + top + r")/[\w./*-]*\w)", text):
+            line = text.count("\n", 0, m.start()) + 1
+            name = m.group(1)
             checked += 1
-            if not glob.glob(os.path.join(ROOT, name)):
+            if not (glob.glob(os.path.join(ROOT, name)) or glob.glob(os.path.join(ROOT, os.path.dirname(path), name))):
                 error(path, line, f"'{name}' does not exist")
     return checked
 
