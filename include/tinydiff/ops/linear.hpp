@@ -14,6 +14,8 @@
 
 namespace tinydiff {
 
+/// x [*, in] -> x weight^T + bias [*, out], as torch.nn.functional.linear (weight [out, in],
+/// bias [out] or undefined).
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
   TD_CHECK(weight.dim() == 2, "linear", "weight must be [out, in], got ", shape_str(weight.shape()));
   const int64_t out = weight.size(0), in = weight.size(1);

@@ -10,6 +10,7 @@
 
 namespace tinydiff {
 
+/// How a loss reduces its per-element terms: None keeps them, Mean averages them, Sum adds them.
 enum class Reduction { None, Mean, Sum };
 
 /// Mean squared error, as torch.nn.functional.mse_loss (input and target of the same shape).

@@ -56,6 +56,7 @@ inline std::vector<int64_t> pad_dim_map(int64_t size, int64_t before, int64_t af
 }
 }  // namespace detail
 
+/// `x` padded (or cropped, where a pad is negative) by `pads`, in `mode` (see the top of the file).
 inline Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode = "constant",
                   float value = 0.0f) {
   const int64_t rank = x.dim();

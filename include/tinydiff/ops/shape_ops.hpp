@@ -216,6 +216,7 @@ inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   });
   return y;
 }
+/// concat under PyTorch's other name.
 inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) { return concat(tensors, dim); }
 
 /// Picks entries `indices` along `dim` (e.g. a mini-batch of rows).  dx = g scattered back,

@@ -36,6 +36,7 @@ struct EMAOptions {
   TINYDIFF_ARG(bool, warmup) = true;
 };
 
+/// The moving average of a module's parameters: update() after each step, EMAGuard to sample with it.
 class EMA {
  public:
   /// Tracks `module`'s parameters (by name); the average starts as a copy of them.

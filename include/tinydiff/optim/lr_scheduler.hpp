@@ -17,6 +17,7 @@
 
 namespace tinydiff::optim {
 
+/// The base of the schedules: step() sets every group's lr to lr_at(the step count).
 class LRScheduler {
  public:
   explicit LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {

@@ -73,6 +73,7 @@ class OptimizerParamGroup {
   std::unique_ptr<OptimizerOptions> options_;
 };
 
+/// The base of every optimiser: parameter groups, zero_grad(), step(), state_dict() (see the top of the file).
 class Optimizer {
  public:
   Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults, std::string name)

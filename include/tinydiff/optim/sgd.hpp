@@ -30,6 +30,7 @@ struct SGDOptions : OptimizerOptions {
   void set_lr(double value) override { lr(value); }
 };
 
+/// Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (see the top of the file).
 class SGD : public Optimizer {
  public:
   SGD(std::vector<OptimizerParamGroup> groups, const SGDOptions& defaults)
