@@ -153,7 +153,6 @@ class Adam : public AdamBase<AdamOptions, false> {
 };
 
 /// AdamW: weight decay shrinks the parameter directly (decoupled), default 1e-2.
-/// AdamW: weight decay is decoupled (the parameter shrinks by lr * weight_decay before the step).
 class AdamW : public AdamBase<AdamWOptions, true> {
  public:
   AdamW(std::vector<OptimizerParamGroup> groups, const AdamWOptions& defaults = AdamWOptions())
