@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure the packages tinydiff needs are present.
-#   scripts/deps.sh [build|test|fuzz] [--aarch64]
+#   scripts/deps.sh [build|test|fuzz|docs] [--aarch64]
 # On Debian/Ubuntu, missing packages are installed with apt-get when running as
 # root (or listed with the command to run otherwise). Elsewhere it only checks
 # for a compiler and CMake: CMake's find_package/FetchContent does the rest.
 # --aarch64 adds what the cross build of scripts/test.sh --aarch64 needs; fuzz is
-# what scripts/fuzz.sh needs (clang 14 with libFuzzer and its sanitizer runtimes).
+# what scripts/fuzz.sh needs (clang 14 with libFuzzer and its sanitizer runtimes); docs is what
+# scripts/docs_check.sh --doxygen needs (the build's packages, python3 and Doxygen).
 set -euo pipefail
 what=${1:-build}
 cross=${2:-}
 case "$what/$cross" in
-  build/ | test/ | build/--aarch64 | test/--aarch64 | fuzz/) ;;
-  *) echo "usage: scripts/deps.sh [build|test|fuzz] [--aarch64]" >&2; exit 2 ;;
+  build/ | test/ | build/--aarch64 | test/--aarch64 | fuzz/ | docs/) ;;
+  *) echo "usage: scripts/deps.sh [build|test|fuzz|docs] [--aarch64]" >&2; exit 2 ;;
 esac
 
 # Build: compiler, CMake, the header libraries. Test adds PyTorch (the independent
@@ -21,6 +22,11 @@ esac
 packages=(g++ make cmake libeigen3-dev nlohmann-json3-dev zlib1g-dev libstb-dev libcli11-dev)
 if [ "$what" = test ]; then
   packages+=(doctest-dev python3 python3-torch python3-numpy libopenblas0-openmp strace)
+fi
+# The docs check compiles the docs' C++ blocks (the build's packages), reads the markdown with
+# python3, and builds the API reference with Doxygen.
+if [ "$what" = docs ]; then
+  packages+=(python3 doxygen)
 fi
 # The fuzz targets (fuzz/) are built with clang 14 (-fsanitize=fuzzer needs its runtime
 # library, in libclang-rt-14-dev) and clang's OpenMP, libomp; no g++, make or CMake.
@@ -38,6 +44,7 @@ fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
   tools=(cmake c++)
   if [ "$what" = fuzz ]; then tools=(clang++); fi
+  if [ "$what" = docs ]; then tools+=(python3 doxygen); fi
   if [ "$cross" = --aarch64 ]; then tools+=(aarch64-linux-gnu-g++ qemu-aarch64-static); fi
   for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "tinydiff: '$tool' is required but not found" >&2; exit 1; }

@@ -1,21 +1,22 @@
 #pragma once
-// data::DataLoader: batches of a TensorDataset, as torch.utils.data.DataLoader, iterated with a
-// range-for:
-//
-//   data::DataLoader loader(dataset, data::DataLoaderOptions(64).shuffle(true).seed(1).drop_last(true));
-//   for (int epoch = 0; epoch < 8; ++epoch)
-//     for (const data::Batch& batch : loader) { Tensor x = batch.tensor(0); IndexTensor y = batch.index(1); ... }
-//
-// Every range-for (begin()) is one epoch. With shuffle, the epoch's order is a permutation drawn
-// (Fisher-Yates, when the epoch begins) from the loader's own Generator, seeded by options.seed,
-// or from the caller's options.generator(&gen) (PyTorch's generator=; it must outlive the
-// loader), so a loader with the same seed replays the same epochs, and each epoch draws a new
-// order. Without shuffle, the order is 0..n-1.
-// The last batch is short (n % batch_size samples) unless drop_last leaves it out.
-//
-// prefetch: while the caller works on batch k, a worker thread (std::async) gathers batch k + 1.
-// The order is fixed before any batch is gathered and gathering is a plain copy (no autograd,
-// no random numbers), so prefetching never changes which batches come out.
+/// @file
+/// data::DataLoader: batches of a TensorDataset, as torch.utils.data.DataLoader, iterated with a
+/// range-for:
+///
+///     data::DataLoader loader(dataset, data::DataLoaderOptions(64).shuffle(true).seed(1).drop_last(true));
+///     for (int epoch = 0; epoch < 8; ++epoch)
+///       for (const data::Batch& batch : loader) { Tensor x = batch.tensor(0); IndexTensor y = batch.index(1); ... }
+///
+/// Every range-for (begin()) is one epoch. With shuffle, the epoch's order is a permutation drawn
+/// (Fisher-Yates, when the epoch begins) from the loader's own Generator, seeded by options.seed,
+/// or from the caller's options.generator(&gen) (PyTorch's generator=; it must outlive the
+/// loader), so a loader with the same seed replays the same epochs, and each epoch draws a new
+/// order. Without shuffle, the order is 0..n-1.
+/// The last batch is short (n % batch_size samples) unless drop_last leaves it out.
+///
+/// prefetch: while the caller works on batch k, a worker thread (std::async) gathers batch k + 1.
+/// The order is fixed before any batch is gathered and gathering is a plain copy (no autograd,
+/// no random numbers), so prefetching never changes which batches come out.
 #include <cstdint>
 #include <future>
 #include <iterator>
@@ -48,17 +49,17 @@ struct DataLoaderOptions {
   int64_t batch_size_;
   bool shuffle_ = false, drop_last_ = false, prefetch_ = false;
   uint64_t seed_ = 0;
-  Generator* generator_ = nullptr;  // null: the loader's own, seeded by seed_
+  Generator* generator_ = nullptr;  ///< null: the loader's own, seeded by seed_
 };
 
 class DataLoader {
-  // One epoch: the sample order, and the batch being read (plus the next one being gathered).
+  /// One epoch: the sample order, and the batch being read (plus the next one being gathered).
   struct Epoch {
     std::shared_ptr<const TensorDataset> dataset;
     std::vector<int64_t> order;
     int64_t batch_size, num_batches;
     bool prefetch;
-    int64_t index = 0;  // of the current batch
+    int64_t index = 0;  ///< of the current batch
     Batch current;
     std::future<Batch> next;
 
@@ -70,7 +71,7 @@ class DataLoader {
     void start_prefetch(int64_t k) {
       if (prefetch && k < num_batches) next = std::async(std::launch::async, [this, k] { return gather(k); });
     }
-    // Makes batch k current (k < num_batches).
+    /// Makes batch k current (k < num_batches).
     void load(int64_t k) {
       index = k;
       if (k >= num_batches) return;
@@ -83,15 +84,15 @@ class DataLoader {
   };
 
  public:
-  // Keeps its own copy of the dataset (float tensors are shared handles, indices are copied), so the
-  // loader may outlive the dataset it was given.
+  /// Keeps its own copy of the dataset (float tensors are shared handles, indices are copied), so the
+  /// loader may outlive the dataset it was given.
   DataLoader(const TensorDataset& dataset, DataLoaderOptions options)
       : dataset_(std::make_shared<const TensorDataset>(dataset)), options_(options), generator_(options.seed()) {
     TD_CHECK(options.batch_size() > 0, "data::DataLoader", "batch_size must be positive, got ",
              options.batch_size());
   }
 
-  // Batches per epoch: ceil(n / batch_size), or floor with drop_last.
+  /// Batches per epoch: ceil(n / batch_size), or floor with drop_last.
   int64_t size() const {
     const int64_t n = dataset_->size(), b = options_.batch_size();
     return options_.drop_last() ? n / b : (n + b - 1) / b;
@@ -113,7 +114,7 @@ class DataLoader {
       epoch_->load(epoch_->index + 1);
       return *this;
     }
-    // Only "not at the end" comparisons are meaningful (an input iterator).
+    /// Only "not at the end" comparisons are meaningful (an input iterator).
     bool operator==(const iterator& other) const { return at_end() == other.at_end(); }
     bool operator!=(const iterator& other) const { return !(*this == other); }
 
@@ -124,7 +125,7 @@ class DataLoader {
     std::shared_ptr<Epoch> epoch_;
   };
 
-  // Starts an epoch: draws its order (shuffle) and gathers the first batch.
+  /// Starts an epoch: draws its order (shuffle) and gathers the first batch.
   iterator begin() {
     auto epoch = std::make_shared<Epoch>();
     epoch->dataset = dataset_;

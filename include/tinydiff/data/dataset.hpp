@@ -1,10 +1,11 @@
 #pragma once
-// data::TensorDataset: samples are the rows (dim 0) of one or more tensors or IndexTensors of
-// the same length, as torch.utils.data.TensorDataset; get(i) gives row i of each, and
-// gather(indices) those rows stacked along a new dim 0 (what DataLoader batches are).
-//
-//   data::TensorDataset ds({images, IndexTensor::of(labels)});   // images [N, 1, 28, 28]
-//   data::Example e = ds.get(3);   e.tensor(0): [1, 28, 28],  e.index(1): shape [] (a scalar)
+/// @file
+/// data::TensorDataset: samples are the rows (dim 0) of one or more tensors or IndexTensors of
+/// the same length, as torch.utils.data.TensorDataset; get(i) gives row i of each, and
+/// gather(indices) those rows stacked along a new dim 0 (what DataLoader batches are).
+///
+///     data::TensorDataset ds({images, IndexTensor::of(labels)});   // images [N, 1, 28, 28]
+///     data::Example e = ds.get(3);   e.tensor(0): [1, 28, 28],  e.index(1): shape [] (a scalar)
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -18,15 +19,15 @@
 
 namespace tinydiff::data {
 
-// One column of a dataset, sample or batch: float values or int64 indices.
+/// One column of a dataset, sample or batch: float values or int64 indices.
 using Column = std::variant<Tensor, IndexTensor>;
 
-// The columns of one sample or one batch, in the dataset's order.
+/// The columns of one sample or one batch, in the dataset's order.
 struct Example {
   std::vector<Column> columns;
 
   size_t size() const { return columns.size(); }
-  // Column k as a float tensor / as indices; the wrong kind is an error naming both.
+  /// Column k as a float tensor / as indices; the wrong kind is an error naming both.
   const Tensor& tensor(size_t k) const { return get<Tensor>(k, "a Tensor"); }
   const IndexTensor& index(size_t k) const { return get<IndexTensor>(k, "an IndexTensor"); }
 
@@ -60,7 +61,7 @@ class TensorDataset {
   int64_t size() const { return shape_of(columns_[0])[0]; }
   size_t num_columns() const { return columns_.size(); }
 
-  // Row i of every column (dim 0 removed).
+  /// Row i of every column (dim 0 removed).
   Example get(int64_t i) const {
     TD_CHECK(i >= 0 && i < size(), "data::TensorDataset::get", "index ", i, " is out of range [0, ", size(), ")");
     Example e = gather({i});
@@ -75,8 +76,8 @@ class TensorDataset {
     return e;
   }
 
-  // The rows `indices` of every column, stacked along dim 0 (fresh copies, no autograd: safe to
-  // call from a worker thread).
+  /// The rows `indices` of every column, stacked along dim 0 (fresh copies, no autograd: safe to
+  /// call from a worker thread).
   Example gather(const std::vector<int64_t>& indices) const {
     const int64_t n = size(), b = static_cast<int64_t>(indices.size());
     for (int64_t i : indices)

@@ -1,19 +1,20 @@
 #pragma once
-// write_file_atomically: replace a file all at once or not at all.
-//
-// The bytes go to a temporary file in the same directory ("<path>.tmp.<pid>.<n>"),
-// which is flushed, fsync'ed and then renamed over `path`. rename() within one
-// file system is atomic on POSIX, so a reader (or a crash, or a failed write)
-// sees either the whole old file or the whole new one, never half of each. On any
-// failure the temporary file is removed and the old file is left untouched; one left
-// behind by a writer that was killed is removed by a later write of the same path.
-// Used for safetensors, checkpoints, CSV logs and PNG images.
-//
-// Only a regular file (or nothing) at `path` is replaced: rename() would put the new
-// file in place of a symlink, a FIFO, a device node or an empty directory, so those
-// are refused with an Error rather than silently swapped for a file.
-//
-// POSIX only (open/write/fsync/rename), like the rest of the build (OpenMP on Linux).
+/// @file
+/// write_file_atomically: replace a file all at once or not at all.
+///
+/// The bytes go to a temporary file in the same directory ("<path>.tmp.<pid>.<n>"),
+/// which is flushed, fsync'ed and then renamed over `path`. rename() within one
+/// file system is atomic on POSIX, so a reader (or a crash, or a failed write)
+/// sees either the whole old file or the whole new one, never half of each. On any
+/// failure the temporary file is removed and the old file is left untouched; one left
+/// behind by a writer that was killed is removed by a later write of the same path.
+/// Used for safetensors, checkpoints, CSV logs and PNG images.
+///
+/// Only a regular file (or nothing) at `path` is replaced: rename() would put the new
+/// file in place of a symlink, a FIFO, a device node or an empty directory, so those
+/// are refused with an Error rather than silently swapped for a file.
+///
+/// POSIX only (open/write/fsync/rename), like the rest of the build (OpenMP on Linux).
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -37,9 +38,9 @@ namespace tinydiff::io {
 
 namespace detail {
 
-// A std::streambuf writing to a POSIX file descriptor, so that the same descriptor
-// can be fsync'ed (std::ofstream never exposes its descriptor). Remembers the
-// first errno a write failed with, for the error message.
+/// A std::streambuf writing to a POSIX file descriptor, so that the same descriptor
+/// can be fsync'ed (std::ofstream never exposes its descriptor). Remembers the
+/// first errno a write failed with, for the error message.
 class FdWriteBuffer : public std::streambuf {
  public:
   explicit FdWriteBuffer(int fd) : fd_(fd), buffer_(size_t{1} << 16) { reset_put_area(); }
@@ -54,7 +55,7 @@ class FdWriteBuffer : public std::streambuf {
     }
     return traits_type::not_eof(ch);
   }
-  // Large writes skip the buffer.
+  /// Large writes skip the buffer.
   std::streamsize xsputn(const char* s, std::streamsize n) override {
     if (n < static_cast<std::streamsize>(buffer_.size())) return std::streambuf::xsputn(s, n);
     if (!flush_buffer() || !write_all(s, static_cast<size_t>(n))) return 0;
@@ -90,7 +91,7 @@ class FdWriteBuffer : public std::streambuf {
 
 inline std::string errno_text(int err) { return err ? std::strerror(err) : "unknown error"; }
 
-// The directory part of `path` ("." when it has none), for fsync'ing the rename.
+/// The directory part of `path` ("." when it has none), for fsync'ing the rename.
 inline std::string parent_directory(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -98,9 +99,9 @@ inline std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// What is at `path`, in words, when it is something other than a regular file
-// (lstat: a symlink is itself, not what it points to); "" when it is a regular file
-// or nothing at all.
+/// What is at `path`, in words, when it is something other than a regular file
+/// (lstat: a symlink is itself, not what it points to); "" when it is a regular file
+/// or nothing at all.
 inline std::string non_regular_file_kind(const std::string& path) {
   struct stat info;
   if (::lstat(path.c_str(), &info) != 0) return "";  // nothing there (or unreadable: creating the file will say)
@@ -117,13 +118,13 @@ inline std::string non_regular_file_kind(const std::string& path) {
   }
 }
 
-// Temporary files of `path` left by a writer that died before its rename (kill -9, a crash, a
-// power cut): "<path>.tmp.<pid>.<n>" whose process no longer exists and that nobody has written
-// for a minute. Removed before each write of `path`, so that they do not pile up beside it. One of
-// a live process (another writer, right now) is left alone; so is one written in the last minute,
-// in case its writer lives in another PID namespace (a container sharing the folder).
-// A leftover that names this very process's pid is from an earlier process with the same pid (a
-// restarted container) when it is older than this process's first write.
+/// Temporary files of `path` left by a writer that died before its rename (kill -9, a crash, a
+/// power cut): "<path>.tmp.<pid>.<n>" whose process no longer exists and that nobody has written
+/// for a minute. Removed before each write of `path`, so that they do not pile up beside it. One of
+/// a live process (another writer, right now) is left alone; so is one written in the last minute,
+/// in case its writer lives in another PID namespace (a container sharing the folder).
+/// A leftover that names this very process's pid is from an earlier process with the same pid (a
+/// restarted container) when it is older than this process's first write.
 inline void remove_stale_temporaries(const std::string& path) {
   static const time_t first_write = ::time(nullptr);
   const std::string folder = parent_directory(path);
@@ -157,12 +158,12 @@ inline void remove_stale_temporaries(const std::string& path) {
 
 }  // namespace detail
 
-// Calls write(out) with a stream to a temporary file next to `path`, then moves the
-// result over `path`. Throws tinydiff::Error "op: cannot write 'path': ..." when the
-// file cannot be created, written, synced or renamed; an exception thrown by `write`
-// itself propagates unchanged; something other than a regular file at `path` is
-// refused before anything is written. In every failing case the temporary file is
-// removed and whatever was at `path` before is untouched.
+/// Calls write(out) with a stream to a temporary file next to `path`, then moves the
+/// result over `path`. Throws tinydiff::Error "op: cannot write 'path': ..." when the
+/// file cannot be created, written, synced or renamed; an exception thrown by `write`
+/// itself propagates unchanged; something other than a regular file at `path` is
+/// refused before anything is written. In every failing case the temporary file is
+/// removed and whatever was at `path` before is untouched.
 inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
                                   const std::string& op = "write_file_atomically") {
   static std::atomic<unsigned long> counter{0};

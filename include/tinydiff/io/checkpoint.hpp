@@ -1,12 +1,13 @@
 #pragma once
-// Checkpoints: a module's state_dict, an optimiser's state or an EMA, each as a
-// safetensors file (written atomically by save_safetensors: a crash mid-write
-// leaves the previous file intact). The module's file uses PyTorch's state_dict
-// keys, so it loads into the same model written in PyTorch and back.
-//
-// load(module, path) is strict, as PyTorch's load_state_dict(strict=True):
-// missing keys, unexpected keys and shape mismatches throw tinydiff::Error
-// listing them all, and nothing is changed.
+/// @file
+/// Checkpoints: a module's state_dict, an optimiser's state or an EMA, each as a
+/// safetensors file (written atomically by save_safetensors: a crash mid-write
+/// leaves the previous file intact). The module's file uses PyTorch's state_dict
+/// keys, so it loads into the same model written in PyTorch and back.
+///
+/// load(module, path) is strict, as PyTorch's load_state_dict(strict=True):
+/// missing keys, unexpected keys and shape mismatches throw tinydiff::Error
+/// listing them all, and nothing is changed.
 #include <memory>
 #include <string>
 
@@ -19,10 +20,16 @@ namespace tinydiff::io {
 
 // ---- modules ----
 
+/// Writes `module`'s state_dict (parameters and persistent buffers, PyTorch's key names) to `path`.
+/// @param module    the model; nothing in it changes
+/// @param path      the safetensors file, replaced atomically
+/// @param metadata  strings stored in the file's header ("__metadata__"), returned by load()
 inline void save(const nn::Module& module, const std::string& path, const Metadata& metadata = {}) {
   save_safetensors(path, module.state_dict(), metadata);
 }
-// Returns the file's metadata.
+/// Reads `path` into `module`'s parameters and buffers, strictly: every key must match, in name and
+/// shape, or tinydiff::Error lists the differences and nothing is changed.
+/// @return the file's metadata (what save() was given)
 inline Metadata load(nn::Module& module, const std::string& path) {
   SafetensorsFile file = load_safetensors(path);
   module.load_state_dict(file.tensors, /*strict=*/true, "checkpoint '" + path + "'");

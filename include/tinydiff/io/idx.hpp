@@ -1,19 +1,20 @@
 #pragma once
-// IDX files, the format of the MNIST and Fashion-MNIST distributions, plain or gzipped.
-//
-//   bytes 0-1  zero
-//   byte  2    element type (0x08 = unsigned byte, the only one MNIST uses)
-//   byte  3    number of dims D (1 for labels, 3 for images)
-//   then D big-endian uint32 sizes, then the elements row-major.
-// A file that starts with the gzip magic bytes is inflated with zlib as it is read.
-// Every malformed input (bad magic, unsupported type, zero or absurd sizes,
-// truncated data, trailing bytes, a corrupt gzip stream, a gzip member without its
-// CRC32/length trailer or with a wrong one, bytes after the gzip data) throws
-// tinydiff::Error naming the file and the problem.
-//
-// Memory: the data is inflated only as far as the header's sizes ask for, and those
-// may claim at most max_bytes (64 MiB by default, see kMaxIdxBytes), so a small
-// gzip bomb costs no more than that.
+/// @file
+/// IDX files, the format of the MNIST and Fashion-MNIST distributions, plain or gzipped.
+///
+///     bytes 0-1  zero
+///     byte  2    element type (0x08 = unsigned byte, the only one MNIST uses)
+///     byte  3    number of dims D (1 for labels, 3 for images)
+///     then D big-endian uint32 sizes, then the elements row-major.
+/// A file that starts with the gzip magic bytes is inflated with zlib as it is read.
+/// Every malformed input (bad magic, unsupported type, zero or absurd sizes,
+/// truncated data, trailing bytes, a corrupt gzip stream, a gzip member without its
+/// CRC32/length trailer or with a wrong one, bytes after the gzip data) throws
+/// tinydiff::Error naming the file and the problem.
+///
+/// Memory: the data is inflated only as far as the header's sizes ask for, and those
+/// may claim at most max_bytes (64 MiB by default, see kMaxIdxBytes), so a small
+/// gzip bomb costs no more than that.
 #include <zlib.h>
 
 #include <algorithm>
@@ -28,21 +29,21 @@
 
 namespace tinydiff::io {
 
-// The default limit on an IDX file's data: the largest file of the MNIST family
-// (60,000 28x28 training images, 47,040,000 bytes) fits; pass a larger max_bytes
-// for bigger sets such as EMNIST ByClass (547 MB).
+/// The default limit on an IDX file's data: the largest file of the MNIST family
+/// (60,000 28x28 training images, 47,040,000 bytes) fits; pass a larger max_bytes
+/// for bigger sets such as EMNIST ByClass (547 MB).
 constexpr uint64_t kMaxIdxBytes = uint64_t{64} << 20;
 
 struct IdxArray {
   std::vector<int64_t> dims;
-  std::vector<uint8_t> data;  // row-major, dims' product elements
+  std::vector<uint8_t> data;  ///< row-major, dims' product elements
 };
 
 namespace detail {
-// A file's bytes, inflated on the fly when it is gzip (RFC 1952: it starts 1f 8b).
-// Only as much is inflated as read() is asked for. Each gzip member must end with
-// its trailer, which zlib checks (CRC32 and length); after a member only another
-// member may follow (gzip's own rule), anything else is trailing garbage.
+/// A file's bytes, inflated on the fly when it is gzip (RFC 1952: it starts 1f 8b).
+/// Only as much is inflated as read() is asked for. Each gzip member must end with
+/// its trailer, which zlib checks (CRC32 and length); after a member only another
+/// member may follow (gzip's own rule), anything else is trailing garbage.
 class IdxByteSource {
  public:
   explicit IdxByteSource(const std::string& path) : path_(path), file_(path, std::ios::binary), input_(1 << 16) {
@@ -57,7 +58,7 @@ class IdxByteSource {
   IdxByteSource(const IdxByteSource&) = delete;
   IdxByteSource& operator=(const IdxByteSource&) = delete;
 
-  // Reads up to n bytes; returns how many were read (fewer only at the end of the data).
+  /// Reads up to n bytes; returns how many were read (fewer only at the end of the data).
   size_t read(uint8_t* out, size_t n) {
     size_t total = 0;
     while (total < n) {
@@ -90,7 +91,7 @@ class IdxByteSource {
   }
 
  private:
-  // Refills the input buffer from the file; false at its end.
+  /// Refills the input buffer from the file; false at its end.
   bool refill() {
     file_.read(reinterpret_cast<char*>(input_.data()), static_cast<std::streamsize>(input_.size()));
     if (file_.bad()) throw Error("read_idx: cannot read '" + path_ + "'");
@@ -104,13 +105,13 @@ class IdxByteSource {
   std::string path_;
   std::ifstream file_;
   std::vector<uint8_t> input_;
-  z_stream z_{};  // next_in/avail_in: the unread part of input_, for plain files too
+  z_stream z_{};  ///< next_in/avail_in: the unread part of input_, for plain files too
   bool gzip_ = false;
   bool member_ended_ = false;
 };
 }  // namespace detail
 
-// Reads an unsigned-byte IDX file (gzipped or not) whose data is at most max_bytes.
+/// Reads an unsigned-byte IDX file (gzipped or not) whose data is at most max_bytes.
 inline IdxArray read_idx(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
   detail::IdxByteSource in(path);
   auto fail = [&](const std::string& what) { return Error("read_idx: '" + path + "': " + what); };
@@ -153,7 +154,7 @@ inline IdxArray read_idx(const std::string& path, uint64_t max_bytes = kMaxIdxBy
   return array;
 }
 
-// Images as floats in [0, 1]: an IDX of [N, H, W] bytes -> a tensor [N, 1, H, W].
+/// Images as floats in [0, 1]: an IDX of [N, H, W] bytes -> a tensor [N, 1, H, W].
 inline Tensor load_idx_images(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
   IdxArray a = read_idx(path, max_bytes);
   if (a.dims.size() != 3)
@@ -165,7 +166,7 @@ inline Tensor load_idx_images(const std::string& path, uint64_t max_bytes = kMax
   return t;
 }
 
-// Labels: an IDX of [N] bytes -> N integers.
+/// Labels: an IDX of [N] bytes -> N integers.
 inline std::vector<int64_t> load_idx_labels(const std::string& path, uint64_t max_bytes = kMaxIdxBytes) {
   IdxArray a = read_idx(path, max_bytes);
   if (a.dims.size() != 1)
@@ -174,7 +175,7 @@ inline std::vector<int64_t> load_idx_labels(const std::string& path, uint64_t ma
   return std::vector<int64_t>(a.data.begin(), a.data.end());
 }
 
-// Writes an unsigned-byte IDX file atomically; gzipped when the path ends in ".gz".
+/// Writes an unsigned-byte IDX file atomically; gzipped when the path ends in ".gz".
 inline void write_idx(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& data) {
   uint64_t count = 1;
   for (int64_t d : dims) {

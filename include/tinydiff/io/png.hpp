@@ -1,9 +1,10 @@
 #pragma once
-// PNG output through stb_image_write, and image grids of a batch.
-//
-// stb is compiled here with STB_IMAGE_WRITE_STATIC, so every translation unit
-// that includes this header gets its own private copy and the library stays
-// header-only. Files are written atomically (io/atomic_file.hpp).
+/// @file
+/// PNG output through stb_image_write, and image grids of a batch.
+///
+/// stb is compiled here with STB_IMAGE_WRITE_STATIC, so every translation unit
+/// that includes this header gets its own private copy and the library stays
+/// header-only. Files are written atomically (io/atomic_file.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -37,10 +38,10 @@
 namespace tinydiff::io {
 
 namespace detail {
-// Checks that a width x height x channels image of 8-bit pixels (sizes >= 0, channels <= 4) is
-// small enough for stb to encode: stb computes its buffer sizes, (width channels + 1) height
-// bytes, in int, so anything larger would overflow inside the encoder. (That is 2 GiB, far
-// beyond any grid of samples.)
+/// Checks that a width x height x channels image of 8-bit pixels (sizes >= 0, channels <= 4) is
+/// small enough for stb to encode: stb computes its buffer sizes, (width channels + 1) height
+/// bytes, in int, so anything larger would overflow inside the encoder. (That is 2 GiB, far
+/// beyond any grid of samples.)
 inline void check_png_fits(int64_t width, int64_t height, int64_t channels, const char* op) {
   using tinydiff::detail::multiply_fits;
   constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
@@ -52,7 +53,7 @@ inline void check_png_fits(int64_t width, int64_t height, int64_t channels, cons
 }
 }  // namespace detail
 
-// Writes 8-bit pixels (row-major, `channels` per pixel: 1 grey, 3 RGB, 4 RGBA) as a PNG.
+/// Writes 8-bit pixels (row-major, `channels` per pixel: 1 grey, 3 RGB, 4 RGBA) as a PNG.
 inline void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
                       int channels = 1) {
   TD_CHECK(width > 0 && height > 0 && channels >= 1 && channels <= 4, "write_png", "bad image size ", width, "x",
@@ -73,15 +74,15 @@ inline void write_png(const std::string& path, const std::vector<uint8_t>& pixel
 }
 
 struct GridOptions {
-  int64_t columns = 10;            // images per row
-  int scale = 1;                   // each pixel becomes scale x scale pixels
-  int padding = 2;                 // pixels of `background` between images (before scaling)
-  float low = -1.0f, high = 1.0f;  // value range mapped to black..white (clamped)
+  int64_t columns = 10;            ///< images per row
+  int scale = 1;                   ///< each pixel becomes scale x scale pixels
+  int padding = 2;                 ///< pixels of `background` between images (before scaling)
+  float low = -1.0f, high = 1.0f;  ///< value range mapped to black..white (clamped)
   uint8_t background = 40;
 };
 
-// Lays out a batch [N, C, H, W] (C = 1 grey or 3 RGB) as a grid and returns the
-// pixels with the grid's width and height.
+/// Lays out a batch [N, C, H, W] (C = 1 grey or 3 RGB) as a grid and returns the
+/// pixels with the grid's width and height.
 struct Image {
   std::vector<uint8_t> pixels;
   int width = 0, height = 0, channels = 1;
@@ -131,7 +132,7 @@ inline Image make_grid(const Tensor& images, const GridOptions& opt = {}) {
   return img;
 }
 
-// make_grid + write_png.
+/// make_grid + write_png.
 inline void save_image_grid(const std::string& path, const Tensor& images, const GridOptions& opt = {}) {
   const Image img = make_grid(images, opt);
   write_png(path, img.pixels, img.width, img.height, img.channels);

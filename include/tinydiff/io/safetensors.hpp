@@ -1,25 +1,26 @@
 #pragma once
-// safetensors: the tensor file format Hugging Face and PyTorch users share.
-//
-//   [N: 8-byte little-endian uint64][N bytes of UTF-8 JSON header][data buffer]
-//
-//   header = {"__metadata__": {"key": "value", ...},                 (optional)
-//             "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
-//
-// data_offsets are byte offsets into the data buffer (which starts right after the
-// header); the tensors tile the buffer exactly, no gaps, no overlaps. Values are
-// little-endian and row-major. Writers pad the header with spaces to a multiple of 8.
-//
-// save_safetensors writes F32, and I64 for IndexTensors. load_safetensors reads F32, F64,
-// F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8 and BOOL. Every tensor comes as float32
-// (get), so a PyTorch fixture with int64 labels loads; integer and BOOL tensors also come
-// exactly as IndexTensors (get_indices). float32 holds every integer only up to 2^24, so get
-// refuses an integer tensor holding a larger value (naming it and pointing at get_indices)
-// rather than round it; a U64 value past int64 fails the load. Every malformed file throws tinydiff::Error
-// "load_safetensors: '<path>': <problem>"; sizes are checked against the file size
-// before anything is allocated, and nothing is read out of bounds. The header is
-// read in time linear in its size (n log n in its keys), never deeper than the 3
-// levels the format needs, and errors quote only excerpts of what the file holds.
+/// @file
+/// safetensors: the tensor file format Hugging Face and PyTorch users share.
+///
+///     [N: 8-byte little-endian uint64][N bytes of UTF-8 JSON header][data buffer]
+///
+///     header = {"__metadata__": {"key": "value", ...},                 (optional)
+///               "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+///
+/// data_offsets are byte offsets into the data buffer (which starts right after the
+/// header); the tensors tile the buffer exactly, no gaps, no overlaps. Values are
+/// little-endian and row-major. Writers pad the header with spaces to a multiple of 8.
+///
+/// save_safetensors writes F32, and I64 for IndexTensors. load_safetensors reads F32, F64,
+/// F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8 and BOOL. Every tensor comes as float32
+/// (get), so a PyTorch fixture with int64 labels loads; integer and BOOL tensors also come
+/// exactly as IndexTensors (get_indices). float32 holds every integer only up to 2^24, so get
+/// refuses an integer tensor holding a larger value (naming it and pointing at get_indices)
+/// rather than round it; a U64 value past int64 fails the load. Every malformed file throws tinydiff::Error
+/// "load_safetensors: '<path>': <problem>"; sizes are checked against the file size
+/// before anything is allocated, and nothing is read out of bounds. The header is
+/// read in time linear in its size (n log n in its keys), never deeper than the 3
+/// levels the format needs, and errors quote only excerpts of what the file holds.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -48,22 +49,22 @@ using NamedIndexTensors = std::vector<std::pair<std::string, IndexTensor>>;
 using Metadata = std::map<std::string, std::string>;
 
 namespace safetensors_detail {
-// `text` for an error message: whole when short, else its start and its length, so
-// that a name or value of a hostile file (up to 100 MB) never makes a huge message.
+/// `text` for an error message: whole when short, else its start and its length, so
+/// that a name or value of a hostile file (up to 100 MB) never makes a huge message.
 inline std::string excerpt(const std::string& text, size_t max_chars = 64) {
   if (text.size() <= max_chars) return text;
   return text.substr(0, max_chars) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 }  // namespace safetensors_detail
 
-// What load_safetensors returns.
+/// What load_safetensors returns.
 struct SafetensorsFile {
   NamedTensors tensors;             // as float32, in the order of their data in the file; an integer
                                     // tensor float32 cannot hold exactly is left out (see not_float)
-  NamedIndexTensors index_tensors;  // the integer and BOOL tensors, exactly, as int64
-  Metadata metadata;                // the "__metadata__" strings; empty when the file has none
+  NamedIndexTensors index_tensors;  ///< the integer and BOOL tensors, exactly, as int64
+  Metadata metadata;                ///< the "__metadata__" strings; empty when the file has none
   std::string path;                 // the file it came from (for error messages)
-  // The integer tensors left out of `tensors`, each with its first value beyond 2^24.
+  /// The integer tensors left out of `tensors`, each with its first value beyond 2^24.
   std::map<std::string, std::string> not_float;
 
   bool contains(const std::string& name) const {
@@ -71,8 +72,8 @@ struct SafetensorsFile {
       if (entry.first == name) return true;
     return not_float.count(name) == 1;
   }
-  // The tensor called `name` as float32; throws tinydiff::Error if there is none, or if it is an
-  // integer tensor with a value float32 cannot hold exactly.
+  /// The tensor called `name` as float32; throws tinydiff::Error if there is none, or if it is an
+  /// integer tensor with a value float32 cannot hold exactly.
   const Tensor& get(const std::string& name) const {
     for (const auto& entry : tensors)
       if (entry.first == name) return entry.second;
@@ -86,8 +87,8 @@ struct SafetensorsFile {
     throw Error(::tinydiff::detail::concat("SafetensorsFile::get: no tensor named '", excerpt(name), "' in '", path,
                                            "' (it has ", names(), ")"));
   }
-  // The integer (or BOOL) tensor called `name`, exactly, as int64 indices; throws
-  // tinydiff::Error if there is none or it holds floats.
+  /// The integer (or BOOL) tensor called `name`, exactly, as int64 indices; throws
+  /// tinydiff::Error if there is none or it holds floats.
   const IndexTensor& get_indices(const std::string& name) const {
     for (const auto& entry : index_tensors)
       if (entry.first == name) return entry.second;
@@ -102,7 +103,7 @@ struct SafetensorsFile {
   }
 
  private:
-  // The first few names, for an error message.
+  /// The first few names, for an error message.
   std::string names() const {
     using safetensors_detail::excerpt;
     std::vector<std::string> all;
@@ -120,14 +121,14 @@ namespace safetensors_detail {
 using Json = nlohmann::json;                // what a header is read into (see BoundedJsonBuilder)
 using OrderedJson = nlohmann::ordered_json;  // what an entry is written with: dtype, shape, data_offsets
 
-// The reference implementation's limit on the header size.
+/// The reference implementation's limit on the header size.
 constexpr uint64_t kMaxHeaderBytes = 100000000;
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL };
 struct DTypeInfo {
   const char* name;
   DType dtype;
-  uint64_t size;  // bytes per element
+  uint64_t size;  ///< bytes per element
 };
 inline const DTypeInfo* find_dtype(const std::string& name) {
   static const DTypeInfo table[] = {
@@ -151,7 +152,7 @@ inline bool host_is_little_endian() {
   throw Error(::tinydiff::detail::concat(op, ": '", path, "': ", problem));
 }
 
-// IEEE 754 half (1 sign, 5 exponent, 10 mantissa bits) -> float, exactly.
+/// IEEE 754 half (1 sign, 5 exponent, 10 mantissa bits) -> float, exactly.
 inline float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1fu;
@@ -171,7 +172,7 @@ inline float half_to_float(uint16_t h) {
   return f;
 }
 
-// One element of a floating-point `dtype` stored little-endian at p, as float.
+/// One element of a floating-point `dtype` stored little-endian at p, as float.
 inline float element_to_float(DType dtype, const unsigned char* p) {
   auto load = [p](int bytes) {
     uint64_t v = 0;
@@ -207,8 +208,8 @@ inline bool is_integer(DType dtype) {
   return dtype != DType::F64 && dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16;
 }
 
-// One element of an integer (or BOOL) dtype stored little-endian at p, exactly. A U64 past
-// int64's range sets `overflow` (and returns 0).
+/// One element of an integer (or BOOL) dtype stored little-endian at p, exactly. A U64 past
+/// int64's range sets `overflow` (and returns 0).
 inline int64_t element_to_int64(DType dtype, const unsigned char* p, bool& overflow) {
   uint64_t v = 0;
   const int bytes = dtype == DType::I64 || dtype == DType::U64   ? 8
@@ -229,37 +230,38 @@ inline int64_t element_to_int64(DType dtype, const unsigned char* p, bool& overf
   }
 }
 
-// One tensor's header entry, checked.
+/// One tensor's header entry, checked.
 struct Entry {
   std::string name;
   const DTypeInfo* dtype = nullptr;
   Shape shape;
   uint64_t begin = 0, end = 0;
-  size_t header_index = 0;  // breaks ties between empty tensors at the same offset
+  size_t header_index = 0;  ///< breaks ties between empty tensors at the same offset
 };
 
 inline std::string offsets_str(uint64_t begin, uint64_t end) {
   return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
 }
 
-// The safetensors header is read with nlohmann's SAX parser, which is iterative,
-// into plain nlohmann::json values (std::map objects: O(log n) per key), and never
-// deeper than the format needs:
-//   {name: {"shape": [...], "data_offsets": [...]}}  is 3 levels of objects/arrays.
-// Why not nlohmann's DOM parse: ordered_json finds each key by a linear search
-// (100k keys took 24 s), and a value nested 100k deep, though parsed without
-// recursion, overflows the stack when it is later copied or dumped.
+/// The safetensors header is read with nlohmann's SAX parser, which is iterative,
+/// into plain nlohmann::json values (std::map objects: O(log n) per key), and never
+/// deeper than the format needs:
+///
+///     {name: {"shape": [...], "data_offsets": [...]}}  is 3 levels of objects/arrays.
+/// Why not nlohmann's DOM parse: ordered_json finds each key by a linear search
+/// (100k keys took 24 s), and a value nested 100k deep, though parsed without
+/// recursion, overflows the stack when it is later copied or dumped.
 constexpr size_t kMaxHeaderDepth = 3;
 
-// A SAX handler that builds the value, stopping (returning false) at a syntax
-// error, a duplicate key (which nlohmann would silently collapse to one) or an
-// object/array opened deeper than max_depth. Keeps the top-level keys in file order.
+/// A SAX handler that builds the value, stopping (returning false) at a syntax
+/// error, a duplicate key (which nlohmann would silently collapse to one) or an
+/// object/array opened deeper than max_depth. Keeps the top-level keys in file order.
 class BoundedJsonBuilder {
  public:
   explicit BoundedJsonBuilder(size_t max_depth) : max_depth_(max_depth) {}
   Json root;
-  std::vector<std::string> top_level_keys;  // in the order the text has them
-  std::string problem;                      // why it stopped; empty when it did not
+  std::vector<std::string> top_level_keys;  ///< in the order the text has them
+  std::string problem;                      ///< why it stopped; empty when it did not
 
   bool null() { return add(nullptr); }
   bool boolean(bool v) { return add(v); }
@@ -292,7 +294,7 @@ class BoundedJsonBuilder {
     if (problem.empty()) problem = std::move(why);
     return false;
   }
-  // Puts v where the parser is: the root, the next element of an array or the value of the last key.
+  /// Puts v where the parser is: the root, the next element of an array or the value of the last key.
   Json* place(Json&& v) {
     if (open_.empty()) {
       root = std::move(v);
@@ -320,11 +322,11 @@ class BoundedJsonBuilder {
     return true;
   }
   size_t max_depth_;
-  std::vector<Json*> open_;  // the objects and arrays being filled, outermost first
-  std::string key_;          // the key whose value comes next
+  std::vector<Json*> open_;  ///< the objects and arrays being filled, outermost first
+  std::string key_;          ///< the key whose value comes next
 };
 
-// Parses the header bytes into `builder` (its root and top-level key order).
+/// Parses the header bytes into `builder` (its root and top-level key order).
 inline void parse_header_json(const char* op, const std::string& path, const std::string& text,
                               BoundedJsonBuilder& builder) {
   // nlohmann stops at a NUL byte as if the input ended there; in JSON a raw NUL is
@@ -336,7 +338,7 @@ inline void parse_header_json(const char* op, const std::string& path, const std
   if (!builder.problem.empty()) fail(op, path, "header " + builder.problem);
 }
 
-// Checks one tensor entry of the header against the data buffer's size.
+/// Checks one tensor entry of the header against the data buffer's size.
 inline Entry parse_entry(const char* op, const std::string& path, const std::string& name, const Json& value,
                          uint64_t buffer_size) {
   const std::string where = "tensor '" + excerpt(name) + "'";
@@ -398,7 +400,7 @@ inline Entry parse_entry(const char* op, const std::string& path, const std::str
   return entry;
 }
 
-// Checks the whole header; returns the tensors sorted by their data offsets.
+/// Checks the whole header; returns the tensors sorted by their data offsets.
 inline std::vector<Entry> parse_header(const char* op, const std::string& path, const std::string& text,
                                        uint64_t buffer_size, Metadata& metadata) {
   BoundedJsonBuilder builder(kMaxHeaderDepth);
@@ -453,8 +455,8 @@ inline std::vector<Entry> parse_header(const char* op, const std::string& path, 
 
 }  // namespace safetensors_detail
 
-// Reads a safetensors file: every tensor as float32, in data order, and the integer ones
-// exactly as IndexTensors too (see the top of the file).
+/// Reads a safetensors file: every tensor as float32, in data order, and the integer ones
+/// exactly as IndexTensors too (see the top of the file).
 inline SafetensorsFile load_safetensors(const std::string& path) {
   namespace sd = safetensors_detail;
   const char* op = "load_safetensors";
@@ -550,9 +552,9 @@ inline SafetensorsFile load_safetensors(const std::string& path) {
   return result;
 }
 
-// Writes `tensors` (as F32, in the given order), then `index_tensors` (as I64, exact), and
-// `metadata` to `path`, atomically: on any failure the file that was at `path` is left as it
-// was. Names must be non-empty, unique across both lists and not "__metadata__".
+/// Writes `tensors` (as F32, in the given order), then `index_tensors` (as I64, exact), and
+/// `metadata` to `path`, atomically: on any failure the file that was at `path` is left as it
+/// was. Names must be non-empty, unique across both lists and not "__metadata__".
 inline void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {},
                              const NamedIndexTensors& index_tensors = {}) {
   namespace sd = safetensors_detail;

@@ -1,6 +1,7 @@
 #pragma once
-// Parameter-free layers: activations (SiLU, ReLU, GELU, Tanh, Sigmoid), Identity and
-// Flatten, so they can stand in a Sequential. Each forwards to its op.
+/// @file
+/// Parameter-free layers: activations (SiLU, ReLU, GELU, Tanh, Sigmoid), Identity and
+/// Flatten, so they can stand in a Sequential. Each forwards to its op.
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -13,7 +14,7 @@
 
 namespace tinydiff::nn {
 
-// y = x sigmoid(x).
+/// y = x sigmoid(x).
 class SiLU : public UnaryModule {
  public:
   SiLU() : UnaryModule("SiLU") {}
@@ -21,7 +22,7 @@ class SiLU : public UnaryModule {
   void pretty_print(std::ostream& out) const override { out << "SiLU()"; }
 };
 
-// y = max(x, 0).
+/// y = max(x, 0).
 class ReLU : public UnaryModule {
  public:
   ReLU() : UnaryModule("ReLU") {}
@@ -29,7 +30,7 @@ class ReLU : public UnaryModule {
   void pretty_print(std::ostream& out) const override { out << "ReLU()"; }
 };
 
-// y = x Phi(x) ("none") or its tanh approximation ("tanh").
+/// y = x Phi(x) ("none") or its tanh approximation ("tanh").
 class GELU : public UnaryModule {
  public:
   explicit GELU(std::string approximate = "none") : UnaryModule("GELU"), approximate_(std::move(approximate)) {}
@@ -54,7 +55,7 @@ class Sigmoid : public UnaryModule {
   void pretty_print(std::ostream& out) const override { out << "Sigmoid()"; }
 };
 
-// y = x (a placeholder, e.g. a skip connection that needs no projection).
+/// y = x (a placeholder, e.g. a skip connection that needs no projection).
 class Identity : public UnaryModule {
  public:
   Identity() : UnaryModule("Identity") {}
@@ -62,7 +63,7 @@ class Identity : public UnaryModule {
   void pretty_print(std::ostream& out) const override { out << "Identity()"; }
 };
 
-// Merges dims start_dim..end_dim into one (nn.Flatten; defaults keep the batch dim).
+/// Merges dims start_dim..end_dim into one (nn.Flatten; defaults keep the batch dim).
 class Flatten : public UnaryModule {
  public:
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)

@@ -1,20 +1,21 @@
 #pragma once
-// nn::MultiheadAttention, as torch.nn.MultiheadAttention (kdim = vdim = embed_dim, no
-// add_bias_kv / add_zero_attn):
-//
-//   q = query W_q^T + b_q,  k = key W_k^T + b_k,  v = value W_v^T + b_v   (W_* rows of in_proj_weight)
-//   head h: A_h = softmax(q_h k_h^T / sqrt(D) + mask),  o_h = A_h v_h    (D = embed_dim / num_heads)
-//   output = concat_h(o_h) out_proj.weight^T + out_proj.bias
-//
-// Parameters and state_dict keys are PyTorch's: in_proj_weight [3E, E] (W_q; W_k; W_v),
-// in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. Initialisation is PyTorch's:
-// xavier_uniform_ on in_proj_weight, zeros for both biases, out_proj.weight as a Linear.
-//
-// Shapes: query [L, N, E], key and value [S, N, E] ([N, L, E] / [N, S, E] with batch_first),
-// or unbatched [L, E] / [S, E]. Masks are float and ADDED to the scores (0 = attend,
-// -inf = ignore; see ops/attention.hpp): key_padding_mask [N, S] (or [S] unbatched),
-// attn_mask [L, S] or [N * num_heads, L, S]. A PyTorch bool mask m (True = ignore) is
-// additive_mask(eq(m, 0)) here. Printed as PyTorch prints it: the name and out_proj.
+/// @file
+/// nn::MultiheadAttention, as torch.nn.MultiheadAttention (kdim = vdim = embed_dim, no
+/// add_bias_kv / add_zero_attn):
+///
+///     q = query W_q^T + b_q,  k = key W_k^T + b_k,  v = value W_v^T + b_v   (W_* rows of in_proj_weight)
+///     head h: A_h = softmax(q_h k_h^T / sqrt(D) + mask),  o_h = A_h v_h    (D = embed_dim / num_heads)
+///     output = concat_h(o_h) out_proj.weight^T + out_proj.bias
+///
+/// Parameters and state_dict keys are PyTorch's: in_proj_weight [3E, E] (W_q; W_k; W_v),
+/// in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. Initialisation is PyTorch's:
+/// xavier_uniform_ on in_proj_weight, zeros for both biases, out_proj.weight as a Linear.
+///
+/// Shapes: query [L, N, E], key and value [S, N, E] ([N, L, E] / [N, S, E] with batch_first),
+/// or unbatched [L, E] / [S, E]. Masks are float and ADDED to the scores (0 = attend,
+/// -inf = ignore; see ops/attention.hpp): key_padding_mask [N, S] (or [S] unbatched),
+/// attn_mask [L, S] or [N * num_heads, L, S]. A PyTorch bool mask m (True = ignore) is
+/// additive_mask(eq(m, 0)) here. Printed as PyTorch prints it: the name and out_proj.
 #include <cstdint>
 #include <memory>
 #include <ostream>
@@ -35,14 +36,14 @@ struct MultiheadAttentionOptions {
   MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
   TINYDIFF_ARG(int64_t, embed_dim);
   TINYDIFF_ARG(int64_t, num_heads);
-  TINYDIFF_ARG(double, dropout) = 0.0;  // on the attention weights, in training mode
+  TINYDIFF_ARG(double, dropout) = 0.0;  ///< on the attention weights, in training mode
   TINYDIFF_ARG(bool, bias) = true;
   TINYDIFF_ARG(bool, batch_first) = false;
 };
 
 class MultiheadAttention : public Module {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit MultiheadAttention(const MultiheadAttentionOptions& options_, Generator* gen = nullptr)
       : Module("MultiheadAttention"), options(options_) {
     const int64_t e = options.embed_dim(), h = options.num_heads();
@@ -58,7 +59,7 @@ class MultiheadAttention : public Module {
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, Generator* gen = nullptr)
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads), gen) {}
 
-  // PyTorch's _reset_parameters (out_proj.weight keeps its Linear initialisation).
+  /// PyTorch's _reset_parameters (out_proj.weight keeps its Linear initialisation).
   void reset_parameters(Generator* gen = nullptr) {
     init::xavier_uniform_(in_proj_weight, 1.0, gen);
     if (options.bias()) {
@@ -67,9 +68,9 @@ class MultiheadAttention : public Module {
     }
   }
 
-  // Returns (output, attention weights). output has query's shape; the weights are
-  // [N, L, S] averaged over heads, or [N, num_heads, L, S] without average_attn_weights
-  // (no N when unbatched), and undefined when need_weights is false.
+  /// Returns (output, attention weights). output has query's shape; the weights are
+  /// [N, L, S] averaged over heads, or [N, num_heads, L, S] without average_attn_weights
+  /// (no N when unbatched), and undefined when need_weights is false.
   std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                      const Tensor& key_padding_mask = Tensor(), bool need_weights = true,
                                      const Tensor& attn_mask = Tensor(), bool average_attn_weights = true) {
@@ -144,7 +145,7 @@ class MultiheadAttention : public Module {
   }
 
   MultiheadAttentionOptions options;
-  Tensor in_proj_weight, in_proj_bias;  // in_proj_bias undefined without bias
+  Tensor in_proj_weight, in_proj_bias;  ///< in_proj_bias undefined without bias
   std::shared_ptr<Linear> out_proj;
 };
 

@@ -1,12 +1,14 @@
 #pragma once
-// nn::BatchNorm1d and nn::BatchNorm2d, as torch.nn's, over ops/batch_norm.hpp.
-//   parameters  weight [C] (starts at 1), bias [C] (starts at 0)        with affine
-//   buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
-//                                                                      with track_running_stats
-// train(): normalise with the batch's statistics and update the running ones
-// (momentum, or the cumulative average 1 / num_batches_tracked when momentum is nullopt);
-// eval(): normalise with the running statistics. Without track_running_stats both
-// modes use the batch's statistics.
+/// @file
+/// nn::BatchNorm1d and nn::BatchNorm2d, as torch.nn's, over ops/batch_norm.hpp.
+///
+///     parameters  weight [C] (starts at 1), bias [C] (starts at 0)        with affine
+///     buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
+///                                                                        with track_running_stats
+/// train(): normalise with the batch's statistics and update the running ones
+/// (momentum, or the cumulative average 1 / num_batches_tracked when momentum is nullopt);
+/// eval(): normalise with the running statistics. Without track_running_stats both
+/// modes use the batch's statistics.
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -22,8 +24,8 @@ namespace tinydiff::nn {
 using OptionalDouble = std::optional<double>;  // (TINYDIFF_ARG needs a one-word type)
 
 namespace detail {
-// PyTorch's buffers of a norm layer with track_running_stats (BatchNorm*, InstanceNorm*):
-// running_mean [C] = 0, running_var [C] = 1, num_batches_tracked [] = 0.
+/// PyTorch's buffers of a norm layer with track_running_stats (BatchNorm*, InstanceNorm*):
+/// running_mean [C] = 0, running_var [C] = 1, num_batches_tracked [] = 0.
 inline void register_running_stats(Module& module, int64_t C, Tensor& mean, Tensor& var, Tensor& count) {
   mean = module.register_buffer("running_mean", zeros({C}));
   var = module.register_buffer("running_var", ones({C}));
@@ -41,13 +43,13 @@ struct BatchNormOptions {
   BatchNormOptions(int64_t num_features) : num_features_(num_features) {}  // NOLINT: implicit, BatchNorm2d(16)
   TINYDIFF_ARG(int64_t, num_features);
   TINYDIFF_ARG(double, eps) = 1e-5;
-  // nullopt: the running statistics are the cumulative average over the batches seen.
+  /// nullopt: the running statistics are the cumulative average over the batches seen.
   TINYDIFF_ARG(OptionalDouble, momentum) = 0.1;
   TINYDIFF_ARG(bool, affine) = true;
   TINYDIFF_ARG(bool, track_running_stats) = true;
 };
 
-// What BatchNorm1d and BatchNorm2d share; they differ in the input dims they accept.
+/// What BatchNorm1d and BatchNorm2d share; they differ in the input dims they accept.
 class BatchNorm : public UnaryModule {
  public:
   void reset_running_stats() { detail::reset_running_stats(running_mean, running_var, num_batches_tracked); }
@@ -81,8 +83,8 @@ class BatchNorm : public UnaryModule {
   }
 
   BatchNormOptions options;
-  Tensor weight, bias;                                        // undefined without affine
-  Tensor running_mean, running_var, num_batches_tracked;      // undefined without track_running_stats
+  Tensor weight, bias;                                        ///< undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;      ///< undefined without track_running_stats
 
  protected:
   BatchNorm(const std::string& name, const BatchNormOptions& options_) : UnaryModule(name), options(options_) {
@@ -107,7 +109,7 @@ class BatchNorm : public UnaryModule {
   }
 };
 
-// Over x [N, C] or [N, C, L].
+/// Over x [N, C] or [N, C, L].
 class BatchNorm1d : public BatchNorm {
  public:
   explicit BatchNorm1d(const BatchNormOptions& options_) : BatchNorm("BatchNorm1d", options_) {}
@@ -120,7 +122,7 @@ class BatchNorm1d : public BatchNorm {
   }
 };
 
-// Over x [N, C, H, W].
+/// Over x [N, C, H, W].
 class BatchNorm2d : public BatchNorm {
  public:
   explicit BatchNorm2d(const BatchNormOptions& options_) : BatchNorm("BatchNorm2d", options_) {}

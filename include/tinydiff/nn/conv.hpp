@@ -1,8 +1,10 @@
 #pragma once
-// nn::Conv2d and nn::ConvTranspose2d, as torch.nn's, over ops/conv.hpp.
-//   Conv2d           weight [out, in/groups, kh, kw]   fan_in = in/groups * kh * kw
-//   ConvTranspose2d  weight [in, out/groups, kh, kw]   fan_in = out/groups * kh * kw (weight dim 1, as PyTorch)
-// Both: weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+/// @file
+/// nn::Conv2d and nn::ConvTranspose2d, as torch.nn's, over ops/conv.hpp.
+///
+///     Conv2d           weight [out, in/groups, kh, kw]   fan_in = in/groups * kh * kw
+///     ConvTranspose2d  weight [in, out/groups, kh, kw]   fan_in = out/groups * kh * kw (weight dim 1, as PyTorch)
+/// Both: weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 #include <cstdint>
 #include <ostream>
 
@@ -34,7 +36,7 @@ struct Conv2dOptions {
 
 class Conv2d : public UnaryModule {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Conv2d(const Conv2dOptions& options_, Generator* gen = nullptr) : UnaryModule("Conv2d"), options(options_) {
     const auto& o = options;
     TD_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0, "Conv2d",
@@ -52,7 +54,7 @@ class Conv2d : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::default_layer_init_(weight, bias, gen); }
 
-  // x [N, in, H, W] -> [N, out, Hout, Wout].
+  /// x [N, in, H, W] -> [N, out, Hout, Wout].
   Tensor forward(const Tensor& x) override {
     return conv2d(x, weight, bias, options.stride(), options.padding(), options.dilation(), options.groups());
   }
@@ -69,7 +71,7 @@ class Conv2d : public UnaryModule {
   }
 
   Conv2dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 struct ConvTranspose2dOptions {
@@ -88,7 +90,7 @@ struct ConvTranspose2dOptions {
 
 class ConvTranspose2d : public UnaryModule {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit ConvTranspose2d(const ConvTranspose2dOptions& options_, Generator* gen = nullptr)
       : UnaryModule("ConvTranspose2d"), options(options_) {
     const auto& o = options;
@@ -108,7 +110,7 @@ class ConvTranspose2d : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::default_layer_init_(weight, bias, gen); }
 
-  // x [N, in, H, W] -> [N, out, Hout, Wout], Hout = (H - 1) s - 2 p + d (k - 1) + output_padding + 1.
+  /// x [N, in, H, W] -> [N, out, Hout, Wout], Hout = (H - 1) s - 2 p + d (k - 1) + output_padding + 1.
   Tensor forward(const Tensor& x) override {
     return conv_transpose2d(x, weight, bias, options.stride(), options.padding(), options.output_padding(),
                             options.groups(), options.dilation());
@@ -127,7 +129,7 @@ class ConvTranspose2d : public UnaryModule {
   }
 
   ConvTranspose2dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

@@ -1,7 +1,9 @@
 #pragma once
-// nn::Conv1d, as torch.nn's, over ops/conv1d.hpp: x [N, in, L] -> [N, out, Lout].
-//   weight [out, in/groups, k]   fan_in = in/groups * k
-// weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as Conv2d.
+/// @file
+/// nn::Conv1d, as torch.nn's, over ops/conv1d.hpp: x [N, in, L] -> [N, out, Lout].
+///
+///     weight [out, in/groups, k]   fan_in = in/groups * k
+/// weight kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as Conv2d.
 #include <cstdint>
 #include <ostream>
 
@@ -27,7 +29,7 @@ struct Conv1dOptions {
 
 class Conv1d : public UnaryModule {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Conv1d(const Conv1dOptions& options_, Generator* gen = nullptr) : UnaryModule("Conv1d"), options(options_) {
     const auto& o = options;
     TD_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0, "Conv1d",
@@ -45,7 +47,7 @@ class Conv1d : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::default_layer_init_(weight, bias, gen); }
 
-  // x [N, in, L] -> [N, out, Lout], Lout = (L + 2 padding - dilation (k - 1) - 1) / stride + 1.
+  /// x [N, in, L] -> [N, out, Lout], Lout = (L + 2 padding - dilation (k - 1) - 1) / stride + 1.
   Tensor forward(const Tensor& x) override {
     return conv1d(x, weight, bias, options.stride(), options.padding(), options.dilation(), options.groups());
   }
@@ -61,7 +63,7 @@ class Conv1d : public UnaryModule {
   }
 
   Conv1dOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

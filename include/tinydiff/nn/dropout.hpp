@@ -1,6 +1,7 @@
 #pragma once
-// nn::Dropout: zeroes each element with probability p while training (scaling the
-// rest by 1 / (1 - p)) and is the identity in eval mode, as torch.nn.Dropout.
+/// @file
+/// nn::Dropout: zeroes each element with probability p while training (scaling the
+/// rest by 1 / (1 - p)) and is the identity in eval mode, as torch.nn.Dropout.
 #include <ostream>
 
 #include "tinydiff/nn/module.hpp"
@@ -13,7 +14,7 @@ using GeneratorPtr = Generator*;  // (TINYDIFF_ARG needs a one-word type)
 struct DropoutOptions {
   DropoutOptions(double p = 0.5) : p_(p) {}  // NOLINT: implicit, so Dropout(0.1) works
   TINYDIFF_ARG(double, p);
-  // Where the masks are drawn from; the default generator when null.
+  /// Where the masks are drawn from; the default generator when null.
   TINYDIFF_ARG(GeneratorPtr, generator) = nullptr;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
-// nn::Embedding: a table of num_embeddings vectors of size embedding_dim, as
-// torch.nn.Embedding; weight [num, dim] starts N(0, 1).
+/// @file
+/// nn::Embedding: a table of num_embeddings vectors of size embedding_dim, as
+/// torch.nn.Embedding; weight [num, dim] starts N(0, 1).
 #include <cmath>
 #include <cstdint>
 #include <ostream>
@@ -23,7 +24,7 @@ struct EmbeddingOptions {
 
 class Embedding : public UnaryModule {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Embedding(const EmbeddingOptions& options_, Generator* gen = nullptr)
       : UnaryModule("Embedding"), options(options_) {
     TD_CHECK(options.num_embeddings() > 0 && options.embedding_dim() > 0, "Embedding",
@@ -35,13 +36,13 @@ class Embedding : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::normal_(weight, 0.0, 1.0, gen); }
 
-  // indices (len) -> [len, dim].
+  /// indices (len) -> [len, dim].
   Tensor forward(const std::vector<int64_t>& indices) { return embedding(indices, weight); }
 
-  // Indices of any shape S -> [S..., dim].
+  /// Indices of any shape S -> [S..., dim].
   Tensor forward(const IndexTensor& indices) { return embedding(indices, weight); }
 
-  // A tensor of integer-valued indices of any shape S -> [S..., dim] (the library's tensors are float).
+  /// A tensor of integer-valued indices of any shape S -> [S..., dim] (the library's tensors are float).
   Tensor forward(const Tensor& indices) override {
     const float* p = indices.data();
     std::vector<int64_t> idx(static_cast<size_t>(indices.numel()));

@@ -1,10 +1,12 @@
 #pragma once
-// nn::init: in-place initialisers, as torch.nn.init. Each writes the tensor's
-// data (no graph is recorded) and returns the same handle. Random ones draw
-// from `gen`, or from the default generator (seeded by manual_seed) when null.
-//
-// kaiming_uniform_(w, a=sqrt(5)) is what PyTorch's Linear and Conv layers use:
-//   gain = sqrt(2 / (1 + a^2)),  bound = gain * sqrt(3 / fan_in)  -> 1/sqrt(fan_in) for a = sqrt(5).
+/// @file
+/// nn::init: in-place initialisers, as torch.nn.init. Each writes the tensor's
+/// data (no graph is recorded) and returns the same handle. Random ones draw
+/// from `gen`, or from the default generator (seeded by manual_seed) when null.
+///
+/// kaiming_uniform_(w, a=sqrt(5)) is what PyTorch's Linear and Conv layers use:
+///
+///     gain = sqrt(2 / (1 + a^2)),  bound = gain * sqrt(3 / fan_in)  -> 1/sqrt(fan_in) for a = sqrt(5).
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -17,7 +19,7 @@ namespace tinydiff::nn::init {
 enum class FanMode { FanIn, FanOut };
 enum class Nonlinearity { Linear, Conv2d, ConvTranspose2d, Sigmoid, Tanh, ReLU, LeakyReLU, SELU };
 
-// The recommended gain for a nonlinearity (torch.nn.init.calculate_gain); `param` is leaky_relu's slope.
+/// The recommended gain for a nonlinearity (torch.nn.init.calculate_gain); `param` is leaky_relu's slope.
 inline double calculate_gain(Nonlinearity nonlinearity, double param = 0.01) {
   switch (nonlinearity) {
     case Nonlinearity::Tanh: return 5.0 / 3.0;
@@ -28,9 +30,9 @@ inline double calculate_gain(Nonlinearity nonlinearity, double param = 0.01) {
   }
 }
 
-// (fan_in, fan_out) as PyTorch computes them: dim 1 and dim 0 times the receptive field
-// (the product of dims 2...). For ConvTranspose2d's [in, out/groups, kh, kw] weight this
-// makes fan_in = out/groups * kh * kw, exactly as PyTorch does.
+/// (fan_in, fan_out) as PyTorch computes them: dim 1 and dim 0 times the receptive field
+/// (the product of dims 2...). For ConvTranspose2d's [in, out/groups, kh, kw] weight this
+/// makes fan_in = out/groups * kh * kw, exactly as PyTorch does.
 inline std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t) {
   TD_CHECK(t.dim() >= 2, "calculate_fan_in_and_fan_out", "needs a tensor with at least 2 dims, got shape ",
            shape_str(t.shape()));
@@ -39,7 +41,7 @@ inline std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t)
   return {t.size(1) * receptive, t.size(0) * receptive};
 }
 
-// Fills with `value`.
+/// Fills with `value`.
 inline Tensor constant_(const Tensor& t, double value) {
   float* p = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<float>(value);
@@ -48,7 +50,7 @@ inline Tensor constant_(const Tensor& t, double value) {
 inline Tensor zeros_(const Tensor& t) { return constant_(t, 0.0); }
 inline Tensor ones_(const Tensor& t) { return constant_(t, 1.0); }
 
-// U(a, b): a + (b - a) u with u uniform in [0, 1).
+/// U(a, b): a + (b - a) u with u uniform in [0, 1).
 inline Tensor uniform_(const Tensor& t, double a = 0.0, double b = 1.0, Generator* gen = nullptr) {
   TD_CHECK(a <= b, "uniform_", "empty range [", a, ", ", b, ")");
   Generator& g = gen ? *gen : default_generator();
@@ -57,7 +59,7 @@ inline Tensor uniform_(const Tensor& t, double a = 0.0, double b = 1.0, Generato
   return t;
 }
 
-// N(mean, std^2).
+/// N(mean, std^2).
 inline Tensor normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr) {
   TD_CHECK(std >= 0.0, "normal_", "std must be >= 0, got ", std);
   Generator& g = gen ? *gen : default_generator();
@@ -75,7 +77,7 @@ inline int64_t fan(const Tensor& t, FanMode mode, const char* op) {
 }
 }  // namespace detail
 
-// He et al. uniform: U(-bound, bound), bound = gain * sqrt(3 / fan).
+/// He et al. uniform: U(-bound, bound), bound = gain * sqrt(3 / fan).
 inline Tensor kaiming_uniform_(const Tensor& t, double a = 0.0, FanMode mode = FanMode::FanIn,
                                Nonlinearity nonlinearity = Nonlinearity::LeakyReLU, Generator* gen = nullptr) {
   const double gain = calculate_gain(nonlinearity, a);
@@ -83,29 +85,29 @@ inline Tensor kaiming_uniform_(const Tensor& t, double a = 0.0, FanMode mode = F
   return uniform_(t, -bound, bound, gen);
 }
 
-// He et al. normal: N(0, std^2), std = gain / sqrt(fan).
+/// He et al. normal: N(0, std^2), std = gain / sqrt(fan).
 inline Tensor kaiming_normal_(const Tensor& t, double a = 0.0, FanMode mode = FanMode::FanIn,
                               Nonlinearity nonlinearity = Nonlinearity::LeakyReLU, Generator* gen = nullptr) {
   const double gain = calculate_gain(nonlinearity, a);
   return normal_(t, 0.0, gain / std::sqrt(static_cast<double>(detail::fan(t, mode, "kaiming_normal_"))), gen);
 }
 
-// Glorot uniform: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
+/// Glorot uniform: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
 inline Tensor xavier_uniform_(const Tensor& t, double gain = 1.0, Generator* gen = nullptr) {
   const auto fans = calculate_fan_in_and_fan_out(t);
   const double bound = gain * std::sqrt(6.0 / static_cast<double>(fans.first + fans.second));
   return uniform_(t, -bound, bound, gen);
 }
 
-// Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
+/// Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
 inline Tensor xavier_normal_(const Tensor& t, double gain = 1.0, Generator* gen = nullptr) {
   const auto fans = calculate_fan_in_and_fan_out(t);
   return normal_(t, 0.0, gain * std::sqrt(2.0 / static_cast<double>(fans.first + fans.second)), gen);
 }
 
-// PyTorch's default layer initialisation: weight kaiming_uniform_(a = sqrt(5)), i.e.
-// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
-// fan_in from the weight (as Linear.reset_parameters and _ConvNd.reset_parameters).
+/// PyTorch's default layer initialisation: weight kaiming_uniform_(a = sqrt(5)), i.e.
+/// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+/// fan_in from the weight (as Linear.reset_parameters and _ConvNd.reset_parameters).
 inline void default_layer_init_(const Tensor& weight, const Tensor& bias, Generator* gen = nullptr) {
   kaiming_uniform_(weight, std::sqrt(5.0), FanMode::FanIn, Nonlinearity::LeakyReLU, gen);
   if (bias.defined()) {

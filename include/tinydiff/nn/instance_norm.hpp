@@ -1,12 +1,14 @@
 #pragma once
-// nn::InstanceNorm2d, as torch.nn's, over ops/batch_norm.hpp's instance_norm: each
-// (sample, channel) plane of x [N, C, H, W] (or unbatched [C, H, W]) normalised by its own
-// mean and biased variance. PyTorch's defaults: affine=false, track_running_stats=false.
-//   parameters  weight [C] (1), bias [C] (0)                                     with affine
-//   buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
-//                                                                      with track_running_stats
-// With track_running_stats, train() updates the running statistics (num_batches_tracked stays 0,
-// as in PyTorch) and eval() normalises with them.
+/// @file
+/// nn::InstanceNorm2d, as torch.nn's, over ops/batch_norm.hpp's instance_norm: each
+/// (sample, channel) plane of x [N, C, H, W] (or unbatched [C, H, W]) normalised by its own
+/// mean and biased variance. PyTorch's defaults: affine=false, track_running_stats=false.
+///
+///     parameters  weight [C] (1), bias [C] (0)                                     with affine
+///     buffers     running_mean [C] (0), running_var [C] (1), num_batches_tracked [] (0)
+///                                                                        with track_running_stats
+/// With track_running_stats, train() updates the running statistics (num_batches_tracked stays 0,
+/// as in PyTorch) and eval() normalises with them.
 #include <cstdint>
 #include <ostream>
 
@@ -70,8 +72,8 @@ class InstanceNorm2d : public UnaryModule {
   }
 
   InstanceNormOptions options;
-  Tensor weight, bias;                                    // undefined without affine
-  Tensor running_mean, running_var, num_batches_tracked;  // undefined without track_running_stats
+  Tensor weight, bias;                                    ///< undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;  ///< undefined without track_running_stats
 };
 
 }  // namespace tinydiff::nn

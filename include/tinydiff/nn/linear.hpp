@@ -1,7 +1,8 @@
 #pragma once
-// nn::Linear: y = x W^T + b on inputs [*, in_features], as torch.nn.Linear.
-// weight [out_features, in_features], bias [out_features]; PyTorch's default
-// initialisation (U(-1/sqrt(in), 1/sqrt(in)) for both).
+/// @file
+/// nn::Linear: y = x W^T + b on inputs [*, in_features], as torch.nn.Linear.
+/// weight [out_features, in_features], bias [out_features]; PyTorch's default
+/// initialisation (U(-1/sqrt(in), 1/sqrt(in)) for both).
 #include <cstdint>
 #include <ostream>
 
@@ -24,7 +25,7 @@ struct LinearOptions {
 
 class Linear : public UnaryModule {
  public:
-  // Initial values are drawn from `gen`, or the default generator when null.
+  /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Linear(const LinearOptions& options_, Generator* gen = nullptr) : UnaryModule("Linear"), options(options_) {
     TD_CHECK(options.in_features() > 0 && options.out_features() > 0, "Linear", "in_features and out_features must be "
              "positive, got ", options.in_features(), " and ", options.out_features());
@@ -37,7 +38,7 @@ class Linear : public UnaryModule {
 
   void reset_parameters(Generator* gen = nullptr) { init::default_layer_init_(weight, bias, gen); }
 
-  // x [*, in] -> [*, out] = x weight^T + bias (ops/linear.hpp).
+  /// x [*, in] -> [*, out] = x weight^T + bias (ops/linear.hpp).
   Tensor forward(const Tensor& x) override {
     TD_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "Linear", "input of shape ", shape_str(x.shape()),
              " does not end in in_features=", options.in_features());
@@ -50,7 +51,7 @@ class Linear : public UnaryModule {
   }
 
   LinearOptions options;
-  Tensor weight, bias;  // bias undefined when options.bias() is false
+  Tensor weight, bias;  ///< bias undefined when options.bias() is false
 };
 
 }  // namespace tinydiff::nn

@@ -1,9 +1,11 @@
 #pragma once
-// Loss modules with torch.nn's names and constructor arguments: each holds its options and
-// forwards to the functional loss (ops/loss*.hpp), e.g.
-//   nn::CrossEntropyLoss criterion(/*weight=*/{}, /*ignore_index=*/-100, Reduction::Mean, 0.1);
-//   Tensor loss = criterion(logits, targets);
-// They hold no parameters (class weights are constants), so they are plain objects, not Modules.
+/// @file
+/// Loss modules with torch.nn's names and constructor arguments: each holds its options and
+/// forwards to the functional loss (ops/loss*.hpp), e.g.
+///
+///     nn::CrossEntropyLoss criterion(/*weight=*/{}, /*ignore_index=*/-100, Reduction::Mean, 0.1);
+///     Tensor loss = criterion(logits, targets);
+/// They hold no parameters (class weights are constants), so they are plain objects, not Modules.
 #include <cstdint>
 #include <string>
 
@@ -60,7 +62,7 @@ class HuberLoss {
   double delta_;
 };
 
-// reduction: "none", "sum", "mean" or "batchmean" (PyTorch's default is "mean").
+/// reduction: "none", "sum", "mean" or "batchmean" (PyTorch's default is "mean").
 class KLDivLoss {
  public:
   explicit KLDivLoss(std::string reduction = "mean", bool log_target = false)
@@ -119,7 +121,7 @@ class NLLLoss {
   Reduction reduction_;
 };
 
-// Class-index targets (IndexTensor) or class probabilities (a float tensor of the input's shape).
+/// Class-index targets (IndexTensor) or class probabilities (a float tensor of the input's shape).
 class CrossEntropyLoss {
  public:
   explicit CrossEntropyLoss(Tensor weight = Tensor(), int64_t ignore_index = -100,

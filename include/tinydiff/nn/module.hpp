@@ -1,20 +1,22 @@
 #pragma once
-// nn::Module: the base of every layer and model, as torch.nn.Module.
-//
-// A module owns, in registration order,
-//   parameters  tensors the optimiser trains (registered with requires_grad)
-//   buffers     tensors saved with the model but not trained (running statistics, tables)
-//   children    sub-modules, held by shared_ptr
-// and derives from them the dotted names PyTorch uses for state_dict keys:
-// "down.0.res.conv1.weight" is parameter "weight" of child "conv1" of child "res" ...
-//
-// Modules are held by std::shared_ptr (LibTorch without the ModuleHolder
-// macros): auto net = std::make_shared<Net>(); a layer keeps handles to its
-// tensors (Tensor is a handle), so `weight` and the registered parameter are
-// the same tensor and loading a checkpoint writes into both.
-//
-// UnaryModule adds the one-input interface `Tensor forward(const Tensor&)`
-// that Sequential chains; ModuleList holds any modules, named "0", "1", ...
+/// @file
+/// nn::Module: the base of every layer and model, as torch.nn.Module.
+///
+/// A module owns, in registration order,
+///
+///     parameters  tensors the optimiser trains (registered with requires_grad)
+///     buffers     tensors saved with the model but not trained (running statistics, tables)
+///     children    sub-modules, held by shared_ptr
+/// and derives from them the dotted names PyTorch uses for state_dict keys:
+/// "down.0.res.conv1.weight" is parameter "weight" of child "conv1" of child "res" ...
+///
+/// Modules are held by std::shared_ptr (LibTorch without the ModuleHolder
+/// macros): auto net = std::make_shared<Net>(); a layer keeps handles to its
+/// tensors (Tensor is a handle), so `weight` and the registered parameter are
+/// the same tensor and loading a checkpoint writes into both.
+///
+/// UnaryModule adds the one-input interface `Tensor forward(const Tensor&)`
+/// that Sequential chains; ModuleList holds any modules, named "0", "1", ...
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -47,15 +49,15 @@
 
 namespace tinydiff::nn {
 
-// (name, tensor) pairs in a fixed order: state dicts, named parameters. Same type as io::NamedTensors.
+/// (name, tensor) pairs in a fixed order: state dicts, named parameters. Same type as io::NamedTensors.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
  public:
-  // `name` is the type name shown when the module is printed ("Linear", "UNet").
+  /// `name` is the type name shown when the module is printed ("Linear", "UNet").
   explicit Module(std::string name = "Module") : name_(std::move(name)) {}
   virtual ~Module() = default;
-  // A module's identity is its tensors: copying one would silently share or split them.
+  /// A module's identity is its tensors: copying one would silently share or split them.
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
@@ -63,7 +65,7 @@ class Module {
 
   // ---- registration ----
 
-  // Registers a trainable tensor (a leaf; requires_grad is set as asked) and returns its handle.
+  /// Registers a trainable tensor (a leaf; requires_grad is set as asked) and returns its handle.
   Tensor register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true) {
     check_new_name(name, "register_parameter");
     TD_CHECK(tensor.defined(), "register_parameter", "parameter '", name, "' of ", name_, " is undefined");
@@ -72,7 +74,7 @@ class Module {
     return tensor;
   }
 
-  // Registers a tensor saved in the state dict (if persistent) but not trained.
+  /// Registers a tensor saved in the state dict (if persistent) but not trained.
   Tensor register_buffer(const std::string& name, Tensor tensor, bool persistent = true) {
     check_new_name(name, "register_buffer");
     TD_CHECK(tensor.defined(), "register_buffer", "buffer '", name, "' of ", name_, " is undefined");
@@ -80,7 +82,7 @@ class Module {
     return tensor;
   }
 
-  // Registers a child module and hands it back with its own type: conv1 = register_module("conv1", ...).
+  /// Registers a child module and hands it back with its own type: conv1 = register_module("conv1", ...).
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     check_new_name(name, "register_module");
@@ -91,12 +93,14 @@ class Module {
 
   // ---- access (all in registration order, recursing depth-first like PyTorch) ----
 
+  /// The trainable tensors, as handles sharing storage with the module: what an optimiser is given.
+  /// @param recurse  also the children's (false: this module's own only)
   std::vector<Tensor> parameters(bool recurse = true) const {
     std::vector<Tensor> out;
     for (auto& named : named_parameters(recurse)) out.push_back(named.second);
     return out;
   }
-  // ("block.conv.weight", tensor), ...: this module's own parameters, then each child's.
+  /// ("block.conv.weight", tensor), ...: this module's own parameters, then each child's.
   NamedTensors named_parameters(bool recurse = true) const {
     NamedTensors out;
     collect(out, "", recurse, /*params=*/true, /*buffers=*/false, /*persistent_only=*/false);
@@ -112,7 +116,7 @@ class Module {
     collect(out, "", recurse, false, true, false);
     return out;
   }
-  // Number of trainable values (sum of the parameters' numel).
+  /// Number of trainable values (sum of the parameters' numel).
   int64_t num_parameters() const {
     int64_t n = 0;
     for (const Tensor& p : parameters()) n += p.numel();
@@ -126,7 +130,7 @@ class Module {
   }
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
 
-  // Calls fn on every descendant (children first, depth-first) and then on this module, as nn.Module.apply.
+  /// Calls fn on every descendant (children first, depth-first) and then on this module, as nn.Module.apply.
   void apply(const std::function<void(Module&)>& fn) {
     for (auto& child : children_) child.second->apply(fn);
     fn(*this);
@@ -134,9 +138,9 @@ class Module {
 
   // ---- state dict ----
 
-  // PyTorch's order: for each module (depth-first) its own parameters, then its own
-  // persistent buffers, then its children's entries. Values are detached handles
-  // sharing the module's storage (as state_dict() without keep_vars).
+  /// PyTorch's order: for each module (depth-first) its own parameters, then its own
+  /// persistent buffers, then its children's entries. Values are detached handles
+  /// sharing the module's storage (as state_dict() without keep_vars).
   NamedTensors state_dict() const {
     NamedTensors out;
     collect(out, "", true, true, true, true);
@@ -144,10 +148,10 @@ class Module {
     return out;
   }
 
-  // Copies `state` into this module's parameters and buffers (data only: every handle
-  // stays valid). Shape mismatches always throw; with strict, so do missing and
-  // unexpected keys (PyTorch's strict=True). Nothing is written unless all checks pass.
-  // `source` names where the state came from in the error message (a file path).
+  /// Copies `state` into this module's parameters and buffers (data only: every handle
+  /// stays valid). Shape mismatches always throw; with strict, so do missing and
+  /// unexpected keys (PyTorch's strict=True). Nothing is written unless all checks pass.
+  /// `source` names where the state came from in the error message (a file path).
   void load_state_dict(const NamedTensors& state, bool strict = true, const std::string& source = "state_dict") {
     const NamedTensors own = state_dict();
     std::unordered_map<std::string, const Tensor*> given;
@@ -193,7 +197,7 @@ class Module {
 
   // ---- modes and gradients ----
 
-  // Sets training mode here and in every descendant (Dropout reads it).
+  /// Sets training mode here and in every descendant (Dropout reads it).
   virtual void train(bool on = true) {
     training_ = on;
     for (auto& child : children_) child.second->train(on);
@@ -201,13 +205,13 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  // Drops every parameter's gradient (zero_grad(set_to_none=True)).
+  /// Drops every parameter's gradient (zero_grad(set_to_none=True)).
   void zero_grad() {
     for (const Tensor& p : parameters()) p.zero_grad();
   }
 
-  // One line describing this module ("Linear(in_features=3, out_features=4, bias=true)");
-  // operator<< adds the children below it, as PyTorch's repr.
+  /// One line describing this module ("Linear(in_features=3, out_features=4, bias=true)");
+  /// operator<< adds the children below it, as PyTorch's repr.
   virtual void pretty_print(std::ostream& out) const { out << name_; }
 
  private:
@@ -246,11 +250,12 @@ class Module {
   bool training_ = true;
 };
 
-// Prints the module tree as PyTorch does:
-//   Net(
-//     (fc): Linear(in_features=3, out_features=4, bias=true)
-//     (act): SiLU()
-//   )
+/// Prints the module tree as PyTorch does:
+///
+///     Net(
+///       (fc): Linear(in_features=3, out_features=4, bias=true)
+///       (act): SiLU()
+///     )
 inline void print_module(std::ostream& out, const Module& module, int indent) {
   module.pretty_print(out);
   if (module.named_children().empty()) return;
@@ -267,7 +272,7 @@ inline std::ostream& operator<<(std::ostream& out, const Module& module) {
   return out;
 }
 
-// A module with one input and one output: what Sequential chains.
+/// A module with one input and one output: what Sequential chains.
 class UnaryModule : public Module {
  public:
   using Module::Module;
@@ -275,8 +280,8 @@ class UnaryModule : public Module {
   Tensor operator()(const Tensor& x) { return forward(x); }
 };
 
-// A list of modules of any types, registered as children "0", "1", ... (nn.ModuleList).
-// It has no forward: the owner decides how to call its entries.
+/// A list of modules of any types, registered as children "0", "1", ... (nn.ModuleList).
+/// It has no forward: the owner decides how to call its entries.
 class ModuleList : public Module {
  public:
   ModuleList() : Module("ModuleList") {}
@@ -298,7 +303,7 @@ class ModuleList : public Module {
     TD_CHECK(i < modules_.size(), "ModuleList", "index ", i, " is out of range for a list of ", modules_.size());
     return modules_[i];
   }
-  // Entry i as type M; throws if it is not one.
+  /// Entry i as type M; throws if it is not one.
   template <typename M>
   std::shared_ptr<M> ptr(size_t i) const {
     auto typed = std::dynamic_pointer_cast<M>(ptr(i));

@@ -1,10 +1,12 @@
 #pragma once
-// nn::ModuleDict: modules of any types under string keys, in insertion order, registered as
-// children named by their keys (nn.ModuleDict), so a parameter's state_dict key is
-// "<key>.<param>" ("encoder.weight"). Like ModuleList it has no forward.
-//   auto heads = std::make_shared<nn::ModuleDict>();
-//   heads->insert("cls", std::make_shared<nn::Linear>(16, 10));
-//   heads->at<nn::Linear>("cls").forward(h);
+/// @file
+/// nn::ModuleDict: modules of any types under string keys, in insertion order, registered as
+/// children named by their keys (nn.ModuleDict), so a parameter's state_dict key is
+/// "<key>.<param>" ("encoder.weight"). Like ModuleList it has no forward.
+///
+///     auto heads = std::make_shared<nn::ModuleDict>();
+///     heads->insert("cls", std::make_shared<nn::Linear>(16, 10));
+///     heads->at<nn::Linear>("cls").forward(h);
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -22,8 +24,8 @@ class ModuleDict : public Module {
     for (auto& entry : modules) insert(entry.first, entry.second);
   }
 
-  // Adds a module under a new key (no '.', not empty, not taken) and returns it with its own type.
-  // Unlike Python's md[key] = m, an existing key is not replaced: it throws.
+  /// Adds a module under a new key (no '.', not empty, not taken) and returns it with its own type.
+  /// Unlike Python's md[key] = m, an existing key is not replaced: it throws.
   template <typename M>
   std::shared_ptr<M> insert(const std::string& key, std::shared_ptr<M> module) {
     TD_CHECK(!contains(key), "ModuleDict", "key '", key, "' is already present");
@@ -49,7 +51,7 @@ class ModuleDict : public Module {
     for (auto& entry : entries_) out.push_back(entry.second);
     return out;
   }
-  // (key, module) pairs in insertion order.
+  /// (key, module) pairs in insertion order.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& items() const { return entries_; }
 
   const std::shared_ptr<Module>& operator[](const std::string& key) const { return ptr(key); }
@@ -58,7 +60,7 @@ class ModuleDict : public Module {
       if (entry.first == key) return entry.second;
     throw Error("ModuleDict: no key '" + key + "'");
   }
-  // Entry `key` as type M; throws if it is not one.
+  /// Entry `key` as type M; throws if it is not one.
   template <typename M>
   std::shared_ptr<M> ptr(const std::string& key) const {
     auto typed = std::dynamic_pointer_cast<M>(ptr(key));

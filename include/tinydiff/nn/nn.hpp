@@ -1,5 +1,6 @@
 #pragma once
-// tinydiff::nn: modules and layers (torch.nn's names, options and defaults).
+/// @file
+/// tinydiff::nn: modules and layers (torch.nn's names, options and defaults).
 #include "tinydiff/nn/activation.hpp"
 #include "tinydiff/nn/attention.hpp"
 #include "tinydiff/nn/batch_norm.hpp"

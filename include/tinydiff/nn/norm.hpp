@@ -1,6 +1,7 @@
 #pragma once
-// nn::GroupNorm and nn::LayerNorm, as torch.nn's, over ops/norm.hpp.
-// With affine (the default) weight starts at 1 and bias at 0.
+/// @file
+/// nn::GroupNorm and nn::LayerNorm, as torch.nn's, over ops/norm.hpp.
+/// With affine (the default) weight starts at 1 and bias at 0.
 #include <cstdint>
 #include <ostream>
 #include <utility>
@@ -20,7 +21,7 @@ struct GroupNormOptions {
   TINYDIFF_ARG(bool, affine) = true;
 };
 
-// Normalises each group of num_channels / num_groups channels of x [N, C, *].
+/// Normalises each group of num_channels / num_groups channels of x [N, C, *].
 class GroupNorm : public UnaryModule {
  public:
   explicit GroupNorm(const GroupNormOptions& options_) : UnaryModule("GroupNorm"), options(options_) {
@@ -51,7 +52,7 @@ class GroupNorm : public UnaryModule {
   }
 
   GroupNormOptions options;
-  Tensor weight, bias;  // undefined without affine
+  Tensor weight, bias;  ///< undefined without affine
 };
 
 struct LayerNormOptions {
@@ -61,7 +62,7 @@ struct LayerNormOptions {
   TINYDIFF_ARG(bool, elementwise_affine) = true;
 };
 
-// Normalises over the trailing dims normalized_shape.
+/// Normalises over the trailing dims normalized_shape.
 class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(const LayerNormOptions& options_) : UnaryModule("LayerNorm"), options(options_) {
@@ -91,7 +92,7 @@ class LayerNorm : public UnaryModule {
   }
 
   LayerNormOptions options;
-  Tensor weight, bias;  // undefined without elementwise_affine
+  Tensor weight, bias;  ///< undefined without elementwise_affine
 };
 
 }  // namespace tinydiff::nn

@@ -1,8 +1,9 @@
 #pragma once
-// nn::MaxPool2d, nn::AvgPool2d and nn::Upsample, as torch.nn's, over ops/pool.hpp: modules
-// without parameters, so that pooling and upsampling can sit inside nn::Sequential.
-// What the ops support is what the modules offer: ceil_mode=false, count_include_pad=true,
-// and nearest upsampling by integer scale factors.
+/// @file
+/// nn::MaxPool2d, nn::AvgPool2d and nn::Upsample, as torch.nn's, over ops/pool.hpp: modules
+/// without parameters, so that pooling and upsampling can sit inside nn::Sequential.
+/// What the ops support is what the modules offer: ceil_mode=false, count_include_pad=true,
+/// and nearest upsampling by integer scale factors.
 #include <ostream>
 #include <string>
 
@@ -23,7 +24,7 @@ inline void check_pool_options(const char* module, const Int2& kernel, const Int
 }
 }  // namespace detail
 
-// stride 0 (the default) means stride = kernel_size, as PyTorch's stride=None.
+/// stride 0 (the default) means stride = kernel_size, as PyTorch's stride=None.
 struct Pool2dOptions {
   Pool2dOptions(Int2 kernel_size) : kernel_size_(kernel_size) {}  // NOLINT: implicit, MaxPool2d(2)
   TINYDIFF_ARG(Int2, kernel_size);
@@ -32,7 +33,7 @@ struct Pool2dOptions {
 };
 
 namespace detail {
-// "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
+/// "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
 inline void print_pool(std::ostream& out, const char* module, const Pool2dOptions& o) {
   out << module << "(kernel_size=";
   print_pair(out, o.kernel_size());
@@ -46,7 +47,7 @@ inline void print_pool(std::ostream& out, const char* module, const Pool2dOption
 using MaxPool2dOptions = Pool2dOptions;
 using AvgPool2dOptions = Pool2dOptions;
 
-// Maximum over each window of x [N, C, H, W] (padding is -inf).
+/// Maximum over each window of x [N, C, H, W] (padding is -inf).
 class MaxPool2d : public UnaryModule {
  public:
   explicit MaxPool2d(const MaxPool2dOptions& options_) : UnaryModule("MaxPool2d"), options(options_) {
@@ -60,7 +61,7 @@ class MaxPool2d : public UnaryModule {
   MaxPool2dOptions options;
 };
 
-// Average over each window of x [N, C, H, W] (padding counts as zeros: count_include_pad=true).
+/// Average over each window of x [N, C, H, W] (padding counts as zeros: count_include_pad=true).
 class AvgPool2d : public UnaryModule {
  public:
   explicit AvgPool2d(const AvgPool2dOptions& options_) : UnaryModule("AvgPool2d"), options(options_) {
@@ -75,13 +76,13 @@ class AvgPool2d : public UnaryModule {
 };
 
 struct UpsampleOptions {
-  // Integer factors (height, width); required (0 means not given).
+  /// Integer factors (height, width); required (0 means not given).
   TINYDIFF_ARG(Int2, scale_factor) = 0;
-  // Only "nearest" (what ops/pool.hpp's upsample_nearest2d computes).
+  /// Only "nearest" (what ops/pool.hpp's upsample_nearest2d computes).
   TINYDIFF_ARG(std::string, mode) = "nearest";
 };
 
-// x [N, C, H, W] -> [N, C, H sh, W sw], each pixel repeated over an sh x sw block.
+/// x [N, C, H, W] -> [N, C, H sh, W sw], each pixel repeated over an sh x sw block.
 class Upsample : public UnaryModule {
  public:
   explicit Upsample(const UpsampleOptions& options_) : UnaryModule("Upsample"), options(options_) {

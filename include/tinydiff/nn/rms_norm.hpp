@@ -1,7 +1,8 @@
 #pragma once
-// nn::RMSNorm, as torch.nn.RMSNorm (torch 2.4), over ops/rms_norm.hpp: x divided by the root
-// mean square over the trailing dims normalized_shape, times weight (starts at 1; no bias).
-// eps nullopt (the default) means float32's machine epsilon, as PyTorch's eps=None.
+/// @file
+/// nn::RMSNorm, as torch.nn.RMSNorm (torch 2.4), over ops/rms_norm.hpp: x divided by the root
+/// mean square over the trailing dims normalized_shape, times weight (starts at 1; no bias).
+/// eps nullopt (the default) means float32's machine epsilon, as PyTorch's eps=None.
 #include <optional>
 #include <ostream>
 
@@ -51,7 +52,7 @@ class RMSNorm : public UnaryModule {
   }
 
   RMSNormOptions options;
-  Tensor weight;  // undefined without elementwise_affine
+  Tensor weight;  ///< undefined without elementwise_affine
 };
 
 }  // namespace tinydiff::nn

@@ -1,8 +1,10 @@
 #pragma once
-// nn::Sequential: unary modules called in order, registered as children "0", "1", ...
-//   auto mlp = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(nn::LinearOptions(2, 16)),
-//                                               std::make_shared<nn::SiLU>(), ...);
-// or push_back one at a time.
+/// @file
+/// nn::Sequential: unary modules called in order, registered as children "0", "1", ...
+///
+///     auto mlp = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(nn::LinearOptions(2, 16)),
+///                                                 std::make_shared<nn::SiLU>(), ...);
+/// or push_back one at a time.
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -19,12 +21,12 @@ class Sequential : public UnaryModule {
   Sequential(std::initializer_list<std::shared_ptr<UnaryModule>> modules) : Sequential() {
     for (auto& m : modules) push_back(m);
   }
-  // Sequential(a, b, c) for any unary modules a, b, c (each a shared_ptr).
+  /// Sequential(a, b, c) for any unary modules a, b, c (each a shared_ptr).
   template <typename First, typename... Rest>
   explicit Sequential(std::shared_ptr<First> first, std::shared_ptr<Rest>... rest)
       : Sequential({std::shared_ptr<UnaryModule>(std::move(first)), std::shared_ptr<UnaryModule>(std::move(rest))...}) {}
 
-  // Appends a module, named by its position; returns it with its own type.
+  /// Appends a module, named by its position; returns it with its own type.
   template <typename M>
   std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
     std::shared_ptr<UnaryModule> unary = module;  // M must be a UnaryModule
@@ -46,7 +48,7 @@ class Sequential : public UnaryModule {
     TD_CHECK(i < modules_.size(), "Sequential", "index ", i, " is out of range for ", modules_.size(), " modules");
     return modules_[i];
   }
-  // Entry i as type M; throws if it is not one.
+  /// Entry i as type M; throws if it is not one.
   template <typename M>
   std::shared_ptr<M> ptr(size_t i) const {
     auto typed = std::dynamic_pointer_cast<M>(ptr(i));

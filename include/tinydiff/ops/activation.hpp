@@ -1,6 +1,7 @@
 #pragma once
-// Activations beyond the elementwise ones in ops/unary.hpp (relu, sigmoid, tanh,
-// silu live there): gelu, leaky_relu, elu, softplus, and softmax / log_softmax along a dim.
+/// @file
+/// Activations beyond the elementwise ones in ops/unary.hpp (relu, sigmoid, tanh,
+/// silu live there): gelu, leaky_relu, elu, softplus, and softmax / log_softmax along a dim.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -20,12 +21,14 @@ constexpr float kSqrt2OverPi = 0.79788456080286536f;  // sqrt(2 / pi)
 constexpr float kGeluCubic = 0.044715f;
 }  // namespace detail
 
-// GELU, as torch.nn.functional.gelu.
-// approximate = "none" (exact, the default):
-//   y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)),        dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
-// approximate = "tanh":
-//   y = x/2 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3),
-//   dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+/// GELU, as torch.nn.functional.gelu.
+/// approximate = "none" (exact, the default):
+///
+///     y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)),        dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
+/// approximate = "tanh":
+///
+///     y = x/2 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3),
+///     dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") {
   using namespace detail;
   TD_CHECK(approximate == "none" || approximate == "tanh", "gelu", "approximate must be \"none\" or \"tanh\", got \"",
@@ -58,7 +61,7 @@ inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") {
 }
 
 namespace detail {
-// softmax or log_softmax of x along dim, with its backward (kernels/softmax.hpp).
+/// softmax or log_softmax of x along dim, with its backward (kernels/softmax.hpp).
 inline Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* name) {
   TD_CHECK(x.dim() >= 1, name, "expected a tensor of at least 1 dim, got shape ", shape_str(x.shape()));
   const int64_t rank = x.dim();
@@ -76,15 +79,17 @@ inline Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* nam
 }
 }  // namespace detail
 
-// Softmax along dim (stable: the max is subtracted first).
-//   y_i = e^(x_i) / sum_j e^(x_j),  dx_i = y_i (g_i - sum_j g_j y_j)
+/// Softmax along dim (stable: the max is subtracted first).
+///
+///     y_i = e^(x_i) / sum_j e^(x_j),  dx_i = y_i (g_i - sum_j g_j y_j)
 inline Tensor softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(x, dim, false, "softmax"); }
 
-// Log-softmax along dim (stable).
-//   y_i = x_i - log sum_j e^(x_j),  dx_i = g_i - softmax_i sum_j g_j
+/// Log-softmax along dim (stable).
+///
+///     y_i = x_i - log sum_j e^(x_j),  dx_i = g_i - softmax_i sum_j g_j
 inline Tensor log_softmax(const Tensor& x, int64_t dim) { return detail::softmax_op(x, dim, true, "log_softmax"); }
 
-// y = x for x > 0, else negative_slope x.  dy/dx = 1 for x > 0, else negative_slope (at 0 too, as PyTorch).
+/// y = x for x > 0, else negative_slope x.  dy/dx = 1 for x > 0, else negative_slope (at 0 too, as PyTorch).
 inline Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f) {
   Tensor y = detail::map(x, [negative_slope](float v) { return v > 0.0f ? v : negative_slope * v; });
   detail::record_unary(y, "leaky_relu", x,
@@ -92,15 +97,15 @@ inline Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f) {
   return y;
 }
 
-// y = x for x > 0, else alpha (e^x - 1).  dy/dx = 1 for x > 0, else alpha e^x.
+/// y = x for x > 0, else alpha (e^x - 1).  dy/dx = 1 for x > 0, else alpha e^x.
 inline Tensor elu(const Tensor& x, float alpha = 1.0f) {
   Tensor y = detail::map(x, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
   detail::record_unary(y, "elu", x, [alpha](float xi, float) { return xi > 0.0f ? 1.0f : alpha * std::exp(xi); });
   return y;
 }
 
-// y = ln(1 + e^(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear region,
-// where the two agree to float precision).  dy/dx = sigmoid(beta x), 1 in the linear region.
+/// y = ln(1 + e^(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear region,
+/// where the two agree to float precision).  dy/dx = sigmoid(beta x), 1 in the linear region.
 inline Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f) {
   TD_CHECK(beta != 0.0f, "softplus", "beta must be non-zero, got ", beta);
   Tensor y = detail::map(x, [beta, threshold](float v) {

@@ -1,18 +1,19 @@
 #pragma once
-// Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention,
-// composed from differentiable ops (matmul, add, softmax, dropout), so its backward is
-// theirs:
-//
-//   A = softmax(q k^T * scale + mask)     q [..., L, E], k [..., S, E]   -> A [..., L, S]
-//   out = A v                             v [..., S, Ev]                 -> out [..., L, Ev]
-//
-// Masks. tinydiff tensors are float32 only, so a mask is a float tensor, and a float
-// attn_mask is ADDED to the scores, exactly as PyTorch treats a float mask: 0 lets a
-// query see a key, -inf hides it, other values bias it. PyTorch's boolean masks have no
-// float twin; turn one into an additive mask with additive_mask(allowed), where `allowed`
-// holds 1 (or any non-zero) where a query may attend (PyTorch's sdpa bool mask, True =
-// take part). For nn::MultiheadAttention's "True = ignore" masks pass eq(mask, 0).
-// A query whose keys are all hidden gets a row of NaN, as in PyTorch.
+/// @file
+/// Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention,
+/// composed from differentiable ops (matmul, add, softmax, dropout), so its backward is
+/// theirs:
+///
+///     A = softmax(q k^T * scale + mask)     q [..., L, E], k [..., S, E]   -> A [..., L, S]
+///     out = A v                             v [..., S, Ev]                 -> out [..., L, Ev]
+///
+/// Masks. tinydiff tensors are float32 only, so a mask is a float tensor, and a float
+/// attn_mask is ADDED to the scores, exactly as PyTorch treats a float mask: 0 lets a
+/// query see a key, -inf hides it, other values bias it. PyTorch's boolean masks have no
+/// float twin; turn one into an additive mask with additive_mask(allowed), where `allowed`
+/// holds 1 (or any non-zero) where a query may attend (PyTorch's sdpa bool mask, True =
+/// take part). For nn::MultiheadAttention's "True = ignore" masks pass eq(mask, 0).
+/// A query whose keys are all hidden gets a row of NaN, as in PyTorch.
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -28,8 +29,8 @@
 
 namespace tinydiff {
 
-// 0 where `allowed` is non-zero, -inf where it is 0: the additive mask that lets a query attend
-// exactly where `allowed` says so (PyTorch's boolean attention mask, True = take part).
+/// 0 where `allowed` is non-zero, -inf where it is 0: the additive mask that lets a query attend
+/// exactly where `allowed` says so (PyTorch's boolean attention mask, True = take part).
 inline Tensor additive_mask(const Tensor& allowed) {
   const float hidden = -std::numeric_limits<float>::infinity();
   Tensor mask = Tensor::empty(allowed.shape());
@@ -40,7 +41,7 @@ inline Tensor additive_mask(const Tensor& allowed) {
 }
 
 namespace detail {
-// Whether `from` broadcasts to `to` without growing it (each trailing dim 1 or equal).
+/// Whether `from` broadcasts to `to` without growing it (each trailing dim 1 or equal).
 inline bool broadcasts_to(const Shape& from, const Shape& to) {
   if (from.size() > to.size()) return false;
   for (size_t i = 1; i <= from.size(); ++i) {
@@ -50,7 +51,7 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
   return true;
 }
 
-// The causal mask [L, S]: query i sees keys j <= i (PyTorch's tril of ones(L, S), top-left aligned).
+/// The causal mask [L, S]: query i sees keys j <= i (PyTorch's tril of ones(L, S), top-left aligned).
 inline Tensor causal_mask(int64_t l, int64_t s) {
   Tensor mask = zeros({l, s});
   float* p = mask.data();
@@ -59,7 +60,7 @@ inline Tensor causal_mask(int64_t l, int64_t s) {
   return mask;
 }
 
-// Attention's output and its weights A (after dropout), for nn::MultiheadAttention, which returns both.
+/// Attention's output and its weights A (after dropout), for nn::MultiheadAttention, which returns both.
 inline std::tuple<Tensor, Tensor> attention_with_weights(const Tensor& query, const Tensor& key, const Tensor& value,
                                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
                                                          std::optional<double> scale, Generator* gen,
@@ -93,12 +94,13 @@ inline std::tuple<Tensor, Tensor> attention_with_weights(const Tensor& query, co
 }
 }  // namespace detail
 
-// softmax(q k^T * scale + attn_mask) v, with dropout of probability dropout_p on the weights
-// (always applied when dropout_p > 0, as PyTorch's functional form; pass 0 in eval mode).
-//   query [..., L, E], key [..., S, E], value [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
-//   attn_mask: additive, broadcastable to [..., L, S] (see the top of this file).
-//   is_causal: query i attends keys j <= i; not together with attn_mask.
-//   scale: 1 / sqrt(E) by default.
+/// softmax(q k^T * scale + attn_mask) v, with dropout of probability dropout_p on the weights
+/// (always applied when dropout_p > 0, as PyTorch's functional form; pass 0 in eval mode).
+///
+///     query [..., L, E], key [..., S, E], value [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
+///     attn_mask: additive, broadcastable to [..., L, S] (see the top of this file).
+///     is_causal: query i attends keys j <= i; not together with attn_mask.
+///     scale: 1 / sqrt(E) by default.
 inline Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                            const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                            bool is_causal = false, std::optional<double> scale = std::nullopt,

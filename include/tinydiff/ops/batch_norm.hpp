@@ -1,7 +1,8 @@
 #pragma once
-// batch_norm and instance_norm, as torch.nn.functional, over kernels/batch_norm.hpp.
-// The running statistics are plain tensors (a module's buffers) updated in place,
-// outside autograd, as PyTorch does; only x, weight and bias get gradients.
+/// @file
+/// batch_norm and instance_norm, as torch.nn.functional, over kernels/batch_norm.hpp.
+/// The running statistics are plain tensors (a module's buffers) updated in place,
+/// outside autograd, as PyTorch does; only x, weight and bias get gradients.
 #include <cmath>
 #include <vector>
 
@@ -13,16 +14,18 @@
 
 namespace tinydiff {
 
-// Batch norm over x [N, C, *]: each channel normalised over the batch and the trailing dims.
-//   training:   y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]   (var_B biased)
-//               running_mean = (1 - momentum) running_mean + momentum mean_B
-//               running_var  = (1 - momentum) running_var  + momentum var_B M / (M - 1)   (unbiased)
-//   evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
-// M = N * prod(trailing dims). running_mean / running_var may be undefined in training (no update);
-// evaluation needs both. Gradients (per channel, dxhat = g weight[c]):
-//   training:   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
-//   evaluation: dx = rstd dxhat
-//   dweight[c] = sum g xhat,  dbias[c] = sum g
+/// Batch norm over x [N, C, *]: each channel normalised over the batch and the trailing dims.
+///
+///     training:   y = (x - mean_B) / sqrt(var_B + eps) * weight[c] + bias[c]   (var_B biased)
+///                 running_mean = (1 - momentum) running_mean + momentum mean_B
+///                 running_var  = (1 - momentum) running_var  + momentum var_B M / (M - 1)   (unbiased)
+///     evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight[c] + bias[c]
+/// M = N * prod(trailing dims). running_mean / running_var may be undefined in training (no update);
+/// evaluation needs both. Gradients (per channel, dxhat = g weight[c]):
+///
+///     training:   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+///     evaluation: dx = rstd dxhat
+///     dweight[c] = sum g xhat,  dbias[c] = sum g
 inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                          double momentum = 0.1, double eps = 1e-5) {
@@ -87,13 +90,14 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tens
   return y;
 }
 
-// Instance norm over x [N, C, *]: each (sample, channel) plane normalised by its own statistics
-// when use_input_stats, else by the running ones; then weight[c], bias[c] as batch norm.
-//   y = (x - mean_nc) / sqrt(var_nc + eps) * weight[c] + bias[c]
-// With running statistics (track_running_stats), training updates each channel's running
-// mean / var with the average over the batch of its planes' statistics (var unbiased per plane),
-// as PyTorch, which runs batch norm on x viewed as [1, N C, *]; that is what happens here too.
-// Without them this is group_norm with one group per channel (the same kernel and gradient).
+/// Instance norm over x [N, C, *]: each (sample, channel) plane normalised by its own statistics
+/// when use_input_stats, else by the running ones; then weight[c], bias[c] as batch norm.
+///
+///     y = (x - mean_nc) / sqrt(var_nc + eps) * weight[c] + bias[c]
+/// With running statistics (track_running_stats), training updates each channel's running
+/// mean / var with the average over the batch of its planes' statistics (var unbiased per plane),
+/// as PyTorch, which runs batch norm on x viewed as [1, N C, *]; that is what happens here too.
+/// Without them this is group_norm with one group per channel (the same kernel and gradient).
 inline Tensor instance_norm(const Tensor& x, const Tensor& running_mean = Tensor(),
                             const Tensor& running_var = Tensor(), const Tensor& weight = Tensor(),
                             const Tensor& bias = Tensor(), bool use_input_stats = true, double momentum = 0.1,

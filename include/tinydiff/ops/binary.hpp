@@ -1,10 +1,11 @@
 #pragma once
-// Binary arithmetic with NumPy broadcasting: add, sub, mul, div, their scalar
-// forms and operators, maximum and minimum; broadcast_to and sum_to, which are
-// each other's backward.
-//
-// The backward of a broadcast op sums the gradient over the broadcast dims,
-// back to each input's shape: d/da (a + b) with a:[3,1], b:[4] -> sum_to(g, [3,1]).
+/// @file
+/// Binary arithmetic with NumPy broadcasting: add, sub, mul, div, their scalar
+/// forms and operators, maximum and minimum; broadcast_to and sum_to, which are
+/// each other's backward.
+///
+/// The backward of a broadcast op sums the gradient over the broadcast dims,
+/// back to each input's shape: d/da (a + b) with a:[3,1], b:[4] -> sum_to(g, [3,1]).
 #include <cmath>
 #include <vector>
 
@@ -17,7 +18,7 @@ namespace tinydiff {
 
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
-// x repeated along its size-1 (or missing) dims to `shape`.  backward: sum_to.
+/// x repeated along its size-1 (or missing) dims to `shape`.  backward: sum_to.
 inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   TD_CHECK(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to", "cannot broadcast shape ",
            shape_str(x.shape()), " to ", shape_str(shape));
@@ -30,7 +31,7 @@ inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   return y;
 }
 
-// Sums x over the dims where `shape` has size 1 (or no dim), as torch's sum_to_size.  backward: broadcast_to.
+/// Sums x over the dims where `shape` has size 1 (or no dim), as torch's sum_to_size.  backward: broadcast_to.
 inline Tensor sum_to(const Tensor& x, const Shape& shape) {
   TD_CHECK(broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(), "sum_to", "shape ", shape_str(shape),
            " does not broadcast to ", shape_str(x.shape()));
@@ -44,7 +45,7 @@ inline Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 namespace detail {
-// out = f(a, b) with broadcasting; a fast path when the shapes are equal.
+/// out = f(a, b) with broadcasting; a fast path when the shapes are equal.
 template <typename F>
 Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
   if (a.shape() == b.shape()) return map(a, b, f);
@@ -82,7 +83,7 @@ Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
 }
 }  // namespace detail
 
-// y = a + b.  da = g, db = g (each summed back to its shape).
+/// y = a + b.  da = g, db = g (each summed back to its shape).
 inline Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = detail::broadcast_map(a, b, "add", [](float u, float v) { return u + v; });
   record_op(y, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
@@ -91,7 +92,7 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// y = a - b.  da = g, db = -g.
+/// y = a - b.  da = g, db = -g.
 inline Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = detail::broadcast_map(a, b, "sub", [](float u, float v) { return u - v; });
   record_op(y, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
@@ -102,7 +103,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// y = a * b.  da = g * b, db = g * a.
+/// y = a * b.  da = g * b, db = g * a.
 inline Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = detail::broadcast_map(a, b, "mul", [](float u, float v) { return u * v; });
   record_op(y, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& needs) {
@@ -115,7 +116,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// y = a / b.  da = g / b, db = -g * a / b^2 = -g * y / b.
+/// y = a / b.  da = g / b, db = -g * a / b^2 = -g * y / b.
 inline Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = detail::broadcast_map(a, b, "div", [](float u, float v) { return u / v; });
   record_op(y, "div", {a, b},
@@ -132,7 +133,7 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
 
 // ---- scalar forms: no broadcasting, the scalar is a constant ----
 
-// y = x + s.  dx = g.
+/// y = x + s.  dx = g.
 inline Tensor add(const Tensor& x, float s) {
   Tensor y = detail::map(x, [s](float v) { return v + s; });
   record_op(y, "add_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
@@ -140,7 +141,7 @@ inline Tensor add(const Tensor& x, float s) {
 }
 inline Tensor sub(const Tensor& x, float s) { return add(x, -s); }
 
-// y = x * s.  dx = g * s.
+/// y = x * s.  dx = g * s.
 inline Tensor mul(const Tensor& x, float s) {
   Tensor y = detail::map(x, [s](float v) { return v * s; });
   record_op(y, "mul_scalar", {x}, [s](const Tensor& g, const std::vector<bool>&) {
@@ -156,7 +157,7 @@ inline Tensor div(const Tensor& x, float s) {
   return y;
 }
 
-// y = s - x.  dx = -g.
+/// y = s - x.  dx = -g.
 inline Tensor rsub(const Tensor& x, float s) {
   Tensor y = detail::map(x, [s](float v) { return s - v; });
   record_op(y, "rsub_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) {
@@ -165,7 +166,7 @@ inline Tensor rsub(const Tensor& x, float s) {
   return y;
 }
 
-// y = s / x.  dx = -g * s / x^2 = -g * y / x.
+/// y = s / x.  dx = -g * s / x^2 = -g * y / x.
 inline Tensor rdiv(const Tensor& x, float s) {
   Tensor y = detail::map(x, [s](float v) { return s / v; });
   record_op(y, "rdiv_scalar", {x}, [x = x.detach(), y = y.detach()](const Tensor& g, const std::vector<bool>&) {
@@ -174,7 +175,7 @@ inline Tensor rdiv(const Tensor& x, float s) {
   return y;
 }
 
-// y = -x.  dx = -g.
+/// y = -x.  dx = -g.
 inline Tensor neg(const Tensor& x) {
   Tensor y = detail::map(x, [](float v) { return -v; });
   record_op(y, "neg", {x}, [](const Tensor& g, const std::vector<bool>&) {
@@ -200,8 +201,8 @@ inline Tensor operator-(const Tensor& a) { return neg(a); }
 // ---- maximum, minimum: elementwise, with broadcasting ----
 
 namespace detail {
-// max or min of a and b, NaN propagating. At a tie each input gets half of g, as PyTorch;
-// where one side is NaN both get all of it.
+/// max or min of a and b, NaN propagating. At a tie each input gets half of g, as PyTorch;
+/// where one side is NaN both get all of it.
 inline Tensor extreme_of_pair(const Tensor& a, const Tensor& b, bool is_max, const char* op) {
   Tensor y = broadcast_map(a, b, op, [is_max](float u, float v) {
     if (std::isnan(u) || std::isnan(v)) return u + v;  // NaN
@@ -224,9 +225,9 @@ inline Tensor extreme_of_pair(const Tensor& a, const Tensor& b, bool is_max, con
 }
 }  // namespace detail
 
-// y = max(a, b) elementwise (torch.maximum).  da = g where a > b, db = g where b > a, g / 2 each at ties.
+/// y = max(a, b) elementwise (torch.maximum).  da = g where a > b, db = g where b > a, g / 2 each at ties.
 inline Tensor maximum(const Tensor& a, const Tensor& b) { return detail::extreme_of_pair(a, b, true, "maximum"); }
-// y = min(a, b) elementwise (torch.minimum).  da = g where a < b, db = g where b < a, g / 2 each at ties.
+/// y = min(a, b) elementwise (torch.minimum).  da = g where a < b, db = g where b < a, g / 2 each at ties.
 inline Tensor minimum(const Tensor& a, const Tensor& b) { return detail::extreme_of_pair(a, b, false, "minimum"); }
 
 }  // namespace tinydiff

@@ -1,11 +1,12 @@
 #pragma once
-// Comparisons: eq ne lt le gt ge, tensor with tensor (NumPy broadcasting) or with a scalar.
-//
-// tinydiff tensors are float32 only, so a comparison returns a float tensor of 0s and 1s
-// (PyTorch returns bool): a mask that where, masked_fill, mul (x * mask) and mean (the
-// fraction that holds) take as it is. A comparison is a step function, so it has no
-// gradient: its result never requires grad, whatever its inputs do. NaN compares as IEEE
-// says: unequal to everything, itself included (ne gives 1, every other comparison 0).
+/// @file
+/// Comparisons: eq ne lt le gt ge, tensor with tensor (NumPy broadcasting) or with a scalar.
+///
+/// tinydiff tensors are float32 only, so a comparison returns a float tensor of 0s and 1s
+/// (PyTorch returns bool): a mask that where, masked_fill, mul (x * mask) and mean (the
+/// fraction that holds) take as it is. A comparison is a step function, so it has no
+/// gradient: its result never requires grad, whatever its inputs do. NaN compares as IEEE
+/// says: unequal to everything, itself included (ne gives 1, every other comparison 0).
 #include <functional>
 
 #include "tinydiff/ops/binary.hpp"
@@ -24,22 +25,22 @@ Tensor compare(const Tensor& x, float s, Cmp cmp) {
 }
 }  // namespace detail
 
-// 1 where a == b, else 0.
+/// 1 where a == b, else 0.
 inline Tensor eq(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "eq", std::equal_to<float>()); }
 inline Tensor eq(const Tensor& x, float s) { return detail::compare(x, s, std::equal_to<float>()); }
-// 1 where a != b, else 0.
+/// 1 where a != b, else 0.
 inline Tensor ne(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "ne", std::not_equal_to<float>()); }
 inline Tensor ne(const Tensor& x, float s) { return detail::compare(x, s, std::not_equal_to<float>()); }
-// 1 where a < b, else 0.
+/// 1 where a < b, else 0.
 inline Tensor lt(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "lt", std::less<float>()); }
 inline Tensor lt(const Tensor& x, float s) { return detail::compare(x, s, std::less<float>()); }
-// 1 where a <= b, else 0.
+/// 1 where a <= b, else 0.
 inline Tensor le(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "le", std::less_equal<float>()); }
 inline Tensor le(const Tensor& x, float s) { return detail::compare(x, s, std::less_equal<float>()); }
-// 1 where a > b, else 0.
+/// 1 where a > b, else 0.
 inline Tensor gt(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "gt", std::greater<float>()); }
 inline Tensor gt(const Tensor& x, float s) { return detail::compare(x, s, std::greater<float>()); }
-// 1 where a >= b, else 0.
+/// 1 where a >= b, else 0.
 inline Tensor ge(const Tensor& a, const Tensor& b) { return detail::compare(a, b, "ge", std::greater_equal<float>()); }
 inline Tensor ge(const Tensor& x, float s) { return detail::compare(x, s, std::greater_equal<float>()); }
 

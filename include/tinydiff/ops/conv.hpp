@@ -1,10 +1,11 @@
 #pragma once
-// conv2d and conv_transpose2d with PyTorch's semantics and weight layouts.
-//
-// Both are one family built on the kernels of kernels/conv.hpp: the transposed
-// convolution is the adjoint (input gradient) of a convolution, so its forward
-// is that convolution's input gradient and its input gradient is that
-// convolution's forward.
+/// @file
+/// conv2d and conv_transpose2d with PyTorch's semantics and weight layouts.
+///
+/// Both are one family built on the kernels of kernels/conv.hpp: the transposed
+/// convolution is the adjoint (input gradient) of a convolution, so its forward
+/// is that convolution's input gradient and its input gradient is that
+/// convolution's forward.
 #include <cstdint>
 #include <vector>
 
@@ -14,7 +15,7 @@
 namespace tinydiff {
 
 namespace detail {
-// Checks shared by conv2d and conv_transpose2d: ranks, groups, stride, padding, dilation, bias.
+/// Checks shared by conv2d and conv_transpose2d: ranks, groups, stride, padding, dilation, bias.
 inline void check_conv_arguments(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  Int2 stride, Int2 padding, Int2 dilation, int64_t groups) {
   TD_CHECK(x.defined() && weight.defined(), op, "input and weight must be defined tensors");
@@ -32,19 +33,19 @@ inline void check_conv_arguments(const char* op, const Tensor& x, const Tensor& 
            bias.defined() ? shape_str(bias.shape()) : std::string());
 }
 
-// The extent of a dilated kernel along one dim, d (k - 1) + 1, in checked arithmetic: dilation
-// and padding come from users and files, and their products overflow long before an
-// allocation could fail.
+/// The extent of a dilated kernel along one dim, d (k - 1) + 1, in checked arithmetic: dilation
+/// and padding come from users and files, and their products overflow long before an
+/// allocation could fail.
 inline int64_t dilated_kernel_extent(const char* op, int64_t kernel, int64_t dilation) {
   return checked_add(checked_mul(dilation, kernel - 1, op, "dilation * (kernel size - 1)"), 1, op,
                      "dilated kernel size");
 }
-// in + 2 pad along one dim, in checked arithmetic.
+/// in + 2 pad along one dim, in checked arithmetic.
 inline int64_t padded_input_size(const char* op, int64_t in, int64_t padding) {
   return checked_add(in, checked_mul(2, padding, op, "2 * padding"), op, "padded input size");
 }
-// conv_transpose2d's output size along one dim, (in - 1) s - 2 p + d (k - 1) + output_padding + 1,
-// in checked arithmetic.
+/// conv_transpose2d's output size along one dim, (in - 1) s - 2 p + d (k - 1) + output_padding + 1,
+/// in checked arithmetic.
 inline int64_t transposed_output_size(const char* op, int64_t in, int64_t kernel, int64_t stride, int64_t padding,
                                       int64_t dilation, int64_t output_padding) {
   const int64_t span = checked_mul(in - 1, stride, op, "(input size - 1) * stride");
@@ -54,12 +55,14 @@ inline int64_t transposed_output_size(const char* op, int64_t in, int64_t kernel
 }
 }  // namespace detail
 
-// y = conv2d(x, w, b): x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], b [Cout] (optional),
-// y [N, Cout, Hout, Wout] with Hout = (H + 2 p_h - d_h (kh - 1) - 1) / s_h + 1 (likewise W), and
-//   y[n, o, i, j] = b[o] + sum_{c in o's group, a, b'} w[o, c, a, b'] x[n, c, i s_h - p_h + a d_h,
-//                                                                           j s_w - p_w + b' d_w]
-// (zero outside the image). Backward, per image and group with col = im2col(x):
-//   dx = col2im(W^T g)        dW = sum_n g col^T        db[o] = sum_{n, i, j} g[n, o, i, j]
+/// y = conv2d(x, w, b): x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], b [Cout] (optional),
+/// y [N, Cout, Hout, Wout] with Hout = (H + 2 p_h - d_h (kh - 1) - 1) / s_h + 1 (likewise W), and
+///
+///     y[n, o, i, j] = b[o] + sum_{c in o's group, a, b'} w[o, c, a, b'] x[n, c, i s_h - p_h + a d_h,
+///                                                                             j s_w - p_w + b' d_w]
+/// (zero outside the image). Backward, per image and group with col = im2col(x):
+///
+///     dx = col2im(W^T g)        dW = sum_n g col^T        db[o] = sum_{n, i, j} g[n, o, i, j]
 inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Int2 stride = 1,
                      Int2 padding = 0, Int2 dilation = 1, int64_t groups = 1) {
   const char* op = "conv2d";
@@ -128,14 +131,16 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   return y;
 }
 
-// y = conv_transpose2d(x, w, b): x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw], b [Cout] (optional),
-// y [N, Cout, Hout, Wout] with Hout = (H - 1) s_h - 2 p_h + d_h (kh - 1) + output_padding_h + 1, and
-//   y[n, o, i s_h - p_h + a d_h, j s_w - p_w + b' d_w] += w[c, o', a, b'] x[n, c, i, j]   (o = o' + Cout_g * group(c))
-// plus b[o]: every input pixel stamps the kernel onto the output. This is the adjoint of the
-// conv2d C with C's input [N, Cout, Hout, Wout], output [N, Cin, H, W] and the same weight, so
-//   y = C^T x (C's input gradient)      dx = C g (C's forward)      dW = C's weight gradient
-//   with C's input := g and C's upstream gradient := x         db[o] = sum_{n, i, j} g[n, o, i, j]
-// output_padding only adds rows/columns at the bottom/right; it must be < stride or < dilation.
+/// y = conv_transpose2d(x, w, b): x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw], b [Cout] (optional),
+/// y [N, Cout, Hout, Wout] with Hout = (H - 1) s_h - 2 p_h + d_h (kh - 1) + output_padding_h + 1, and
+///
+///     y[n, o, i s_h - p_h + a d_h, j s_w - p_w + b' d_w] += w[c, o', a, b'] x[n, c, i, j]   (o = o' + Cout_g * group(c))
+/// plus b[o]: every input pixel stamps the kernel onto the output. This is the adjoint of the
+/// conv2d C with C's input [N, Cout, Hout, Wout], output [N, Cin, H, W] and the same weight, so
+///
+///     y = C^T x (C's input gradient)      dx = C g (C's forward)      dW = C's weight gradient
+///     with C's input := g and C's upstream gradient := x         db[o] = sum_{n, i, j} g[n, o, i, j]
+/// output_padding only adds rows/columns at the bottom/right; it must be < stride or < dilation.
 inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                                Int2 stride = 1, Int2 padding = 0, Int2 output_padding = 0, int64_t groups = 1,
                                Int2 dilation = 1) {

@@ -1,15 +1,17 @@
 #pragma once
-// conv1d, as torch.nn.functional.conv1d: conv2d (ops/conv.hpp) on a plane of height 1.
+/// @file
+/// conv1d, as torch.nn.functional.conv1d: conv2d (ops/conv.hpp) on a plane of height 1.
 #include "tinydiff/ops/conv.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
 
 namespace tinydiff {
 
-// y = conv1d(x, w, b): x [N, Cin, L], w [Cout, Cin/groups, k], b [Cout] (optional),
-// y [N, Cout, Lout] with Lout = (L + 2 padding - dilation (k - 1) - 1) / stride + 1 and
-//   y[n, o, i] = b[o] + sum_{c in o's group, a} w[o, c, a] x[n, c, i stride - padding + a dilation]
-// Computed as conv2d of x [N, Cin, 1, L] with w [Cout, Cin/groups, 1, k]; the gradients are conv2d's,
-// reshaped back by unsqueeze's and squeeze's backward.
+/// y = conv1d(x, w, b): x [N, Cin, L], w [Cout, Cin/groups, k], b [Cout] (optional),
+/// y [N, Cout, Lout] with Lout = (L + 2 padding - dilation (k - 1) - 1) / stride + 1 and
+///
+///     y[n, o, i] = b[o] + sum_{c in o's group, a} w[o, c, a] x[n, c, i stride - padding + a dilation]
+/// Computed as conv2d of x [N, Cin, 1, L] with w [Cout, Cin/groups, 1, k]; the gradients are conv2d's,
+/// reshaped back by unsqueeze's and squeeze's backward.
 inline Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
                      int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1) {
   TD_CHECK(x.dim() == 3, "conv1d", "expected input of shape [N, C, L], got ", shape_str(x.shape()));

@@ -1,6 +1,7 @@
 #pragma once
-// Dropout, as torch.nn.functional.dropout (inverted: the kept values are scaled
-// by 1 / (1 - p) so the expected value is unchanged and eval needs no rescaling).
+/// @file
+/// Dropout, as torch.nn.functional.dropout (inverted: the kept values are scaled
+/// by 1 / (1 - p) so the expected value is unchanged and eval needs no rescaling).
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
@@ -9,10 +10,11 @@
 
 namespace tinydiff {
 
-// Each element is kept with probability 1 - p, independently (mask drawn from gen,
-// the default generator when null, one uniform per element in row-major order).
-//   m_i = 1 / (1 - p) if kept else 0,  y = x m,  dx = g m   (the mask is saved for backward)
-// Identity (returns x itself) when !training or p == 0; all zeros when p == 1.
+/// Each element is kept with probability 1 - p, independently (mask drawn from gen,
+/// the default generator when null, one uniform per element in row-major order).
+///
+///     m_i = 1 / (1 - p) if kept else 0,  y = x m,  dx = g m   (the mask is saved for backward)
+/// Identity (returns x itself) when !training or p == 0; all zeros when p == 1.
 inline Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr) {
   TD_CHECK(p >= 0.0 && p <= 1.0, "dropout", "probability p must be in [0, 1], got ", p, " (input of shape ",
            shape_str(x.shape()), ")");

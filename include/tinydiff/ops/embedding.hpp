@@ -1,5 +1,6 @@
 #pragma once
-// Embedding lookup, as torch.nn.functional.embedding: rows of a table picked by index.
+/// @file
+/// Embedding lookup, as torch.nn.functional.embedding: rows of a table picked by index.
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -12,9 +13,10 @@
 
 namespace tinydiff {
 
-// weight [num, dim], indices (len of them, each in [0, num)) -> [len, dim].
-//   y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
-// (a repeated index accumulates; the indices themselves get no gradient).
+/// weight [num, dim], indices (len of them, each in [0, num)) -> [len, dim].
+///
+///     y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
+/// (a repeated index accumulates; the indices themselves get no gradient).
 inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weight) {
   TD_CHECK(weight.dim() == 2, "embedding", "expected weight of shape [num_embeddings, dim], got ",
            shape_str(weight.shape()));
@@ -38,16 +40,16 @@ inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weigh
   return y;
 }
 
-// weight [num, dim], indices of any shape S (each in [0, num)) -> [S..., dim], as
-// torch.nn.functional.embedding with an int64 tensor; the lookup and gradient are the ones above.
+/// weight [num, dim], indices of any shape S (each in [0, num)) -> [S..., dim], as
+/// torch.nn.functional.embedding with an int64 tensor; the lookup and gradient are the ones above.
 inline Tensor embedding(const IndexTensor& indices, const Tensor& weight) {
   Tensor rows = embedding(indices.data, weight);  // checks weight's rank and every index
   Shape shape = indices.shape;
   shape.push_back(weight.size(1));
   return reshape(rows, shape);
 }
-// A braced list, e.g. embedding({2, 0}, weight) or {}: the std::vector overload (without this
-// one, {} would be ambiguous between std::vector and IndexTensor).
+/// A braced list, e.g. embedding({2, 0}, weight) or {}: the std::vector overload (without this
+/// one, {} would be ambiguous between std::vector and IndexTensor).
 inline Tensor embedding(std::initializer_list<int64_t> indices, const Tensor& weight) {
   return embedding(std::vector<int64_t>(indices), weight);
 }

@@ -1,8 +1,9 @@
 #pragma once
-// Ops that read x at integer indices given as an IndexTensor (core/index_tensor.hpp):
-// gather (torch.gather) and index_select with an IndexTensor (the std::vector overload is in
-// ops/shape_ops.hpp). The indices get no gradient; x's gradient is g scattered back to where
-// each element was read, summed where an index repeats.
+/// @file
+/// Ops that read x at integer indices given as an IndexTensor (core/index_tensor.hpp):
+/// gather (torch.gather) and index_select with an IndexTensor (the std::vector overload is in
+/// ops/shape_ops.hpp). The indices get no gradient; x's gradient is g scattered back to where
+/// each element was read, summed where an index repeats.
 #include <cstdint>
 #include <initializer_list>
 #include <vector>
@@ -14,10 +15,11 @@
 
 namespace tinydiff {
 
-// out[i][j][k] = x[index[i][j][k]][j][k] (dim 0), x[i][index[i][j][k]][k] (dim 1), ... as
-// torch.gather: index has x's rank, out has index's shape, and along every dim but `dim`
-// index may not be larger than x. Each index lies in [0, x.size(dim)).
-//   dx = zeros(x.shape) with g[p] added at the element out[p] was read from (scatter-add).
+/// out[i][j][k] = x[index[i][j][k]][j][k] (dim 0), x[i][index[i][j][k]][k] (dim 1), ... as
+/// torch.gather: index has x's rank, out has index's shape, and along every dim but `dim`
+/// index may not be larger than x. Each index lies in [0, x.size(dim)).
+///
+///     dx = zeros(x.shape) with g[p] added at the element out[p] was read from (scatter-add).
 inline Tensor gather(const Tensor& x, int64_t dim, const IndexTensor& index) {
   // A 0-d x or index acts as a one-element vector, as in PyTorch.
   const Shape xs = x.dim() == 0 ? Shape{1} : x.shape();
@@ -53,15 +55,15 @@ inline Tensor gather(const Tensor& x, int64_t dim, const IndexTensor& index) {
   return y;
 }
 
-// index_select with a 1-d (or 0-d, one index) IndexTensor, as torch.index_select: picks
-// entries `index` along `dim`.  dx = g scattered back, summed where an index repeats.
+/// index_select with a 1-d (or 0-d, one index) IndexTensor, as torch.index_select: picks
+/// entries `index` along `dim`.  dx = g scattered back, summed where an index repeats.
 inline Tensor index_select(const Tensor& x, int64_t dim, const IndexTensor& index) {
   TD_CHECK(index.dim() <= 1, "index_select", "index must be 1-d (or 0-d), got shape ", shape_str(index.shape),
            " for dim ", dim, " of shape ", shape_str(x.shape()));
   return index_select(x, dim, index.data);
 }
-// A braced list, e.g. index_select(x, 0, {2, 0}) or {}: the std::vector overload (without this
-// one, {} would be ambiguous between std::vector and IndexTensor).
+/// A braced list, e.g. index_select(x, 0, {2, 0}) or {}: the std::vector overload (without this
+/// one, {} would be ambiguous between std::vector and IndexTensor).
 inline Tensor index_select(const Tensor& x, int64_t dim, std::initializer_list<int64_t> indices) {
   return index_select(x, dim, std::vector<int64_t>(indices));
 }

@@ -1,9 +1,11 @@
 #pragma once
-// linear(x, w, b) = x w^T + b, as torch.nn.functional.linear: x [*, in], w [out, in], b [out].
-//
-// One GEMM with the weight read transposed in place (no copy):
-//   y  = x w^T + b        dx = g w        dw = g^T x        db = sum over rows of g
-// where x and g are viewed as matrices of rows [M, in] and [M, out].
+/// @file
+/// linear(x, w, b) = x w^T + b, as torch.nn.functional.linear: x [*, in], w [out, in], b [out].
+///
+/// One GEMM with the weight read transposed in place (no copy):
+///
+///     y  = x w^T + b        dx = g w        dw = g^T x        db = sum over rows of g
+/// where x and g are viewed as matrices of rows [M, in] and [M, out].
 #include <algorithm>
 #include <vector>
 
@@ -12,6 +14,8 @@
 
 namespace tinydiff {
 
+/// x [*, in] -> x weight^T + bias [*, out], as torch.nn.functional.linear (weight [out, in],
+/// bias [out] or undefined).
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
   TD_CHECK(weight.dim() == 2, "linear", "weight must be [out, in], got ", shape_str(weight.shape()));
   const int64_t out = weight.size(0), in = weight.size(1);

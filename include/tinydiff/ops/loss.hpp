@@ -1,5 +1,6 @@
 #pragma once
-// Losses.
+/// @file
+/// Losses.
 #include <string>
 #include <vector>
 
@@ -9,11 +10,13 @@
 
 namespace tinydiff {
 
+/// How a loss reduces its per-element terms: None keeps them, Mean averages them, Sum adds them.
 enum class Reduction { None, Mean, Sum };
 
-// Mean squared error, as torch.nn.functional.mse_loss (input and target of the same shape).
-//   l_i = (x_i - t_i)^2;  mean: L = sum_i l_i / N.
-//   dL/dx_i = 2 (x_i - t_i) / N * g,  dL/dt_i = -dL/dx_i   (without /N for sum; times g_i for none)
+/// Mean squared error, as torch.nn.functional.mse_loss (input and target of the same shape).
+///
+///     l_i = (x_i - t_i)^2;  mean: L = sum_i l_i / N.
+///     dL/dx_i = 2 (x_i - t_i) / N * g,  dL/dt_i = -dL/dx_i   (without /N for sum; times g_i for none)
 inline Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
   TD_CHECK(input.shape() == target.shape(), "mse_loss", "input shape ", shape_str(input.shape()),
            " and target shape ", shape_str(target.shape()), " differ");

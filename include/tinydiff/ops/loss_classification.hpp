@@ -1,25 +1,29 @@
 #pragma once
-// Classification losses over class scores [N, C] or [N, C, d1, ...] (the class dim is 1), as
-// torch.nn.functional: nll_loss and cross_entropy with class-index targets (an IndexTensor of
-// shape [N] or [N, d1, ...]), and cross_entropy with probability targets (a float tensor of the
-// logits' shape). (The older cross_entropy(logits, std::vector<int64_t>) is in ops/loss_nn.hpp.)
-//
-// Both index-target losses are linear in the log-probabilities lp (= x for nll_loss,
-// log_softmax(x, 1) for cross_entropy): for each position i (a sample n and, for [N, C, d...],
-// a spatial place s) the loss is
-//   l_i = -sum_c a_ic lp_ic
-// with coefficients a_ic set by the target, the class weights w, label smoothing eps and the
-// reduction (below). So one backward serves all:
-//   nll_loss:       dx_ic = -g_i a_ic
-//   cross_entropy:  dx_ic = g_i (softmax_ic sum_k a_ik - a_ic)
-// (g_i = g[i] for none, the scalar g for sum and mean: mean's divisor is folded into a).
-//
-// Coefficients, with t_i the target class, m_i = 0 where t_i = ignore_index (else 1), C classes:
-//   a_ic = m_i w_c [(1 - eps) [c = t_i] + eps / C] / D
-//   mean:  D = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the number of targets
-//          not ignored);  sum, none: D = 1.
-// A mean over targets that are all ignored is 0 / 0 = NaN, as in PyTorch (its gradient here is 0).
-// The class weights are constants (PyTorch gives them no gradient either).
+/// @file
+/// Classification losses over class scores [N, C] or [N, C, d1, ...] (the class dim is 1), as
+/// torch.nn.functional: nll_loss and cross_entropy with class-index targets (an IndexTensor of
+/// shape [N] or [N, d1, ...]), and cross_entropy with probability targets (a float tensor of the
+/// logits' shape). (The older cross_entropy(logits, std::vector<int64_t>) is in ops/loss_nn.hpp.)
+///
+/// Both index-target losses are linear in the log-probabilities lp (= x for nll_loss,
+/// log_softmax(x, 1) for cross_entropy): for each position i (a sample n and, for [N, C, d...],
+/// a spatial place s) the loss is
+///
+///     l_i = -sum_c a_ic lp_ic
+/// with coefficients a_ic set by the target, the class weights w, label smoothing eps and the
+/// reduction (below). So one backward serves all:
+///
+///     nll_loss:       dx_ic = -g_i a_ic
+///     cross_entropy:  dx_ic = g_i (softmax_ic sum_k a_ik - a_ic)
+/// (g_i = g[i] for none, the scalar g for sum and mean: mean's divisor is folded into a).
+///
+/// Coefficients, with t_i the target class, m_i = 0 where t_i = ignore_index (else 1), C classes:
+///
+///     a_ic = m_i w_c [(1 - eps) [c = t_i] + eps / C] / D
+///     mean:  D = sum_i m_i w_{t_i} (PyTorch's weighted mean: without weights, the number of targets
+///            not ignored);  sum, none: D = 1.
+/// A mean over targets that are all ignored is 0 / 0 = NaN, as in PyTorch (its gradient here is 0).
+/// The class weights are constants (PyTorch gives them no gradient either).
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -36,7 +40,7 @@ namespace tinydiff {
 
 namespace detail {
 
-// "[n, d1, ...]": the multi-index of flat position `flat` in `shape`.
+/// "[n, d1, ...]": the multi-index of flat position `flat` in `shape`.
 inline std::string class_loss_position(const Shape& shape, int64_t flat) {
   std::vector<int64_t> idx(shape.size());
   for (size_t k = shape.size(); k-- > 0;) {
@@ -50,7 +54,7 @@ inline std::string class_loss_position(const Shape& shape, int64_t flat) {
   return out.str();
 }
 
-// The layout of class scores [N, C, d1, ...]: N samples, C classes, S = d1 * ... places per sample.
+/// The layout of class scores [N, C, d1, ...]: N samples, C classes, S = d1 * ... places per sample.
 struct ClassLayout {
   int64_t N, C, S;
 };
@@ -63,14 +67,14 @@ inline ClassLayout class_layout(const char* op, const Tensor& x, const char* wha
   return ClassLayout{N, C, N * C > 0 ? x.numel() / (N * C) : 0};
 }
 
-// The target shape scores [N, C, d1, ...] need: [N, d1, ...].
+/// The target shape scores [N, C, d1, ...] need: [N, d1, ...].
 inline Shape class_target_shape(const Shape& scores) {
   Shape s{scores[0]};
   s.insert(s.end(), scores.begin() + 2, scores.end());
   return s;
 }
 
-// The coefficients a_ic (see the top of the file), laid out as the scores [N, C, S].
+/// The coefficients a_ic (see the top of the file), laid out as the scores [N, C, S].
 inline Tensor class_target_coefficients(const char* op, const Tensor& scores, const IndexTensor& target,
                                         const Tensor& weight, int64_t ignore_index, Reduction reduction,
                                         double label_smoothing, bool* all_ignored) {
@@ -119,7 +123,7 @@ inline Tensor class_target_coefficients(const char* op, const Tensor& scores, co
   return a;
 }
 
-// l_i = -sum_c a_ic lp_ic, reduced (none: shape [N, d1, ...]); NaN for a mean over nothing.
+/// l_i = -sum_c a_ic lp_ic, reduced (none: shape [N, d1, ...]); NaN for a mean over nothing.
 inline Tensor reduce_class_loss(const Tensor& a, const Tensor& lp, Reduction reduction, bool all_ignored = false) {
   const int64_t N = lp.size(0), C = lp.size(1), S = N * C > 0 ? lp.numel() / (N * C) : 0;
   Tensor per = Tensor::empty(class_target_shape(lp.shape()));
@@ -141,17 +145,18 @@ inline Tensor reduce_class_loss(const Tensor& a, const Tensor& lp, Reduction red
   return scalar_tensor(static_cast<float>(total));  // mean's divisor is inside a
 }
 
-// g per position (none) or the scalar g, as a factor for position (n, s).
+/// g per position (none) or the scalar g, as a factor for position (n, s).
 inline float class_loss_upstream(const Tensor& g, Reduction reduction, int64_t pos) {
   return reduction == Reduction::None ? g.data()[pos] : g.item();
 }
 
 }  // namespace detail
 
-// Negative log likelihood of log-probabilities [N, C] or [N, C, d1, ...] against class indices
-// [N] or [N, d1, ...] (torch.nn.functional.nll_loss): l_i = -w_{t_i} x[i, t_i], 0 where the
-// target is ignore_index; mean divides by the sum of the weights of the targets not ignored.
-//   dx[i, c] = -g_i a_ic (see the top of the file).
+/// Negative log likelihood of log-probabilities [N, C] or [N, C, d1, ...] against class indices
+/// [N] or [N, d1, ...] (torch.nn.functional.nll_loss): l_i = -w_{t_i} x[i, t_i], 0 where the
+/// target is ignore_index; mean divides by the sum of the weights of the targets not ignored.
+///
+///     dx[i, c] = -g_i a_ic (see the top of the file).
 inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                        int64_t ignore_index = -100, Reduction reduction = Reduction::Mean) {
   bool all_ignored = false;
@@ -171,10 +176,11 @@ inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Ten
   return y;
 }
 
-// Cross entropy of logits [N, C] or [N, C, d1, ...] against class indices [N] or [N, d1, ...]
-// (torch.nn.functional.cross_entropy): nll_loss(log_softmax(logits, 1), ...) with label smoothing
-// eps mixing in the uniform target eps / C (weighted by the class weights, as PyTorch).
-//   dx[i, c] = g_i (softmax_ic sum_k a_ik - a_ic) (see the top of the file).
+/// Cross entropy of logits [N, C] or [N, C, d1, ...] against class indices [N] or [N, d1, ...]
+/// (torch.nn.functional.cross_entropy): nll_loss(log_softmax(logits, 1), ...) with label smoothing
+/// eps mixing in the uniform target eps / C (weighted by the class weights, as PyTorch).
+///
+///     dx[i, c] = g_i (softmax_ic sum_k a_ik - a_ic) (see the top of the file).
 inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                             int64_t ignore_index = -100, Reduction reduction = Reduction::Mean,
                             double label_smoothing = 0.0) {
@@ -206,12 +212,13 @@ inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, cons
   return y;
 }
 
-// Cross entropy against class probabilities `target` of the logits' shape (soft labels, as
-// torch.nn.functional.cross_entropy with a float target): with q = (1 - eps) t + eps / C and lp =
-// log_softmax(x, 1),
-//   l_i = -sum_c w_c q_ic lp_ic;  mean divides by the number of positions N d1 ... (unweighted,
-//   as PyTorch).
-//   dx_ic = g_i (softmax_ic sum_k w_k q_ik - w_c q_ic);   dt_ic = -g_i (1 - eps) w_c lp_ic.
+/// Cross entropy against class probabilities `target` of the logits' shape (soft labels, as
+/// torch.nn.functional.cross_entropy with a float target): with q = (1 - eps) t + eps / C and lp =
+/// log_softmax(x, 1),
+///
+///     l_i = -sum_c w_c q_ic lp_ic;  mean divides by the number of positions N d1 ... (unweighted,
+///     as PyTorch).
+///     dx_ic = g_i (softmax_ic sum_k w_k q_ik - w_c q_ic);   dt_ic = -g_i (1 - eps) w_c lp_ic.
 inline Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                             Reduction reduction = Reduction::Mean, double label_smoothing = 0.0) {
   const char* op = "cross_entropy";

@@ -1,15 +1,17 @@
 #pragma once
-// Elementwise losses, as torch.nn.functional: l1_loss, smooth_l1_loss, huber_loss,
-// binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
-//
-// Each is l_i = f(x_i, t_i) over an input x and a target t of the same shape, then reduced:
-//   none: L = l (x's shape);  sum: L = sum_i l_i;  mean: L = sum_i l_i / n  (n = numel;
-//   kl_div's "batchmean": n = x.size(0)).
-// The forward pass also computes both partials dl_i/dx_i and dl_i/dt_i (one pass over the data),
-// so every backward is the same:  dx_i = g_i dl_i/dx_i  (none)  or  g / n dl_i/dx_i  (mean),
-// and likewise for t. The per-loss math sits in a comment above each function.
-// weight / pos_weight broadcast to x's shape and are constants (no gradient, as they would be a
-// fixed class or sample weighting; one that requires grad is refused).
+/// @file
+/// Elementwise losses, as torch.nn.functional: l1_loss, smooth_l1_loss, huber_loss,
+/// binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
+///
+/// Each is l_i = f(x_i, t_i) over an input x and a target t of the same shape, then reduced:
+///
+///     none: L = l (x's shape);  sum: L = sum_i l_i;  mean: L = sum_i l_i / n  (n = numel;
+///     kl_div's "batchmean": n = x.size(0)).
+/// The forward pass also computes both partials dl_i/dx_i and dl_i/dt_i (one pass over the data),
+/// so every backward is the same:  dx_i = g_i dl_i/dx_i  (none)  or  g / n dl_i/dx_i  (mean),
+/// and likewise for t. The per-loss math sits in a comment above each function.
+/// weight / pos_weight broadcast to x's shape and are constants (no gradient, as they would be a
+/// fixed class or sample weighting; one that requires grad is refused).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,12 +28,12 @@ namespace tinydiff {
 
 namespace detail {
 
-// One element of an elementwise loss: its value and its partials in the input and the target.
+/// One element of an elementwise loss: its value and its partials in the input and the target.
 struct LossTerm {
   float value, d_input, d_target;
 };
 
-// `w` (undefined: none) broadcast to `shape` as a plain buffer, for per-element weights.
+/// `w` (undefined: none) broadcast to `shape` as a plain buffer, for per-element weights.
 inline Tensor loss_weight(const char* op, const char* what, const Tensor& w, const Shape& shape) {
   if (!w.defined()) return Tensor();
   TD_CHECK(!w.requires_grad(), op, what, " requires grad, but loss weights are constants here (detach it)");
@@ -47,8 +49,8 @@ inline Tensor loss_weight(const char* op, const char* what, const Tensor& w, con
   return full_w;
 }
 
-// The elementwise loss term(i, x_i, t_i) over input and target (same shape), reduced; for mean the
-// sum is divided by `divisor` (the element count when 0). See the top of the file.
+/// The elementwise loss term(i, x_i, t_i) over input and target (same shape), reduced; for mean the
+/// sum is divided by `divisor` (the element count when 0). See the top of the file.
 template <typename Term>
 Tensor pointwise_loss(const char* op, const Tensor& input, const Tensor& target, Reduction reduction, Term term,
                       int64_t divisor = 0) {
@@ -101,7 +103,7 @@ inline float loss_sign(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0
 
 }  // namespace detail
 
-// l_i = |x_i - t_i|  (torch.nn.functional.l1_loss).   dl/dx = sign(x - t) = -dl/dt.
+/// l_i = |x_i - t_i|  (torch.nn.functional.l1_loss).   dl/dx = sign(x - t) = -dl/dt.
 inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
   return detail::pointwise_loss("l1_loss", input, target, reduction, [](int64_t, float x, float t) {
     const float s = detail::loss_sign(x - t);
@@ -109,8 +111,9 @@ inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   });
 }
 
-// d = x - t;  l = d^2 / (2 beta) where |d| < beta, |d| - beta / 2 elsewhere (beta = 0: l1_loss).
-//   dl/dx = d / beta  or  sign(d);  dl/dt = -dl/dx.
+/// d = x - t;  l = d^2 / (2 beta) where |d| < beta, |d| - beta / 2 elsewhere (beta = 0: l1_loss).
+///
+///     dl/dx = d / beta  or  sign(d);  dl/dt = -dl/dx.
 inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                              double beta = 1.0) {
   TD_CHECK(beta >= 0.0, "smooth_l1_loss", "beta must be non-negative, got ", beta);
@@ -123,8 +126,9 @@ inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reductio
   });
 }
 
-// d = x - t;  l = d^2 / 2 where |d| < delta, delta (|d| - delta / 2) elsewhere.
-//   dl/dx = d  or  delta sign(d);  dl/dt = -dl/dx.   (= delta * smooth_l1_loss with beta = delta)
+/// d = x - t;  l = d^2 / 2 where |d| < delta, delta (|d| - delta / 2) elsewhere.
+///
+///     dl/dx = d  or  delta sign(d);  dl/dt = -dl/dx.   (= delta * smooth_l1_loss with beta = delta)
 inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                          double delta = 1.0) {
   TD_CHECK(delta > 0.0, "huber_loss", "delta must be positive, got ", delta);
@@ -137,10 +141,11 @@ inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction re
   });
 }
 
-// Binary cross entropy of probabilities p in [0, 1] (torch.nn.functional.binary_cross_entropy):
-//   l = -w (t log p + (1 - t) log(1 - p)),  each log clamped at -100 as PyTorch does (so p = 0 or 1
-//   gives a finite loss).
-//   dl/dp = w (p - t) / max(p (1 - p), 1e-12);   dl/dt = -w (log p - log(1 - p))  (clamped logs).
+/// Binary cross entropy of probabilities p in [0, 1] (torch.nn.functional.binary_cross_entropy):
+///
+///     l = -w (t log p + (1 - t) log(1 - p)),  each log clamped at -100 as PyTorch does (so p = 0 or 1
+///     gives a finite loss).
+///     dl/dp = w (p - t) / max(p (1 - p), 1e-12);   dl/dt = -w (log p - log(1 - p))  (clamped logs).
 inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                                    Reduction reduction = Reduction::Mean) {
   const char* op = "binary_cross_entropy";
@@ -159,11 +164,12 @@ inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, co
   });
 }
 
-// Binary cross entropy on logits x, i.e. on p = sigmoid(x), without forming p
-// (torch.nn.functional.binary_cross_entropy_with_logits). With pos_weight r (broadcast along the
-// last dim, one per class) and lw = 1 + (r - 1) t:
-//   l = w ((1 - t) x + lw softplus(-x)),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))  (stable)
-//   dl/dx = w ((1 - t) - lw sigmoid(-x));   dl/dt = w (-x + (r - 1) softplus(-x)).
+/// Binary cross entropy on logits x, i.e. on p = sigmoid(x), without forming p
+/// (torch.nn.functional.binary_cross_entropy_with_logits). With pos_weight r (broadcast along the
+/// last dim, one per class) and lw = 1 + (r - 1) t:
+///
+///     l = w ((1 - t) x + lw softplus(-x)),  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))  (stable)
+///     dl/dx = w ((1 - t) - lw sigmoid(-x));   dl/dt = w (-x + (r - 1) softplus(-x)).
 inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                                const Tensor& weight = Tensor(), const Tensor& pos_weight = Tensor(),
                                                Reduction reduction = Reduction::Mean) {
@@ -183,11 +189,12 @@ inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor
   });
 }
 
-// Kullback-Leibler divergence with `input` log-probabilities (torch.nn.functional.kl_div):
-//   log_target = false:  l = t (log t - x)  (0 where t = 0);  dl/dx = -t,  dl/dt = log t - x + 1
-//   log_target = true:   l = e^t (t - x);                     dl/dx = -e^t, dl/dt = e^t (t - x + 1)
-// reduction: "none", "sum", "mean" (over every element) or "batchmean" (sum / x.size(0), the true
-// KL divergence per sample; PyTorch's default is "mean").
+/// Kullback-Leibler divergence with `input` log-probabilities (torch.nn.functional.kl_div):
+///
+///     log_target = false:  l = t (log t - x)  (0 where t = 0);  dl/dx = -t,  dl/dt = log t - x + 1
+///     log_target = true:   l = e^t (t - x);                     dl/dx = -e^t, dl/dt = e^t (t - x + 1)
+/// reduction: "none", "sum", "mean" (over every element) or "batchmean" (sum / x.size(0), the true
+/// KL divergence per sample; PyTorch's default is "mean").
 inline Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",
                      bool log_target = false) {
   const char* op = "kl_div";
@@ -212,7 +219,7 @@ inline Tensor kl_div(const Tensor& input, const Tensor& target, const std::strin
   }, divisor);
 }
 
-// kl_div with a Reduction (mean is over every element, as the string "mean").
+/// kl_div with a Reduction (mean is over every element, as the string "mean").
 inline Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target = false) {
   return kl_div(input, target, reduction == Reduction::None ? "none" : reduction == Reduction::Sum ? "sum" : "mean",
                 log_target);

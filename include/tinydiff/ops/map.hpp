@@ -1,14 +1,15 @@
 #pragma once
-// Elementwise helpers used by ops: build a new tensor by applying a function to
-// each element of one or two same-shape tensors. No autograd here; ops record
-// their own nodes. Large tensors are split over the OpenMP threads.
+/// @file
+/// Elementwise helpers used by ops: build a new tensor by applying a function to
+/// each element of one or two same-shape tensors. No autograd here; ops record
+/// their own nodes. Large tensors are split over the OpenMP threads.
 #include <cstdint>
 
 #include "tinydiff/core/tensor.hpp"
 
 namespace tinydiff::detail {
 
-// Below this many elements a parallel region costs more than it saves.
+/// Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelGrain = 1 << 15;
 
 template <typename F>

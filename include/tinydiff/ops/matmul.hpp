@@ -1,9 +1,10 @@
 #pragma once
-// matmul with torch.matmul's rules: 1-D @ 1-D is a dot product, a 1-D operand
-// is promoted to a matrix and the added dim removed, and batch dims broadcast.
-//
-//   C = A B        dA = g B^T        dB = A^T g
-// (each summed back over the batch dims it was broadcast along).
+/// @file
+/// matmul with torch.matmul's rules: 1-D @ 1-D is a dot product, a 1-D operand
+/// is promoted to a matrix and the added dim removed, and batch dims broadcast.
+///
+///     C = A B        dA = g B^T        dB = A^T g
+/// (each summed back over the batch dims it was broadcast along).
 #include <utility>
 #include <vector>
 
@@ -14,8 +15,8 @@
 namespace tinydiff {
 
 namespace detail {
-// out[batch] = op(A[batch]) op(B[batch]) for rank >= 2 operands whose batch dims
-// (all but the last two) broadcast. Returns [batch..., m, n].
+/// out[batch] = op(A[batch]) op(B[batch]) for rank >= 2 operands whose batch dims
+/// (all but the last two) broadcast. Returns [batch..., m, n].
 inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const char* op) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
@@ -58,6 +59,8 @@ inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, boo
 }
 }  // namespace detail
 
+/// The matrix product of `a` [..., m, k] and `b` [..., k, n]: [batch..., m, n], the batch dims
+/// broadcast (a 1-D operand as described at the top of the file).
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
   TD_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "both operands need at least one dim, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));

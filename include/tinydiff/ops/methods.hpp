@@ -1,5 +1,6 @@
 #pragma once
-// Tensor's method forms of the functional ops (t.sum(), t.reshape(...), ...).
+/// @file
+/// Tensor's method forms of the functional ops (t.sum(), t.reshape(...), ...).
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/matmul.hpp"
 #include "tinydiff/ops/reduce.hpp"

@@ -1,7 +1,8 @@
 #pragma once
-// Normalisation layers' functional forms: group_norm and layer_norm, as
-// torch.nn.functional, with hand-written backward kernels (kernels/group_norm.hpp,
-// kernels/layer_norm.hpp). The forward saves each group's (row's) mean and rstd.
+/// @file
+/// Normalisation layers' functional forms: group_norm and layer_norm, as
+/// torch.nn.functional, with hand-written backward kernels (kernels/group_norm.hpp,
+/// kernels/layer_norm.hpp). The forward saves each group's (row's) mean and rstd.
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
@@ -11,7 +12,7 @@
 namespace tinydiff {
 
 namespace detail {
-// Checks an optional affine parameter (weight or bias) against the expected shape.
+/// Checks an optional affine parameter (weight or bias) against the expected shape.
 inline void check_norm_param(const Tensor& p, const Shape& expected, const char* op, const char* which,
                              const Shape& x_shape) {
   if (!p.defined()) return;
@@ -20,12 +21,13 @@ inline void check_norm_param(const Tensor& p, const Shape& expected, const char*
 }
 }  // namespace detail
 
-// Group norm over x [N, C, *]: the C channels split into num_groups groups; each
-// (sample, group) is normalised by its own mean and biased variance, then scaled
-// and shifted per channel.
-//   y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
-//   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight[c]   (per group)
-//   dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
+/// Group norm over x [N, C, *]: the C channels split into num_groups groups; each
+/// (sample, group) is normalised by its own mean and biased variance, then scaled
+/// and shifted per channel.
+///
+///     y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
+///     dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight[c]   (per group)
+///     dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
 inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
   TD_CHECK(x.dim() >= 2, "group_norm", "expected input of shape [N, C, *], got ", shape_str(x.shape()));
@@ -58,12 +60,13 @@ inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weig
   return y;
 }
 
-// Layer norm over the trailing dims `normalized_shape` of x: each slice over
-// those dims is normalised by its mean and biased variance, then scaled and
-// shifted elementwise by weight and bias (both of shape normalized_shape).
-//   y = (x - mean) / sqrt(var + eps) * weight + bias
-//   dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight   (per slice)
-//   dweight = sum g xhat,  dbias = sum g   (over the leading dims)
+/// Layer norm over the trailing dims `normalized_shape` of x: each slice over
+/// those dims is normalised by its mean and biased variance, then scaled and
+/// shifted elementwise by weight and bias (both of shape normalized_shape).
+///
+///     y = (x - mean) / sqrt(var + eps) * weight + bias
+///     dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g weight   (per slice)
+///     dweight = sum g xhat,  dbias = sum g   (over the leading dims)
 inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
   const auto k = static_cast<int64_t>(normalized_shape.size());

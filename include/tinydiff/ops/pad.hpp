@@ -1,20 +1,23 @@
 #pragma once
-// pad(x, pads, mode, value), as torch.nn.functional.pad.
-//
-// pads come in pairs from the last dim backwards: {left, right} pads the last dim,
-// {left, right, top, bottom} the last two, and so on. A negative pad crops. Modes:
-//   constant   the border is `value`; any number of dims up to x's rank.
-//   reflect    mirrors x without repeating the edge: [0 1 2 3] padded by 2 -> [2 1 0 1 2 3 2 1];
-//              each pad smaller than its dim's size.
-//   replicate  repeats the edge element: [0 1 2 3] padded by 2 -> [0 0 0 1 2 3 3 3].
-//   circular   wraps around: [0 1 2 3] padded by 2 -> [2 3 0 1 2 3 0 1]; a crop on one side
-//              happens first, and the wrap reads the cropped x (as PyTorch); each pad at
-//              most the (cropped) size.
-// As PyTorch 1.13, the non-constant modes pad 1 to 3 trailing dims of an input with one or two
-// leading dims (batch and channel: 1-d padding of [C, W] or [N, C, W]), circular only with
-// both, and take no value.
-//   dx[i] = sum of g over the outputs that read x[i] (one for constant and the interior; the
-//   mirrored, replicated or wrapped border adds its g to the elements it copies).
+/// @file
+/// pad(x, pads, mode, value), as torch.nn.functional.pad.
+///
+/// pads come in pairs from the last dim backwards: {left, right} pads the last dim,
+/// {left, right, top, bottom} the last two, and so on. A negative pad crops. Modes:
+///
+///     constant   the border is `value`; any number of dims up to x's rank.
+///     reflect    mirrors x without repeating the edge: [0 1 2 3] padded by 2 -> [2 1 0 1 2 3 2 1];
+///                each pad smaller than its dim's size.
+///     replicate  repeats the edge element: [0 1 2 3] padded by 2 -> [0 0 0 1 2 3 3 3].
+///     circular   wraps around: [0 1 2 3] padded by 2 -> [2 3 0 1 2 3 0 1]; a crop on one side
+///                happens first, and the wrap reads the cropped x (as PyTorch); each pad at
+///                most the (cropped) size.
+/// As PyTorch 1.13, the non-constant modes pad 1 to 3 trailing dims of an input with one or two
+/// leading dims (batch and channel: 1-d padding of [C, W] or [N, C, W]), circular only with
+/// both, and take no value.
+///
+///     dx[i] = sum of g over the outputs that read x[i] (one for constant and the interior; the
+///     mirrored, replicated or wrapped border adds its g to the elements it copies).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,8 +29,8 @@
 namespace tinydiff {
 
 namespace detail {
-// The source table of one dim of size `size` padded by `before` and `after` (either may be
-// negative) in `mode`; -1 marks the constant border.
+/// The source table of one dim of size `size` padded by `before` and `after` (either may be
+/// negative) in `mode`; -1 marks the constant border.
 inline std::vector<int64_t> pad_dim_map(int64_t size, int64_t before, int64_t after, const std::string& mode) {
   const int64_t out = size + before + after;
   std::vector<int64_t> map(static_cast<size_t>(out));
@@ -53,6 +56,7 @@ inline std::vector<int64_t> pad_dim_map(int64_t size, int64_t before, int64_t af
 }
 }  // namespace detail
 
+/// `x` padded (or cropped, where a pad is negative) by `pads`, in `mode` (see the top of the file).
 inline Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode = "constant",
                   float value = 0.0f) {
   const int64_t rank = x.dim();

@@ -1,7 +1,8 @@
 #pragma once
-// 2-D pooling and nearest upsampling over NCHW tensors, as torch.nn.functional
-// (avg_pool2d with count_include_pad = true, max_pool2d, interpolate(mode="nearest")
-// with integer scale factors). Kernels in kernels/pool.hpp.
+/// @file
+/// 2-D pooling and nearest upsampling over NCHW tensors, as torch.nn.functional
+/// (avg_pool2d with count_include_pad = true, max_pool2d, interpolate(mode="nearest")
+/// with integer scale factors). Kernels in kernels/pool.hpp.
 #include <memory>
 #include <vector>
 
@@ -11,8 +12,8 @@
 namespace tinydiff {
 
 namespace detail {
-// Checks the pooling arguments against x [N, C, H, W] and returns the geometry;
-// a stride of 0 (the default) means stride = kernel_size, as PyTorch's stride=None.
+/// Checks the pooling arguments against x [N, C, H, W] and returns the geometry;
+/// a stride of 0 (the default) means stride = kernel_size, as PyTorch's stride=None.
 inline kernels::Pool2dGeometry pool2d_geometry(const Tensor& x, Int2 kernel, Int2 stride, Int2 padding,
                                                const char* op) {
   TD_CHECK(x.dim() == 4, op, "expected input of shape [N, C, H, W], got ", shape_str(x.shape()));
@@ -45,8 +46,9 @@ inline kernels::Pool2dGeometry pool2d_geometry(const Tensor& x, Int2 kernel, Int
 }
 }  // namespace detail
 
-// Average over each kh x kw window (padding counts as zeros in the average).
-//   y[oh, ow] = sum_window x / (kh kw),  dx[h, w] = sum over windows containing (h, w) of g / (kh kw)
+/// Average over each kh x kw window (padding counts as zeros in the average).
+///
+///     y[oh, ow] = sum_window x / (kh kw),  dx[h, w] = sum over windows containing (h, w) of g / (kh kw)
 inline Tensor avg_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0), Int2 padding = 0) {
   const auto p = detail::pool2d_geometry(x, kernel_size, stride, padding, "avg_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW});
@@ -59,8 +61,9 @@ inline Tensor avg_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0
   return y;
 }
 
-// Maximum over each kh x kw window (padding is -inf).
-//   y[oh, ow] = x[argmax],  dx[argmax] += g[oh, ow]   (the first maximum on ties)
+/// Maximum over each kh x kw window (padding is -inf).
+///
+///     y[oh, ow] = x[argmax],  dx[argmax] += g[oh, ow]   (the first maximum on ties)
 inline Tensor max_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0), Int2 padding = 0) {
   const auto p = detail::pool2d_geometry(x, kernel_size, stride, padding, "max_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW});
@@ -74,8 +77,9 @@ inline Tensor max_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0
   return y;
 }
 
-// Nearest-neighbour upsampling by integer factors (sh, sw): [N, C, H, W] -> [N, C, H sh, W sw].
-//   y[oh, ow] = x[oh / sh, ow / sw],  dx[h, w] = sum of g over its sh x sw block
+/// Nearest-neighbour upsampling by integer factors (sh, sw): [N, C, H, W] -> [N, C, H sh, W sw].
+///
+///     y[oh, ow] = x[oh / sh, ow / sw],  dx[h, w] = sum of g over its sh x sw block
 inline Tensor upsample_nearest2d(const Tensor& x, Int2 scale_factor) {
   TD_CHECK(x.dim() == 4, "upsample_nearest2d", "expected input of shape [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t sh = scale_factor.h, sw = scale_factor.w;

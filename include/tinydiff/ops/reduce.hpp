@@ -1,10 +1,11 @@
 #pragma once
-// Reductions: sum and mean over all elements or over given dims (keepdim as PyTorch);
-// var, std, logsumexp and norm over given dims or, when none are given, all of them;
-// cumsum, the running sum along a dim. (max, min, argmax and argmin are in ops/reduce_select.hpp.)
-//
-// sum over dims D is sum_to the shape with D set to 1; its backward broadcasts
-// g back over those dims. mean is sum / count with the same backward scaled.
+/// @file
+/// Reductions: sum and mean over all elements or over given dims (keepdim as PyTorch);
+/// var, std, logsumexp and norm over given dims or, when none are given, all of them;
+/// cumsum, the running sum along a dim. (max, min, argmax and argmin are in ops/reduce_select.hpp.)
+///
+/// sum over dims D is sum_to the shape with D set to 1; its backward broadcasts
+/// g back over those dims. mean is sum / count with the same backward scaled.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -19,9 +20,9 @@ namespace tinydiff {
 
 namespace detail {
 struct ReducedShapes {
-  Shape keep;  // x's shape with the reduced dims set to 1
-  Shape out;   // the result's shape (keep, or keep without those dims)
-  int64_t count = 1;  // elements summed into each output
+  Shape keep;  ///< x's shape with the reduced dims set to 1
+  Shape out;   ///< the result's shape (keep, or keep without those dims)
+  int64_t count = 1;  ///< elements summed into each output
 };
 
 inline ReducedShapes reduced_shapes(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim,
@@ -43,7 +44,7 @@ inline ReducedShapes reduced_shapes(const Shape& shape, const std::vector<int64_
 }
 }  // namespace detail
 
-// Sum of all elements: a 0-d tensor.  dx = g broadcast to x's shape.
+/// Sum of all elements: a 0-d tensor.  dx = g broadcast to x's shape.
 inline Tensor sum(const Tensor& x) {
   Tensor y = Tensor::empty({});
   kernels::sum_to(x.data(), x.shape(), y.data(), Shape(x.shape().size(), 1));
@@ -53,7 +54,7 @@ inline Tensor sum(const Tensor& x) {
   return y;
 }
 
-// Sum over `dims`; keepdim keeps them as size 1.
+/// Sum over `dims`; keepdim keeps them as size 1.
 inline Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false) {
   TD_CHECK(!dims.empty(), "sum", "no dims given for shape ", shape_str(x.shape()), "; use sum(x) to sum everything");
   const auto r = detail::reduced_shapes(x.shape(), dims, keepdim, "sum");
@@ -65,13 +66,13 @@ inline Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdi
   return y;
 }
 
-// Mean of all elements: a 0-d tensor.  dx = g / numel.
+/// Mean of all elements: a 0-d tensor.  dx = g / numel.
 inline Tensor mean(const Tensor& x) {
   TD_CHECK(x.numel() > 0, "mean", "mean of an empty tensor of shape ", shape_str(x.shape()));
   return div(sum(x), static_cast<float>(x.numel()));
 }
 
-// Mean over `dims`.  dx = g / count, broadcast.
+/// Mean over `dims`.  dx = g / count, broadcast.
 inline Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false) {
   const auto r = detail::reduced_shapes(x.shape(), dims, keepdim, "mean");
   TD_CHECK(r.count > 0, "mean", "mean over empty dims of shape ", shape_str(x.shape()));
@@ -89,11 +90,11 @@ inline std::vector<int64_t> dims_or_all(const Tensor& x, const std::vector<int64
   return all;
 }
 
-// What var and std share: x minus its mean over the dims, and the sum of its squares / divisor.
+/// What var and std share: x minus its mean over the dims, and the sum of its squares / divisor.
 struct Spread {
   ReducedShapes r;
-  Tensor centered;  // x - mean, x's shape
-  Tensor var;       // the result's shape
+  Tensor centered;  ///< x - mean, x's shape
+  Tensor var;       ///< the result's shape
   float divisor = 0.0f;
 };
 inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim,
@@ -111,9 +112,10 @@ inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t 
 }
 }  // namespace detail
 
-// Variance over `dims` with Bessel's correction by default: sum (x - mean)^2 / (N - correction).
-//   dx = g * 2 (x - mean) / (N - correction)  (the mean's own dependence on x drops out: the
-//   centered values sum to 0)
+/// Variance over `dims` with Bessel's correction by default: sum (x - mean)^2 / (N - correction).
+///
+///     dx = g * 2 (x - mean) / (N - correction)  (the mean's own dependence on x drops out: the
+///     centered values sum to 0)
 inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
                   bool keepdim = false) {
   if (x.dim() == 0) return var(reshape(x, {1}), dims, correction, false);
@@ -126,9 +128,9 @@ inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_
   return s.var;
 }
 
-// Standard deviation, sqrt(var). PyTorch's name, so after `using namespace tinydiff` a call
-// must say tinydiff::std(x) (as LibTorch's torch::std): a bare std(x) is ambiguous with namespace std.  dx = g (x - mean) / ((N - correction) std), and 0 where
-// std = 0 (every value the same), as PyTorch, rather than 0 / 0.
+/// Standard deviation, sqrt(var). PyTorch's name, so after `using namespace tinydiff` a call
+/// must say tinydiff::std(x) (as LibTorch's torch::std): a bare std(x) is ambiguous with namespace std.  dx = g (x - mean) / ((N - correction) std), and 0 where
+/// std = 0 (every value the same), as PyTorch, rather than 0 / 0.
 inline Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
                   bool keepdim = false) {
   if (x.dim() == 0) return std(reshape(x, {1}), dims, correction, false);
@@ -143,8 +145,8 @@ inline Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_
   return y;
 }
 
-// log sum exp over `dims`, stable: with m the max over the dims (0 where it is infinite),
-// y = m + log sum e^(x - m), so nothing overflows.  dx = g e^(x - y) (the softmax over the dims).
+/// log sum exp over `dims`, stable: with m the max over the dims (0 where it is infinite),
+/// y = m + log sum e^(x - m), so nothing overflows.  dx = g e^(x - y) (the softmax over the dims).
 inline Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
   if (x.dim() == 0) return logsumexp(reshape(x, {1}), dims, false);
   const std::vector<int64_t> d = detail::dims_or_all(x, dims);
@@ -171,8 +173,8 @@ inline Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims = {}, 
   return y;
 }
 
-// The 2-norm (Frobenius for a matrix) over `dims`: sqrt(sum x^2).  dx = g x / y, and 0 where
-// y = 0 (x all zeros there), as PyTorch, rather than 0 / 0 = NaN.
+/// The 2-norm (Frobenius for a matrix) over `dims`: sqrt(sum x^2).  dx = g x / y, and 0 where
+/// y = 0 (x all zeros there), as PyTorch, rather than 0 / 0 = NaN.
 inline Tensor norm(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
   if (x.dim() == 0) return norm(reshape(x, {1}), dims, false);
   const std::vector<int64_t> d = detail::dims_or_all(x, dims);
@@ -194,8 +196,8 @@ inline Tensor norm(const Tensor& x, const std::vector<int64_t>& dims = {}, bool 
 // ---- cumsum ----
 
 namespace detail {
-// Running sums along the middle dim of [outer, size, inner], from the front or (reverse) the
-// back, accumulated in double as PyTorch's CPU kernel does.
+/// Running sums along the middle dim of [outer, size, inner], from the front or (reverse) the
+/// back, accumulated in double as PyTorch's CPU kernel does.
 inline void running_sum(const float* in, float* out, const AroundDim& a, bool reverse) {
   for (int64_t o = 0; o < a.outer; ++o)
     for (int64_t i = 0; i < a.inner; ++i) {
@@ -210,7 +212,7 @@ inline void running_sum(const float* in, float* out, const AroundDim& a, bool re
 }
 }  // namespace detail
 
-// y_k = x_0 + ... + x_k along `dim`.  dx_k = g_k + ... + g_last (the running sum from the back).
+/// y_k = x_0 + ... + x_k along `dim`.  dx_k = g_k + ... + g_last (the running sum from the back).
 inline Tensor cumsum(const Tensor& x, int64_t dim) {
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();  // a 0-d tensor takes dim 0 or -1
   const auto a = detail::around_dim(shape, normalize_dim(dim, static_cast<int64_t>(shape.size()), "cumsum"));

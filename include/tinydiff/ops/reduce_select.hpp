@@ -1,14 +1,15 @@
 #pragma once
-// Reductions that pick an element: max / min along a dim (the values and where they are),
-// over everything, and argmax / argmin.
-//
-// Indices come as an IndexTensor (core/index_tensor.hpp: a shape and int64 values), not a
-// Tensor: float32 counts exactly only up to 2^24.
-//
-// Ties: along a dim the first index of the extreme is returned (what PyTorch's CPU kernels
-// do, though PyTorch does not promise which), and the gradient goes to that index only. Over
-// everything, max(x) and min(x) split the gradient evenly among the tied elements, as PyTorch
-// does. NaN counts as more extreme than any number, so it propagates as in PyTorch.
+/// @file
+/// Reductions that pick an element: max / min along a dim (the values and where they are),
+/// over everything, and argmax / argmin.
+///
+/// Indices come as an IndexTensor (core/index_tensor.hpp: a shape and int64 values), not a
+/// Tensor: float32 counts exactly only up to 2^24.
+///
+/// Ties: along a dim the first index of the extreme is returned (what PyTorch's CPU kernels
+/// do, though PyTorch does not promise which), and the gradient goes to that index only. Over
+/// everything, max(x) and min(x) split the gradient evenly among the tied elements, as PyTorch
+/// does. NaN counts as more extreme than any number, so it propagates as in PyTorch.
 #include <cmath>
 #include <vector>
 
@@ -19,21 +20,21 @@
 
 namespace tinydiff {
 
-// What max(x, dim) and min(x, dim) return, as torch.return_types.max.
+/// What max(x, dim) and min(x, dim) return, as torch.return_types.max.
 struct ValuesIndices {
   Tensor values;
   IndexTensor indices;
 };
 
 namespace detail {
-// Whether v replaces `best` as the running max (or min): NaN wins and then stays.
+/// Whether v replaces `best` as the running max (or min): NaN wins and then stays.
 inline bool more_extreme(float v, float best, bool is_max) {
   if (std::isnan(best)) return false;
   return std::isnan(v) || (is_max ? v > best : v < best);
 }
 
-// The position of the extreme along `dim` for each output element; the output shape
-// (keepdim or not) in `out_shape`. A 0-d x reduces as a one-element vector (dim 0 or -1).
+/// The position of the extreme along `dim` for each output element; the output shape
+/// (keepdim or not) in `out_shape`. A 0-d x reduces as a one-element vector (dim 0 or -1).
 inline std::vector<int64_t> arg_extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max, const char* op,
                                         Shape& out_shape) {
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
@@ -59,7 +60,7 @@ inline std::vector<int64_t> arg_extreme(const Tensor& x, int64_t dim, bool keepd
   return idx;
 }
 
-// max or min along `dim`, values and indices.  dx = g at each returned index, 0 elsewhere.
+/// max or min along `dim`, values and indices.  dx = g at each returned index, 0 elsewhere.
 inline ValuesIndices extreme_along(const Tensor& x, int64_t dim, bool keepdim, bool is_max, const char* op) {
   ValuesIndices r;
   r.indices.data = arg_extreme(x, dim, keepdim, is_max, op, r.indices.shape);
@@ -77,8 +78,8 @@ inline ValuesIndices extreme_along(const Tensor& x, int64_t dim, bool keepdim, b
   return r;
 }
 
-// max or min of all elements, a 0-d tensor.  dx = g / (number of ties) at each element equal
-// to the result (NaN matching NaN), 0 elsewhere.
+/// max or min of all elements, a 0-d tensor.  dx = g / (number of ties) at each element equal
+/// to the result (NaN matching NaN), 0 elsewhere.
 inline Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
   TD_CHECK(x.numel() > 0, op, "a ", op, " over no elements (shape ", shape_str(x.shape()), ") is undefined");
   const float* px = x.data();
@@ -99,39 +100,39 @@ inline Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
 }
 }  // namespace detail
 
-// The largest value along `dim` and its index (the first among ties); keepdim keeps the dim
-// as size 1 in both.
+/// The largest value along `dim` and its index (the first among ties); keepdim keeps the dim
+/// as size 1 in both.
 inline ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim = false) {
   return detail::extreme_along(x, dim, keepdim, true, "max");
 }
-// The smallest value along `dim` and its index (the first among ties).
+/// The smallest value along `dim` and its index (the first among ties).
 inline ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false) {
   return detail::extreme_along(x, dim, keepdim, false, "min");
 }
-// The largest element, a 0-d tensor (the gradient shared evenly among ties).
+/// The largest element, a 0-d tensor (the gradient shared evenly among ties).
 inline Tensor max(const Tensor& x) { return detail::extreme_all(x, true, "max"); }
-// The smallest element, a 0-d tensor (the gradient shared evenly among ties).
+/// The smallest element, a 0-d tensor (the gradient shared evenly among ties).
 inline Tensor min(const Tensor& x) { return detail::extreme_all(x, false, "min"); }
 
-// The index of the largest value along `dim` (the first among ties).
+/// The index of the largest value along `dim` (the first among ties).
 inline IndexTensor argmax(const Tensor& x, int64_t dim, bool keepdim = false) {
   IndexTensor r;
   r.data = detail::arg_extreme(x, dim, keepdim, true, "argmax", r.shape);
   return r;
 }
-// The index of the smallest value along `dim` (the first among ties).
+/// The index of the smallest value along `dim` (the first among ties).
 inline IndexTensor argmin(const Tensor& x, int64_t dim, bool keepdim = false) {
   IndexTensor r;
   r.data = detail::arg_extreme(x, dim, keepdim, false, "argmin", r.shape);
   return r;
 }
-// The flat (row-major) index of the largest element, as a 0-d IndexTensor.
+/// The flat (row-major) index of the largest element, as a 0-d IndexTensor.
 inline IndexTensor argmax(const Tensor& x) {
   IndexTensor r;
   r.data = detail::arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, true, "argmax", r.shape);
   return r;
 }
-// The flat (row-major) index of the smallest element, as a 0-d IndexTensor.
+/// The flat (row-major) index of the smallest element, as a 0-d IndexTensor.
 inline IndexTensor argmin(const Tensor& x) {
   IndexTensor r;
   r.data = detail::arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, false, "argmin", r.shape);

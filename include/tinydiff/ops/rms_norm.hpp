@@ -1,5 +1,6 @@
 #pragma once
-// rms_norm, as torch.nn.functional.rms_norm (torch 2.4), over kernels/rms_norm.hpp.
+/// @file
+/// rms_norm, as torch.nn.functional.rms_norm (torch 2.4), over kernels/rms_norm.hpp.
 #include <cfloat>
 #include <optional>
 #include <vector>
@@ -10,11 +11,12 @@
 
 namespace tinydiff {
 
-// RMS norm over the trailing dims `normalized_shape` of x (no mean subtraction, no bias):
-//   y = x / sqrt(mean(x^2) + eps) * weight        (mean over the normalized dims)
-//   dx = rrms (dxhat - xhat mean(dxhat xhat)),  dxhat = g weight,  xhat = x rrms
-//   dweight = sum g xhat   (over the leading dims)
-// eps defaults to float32's machine epsilon (torch.finfo(torch.float32).eps), as PyTorch's eps=None.
+/// RMS norm over the trailing dims `normalized_shape` of x (no mean subtraction, no bias):
+///
+///     y = x / sqrt(mean(x^2) + eps) * weight        (mean over the normalized dims)
+///     dx = rrms (dxhat - xhat mean(dxhat xhat)),  dxhat = g weight,  xhat = x rrms
+///     dweight = sum g xhat   (over the leading dims)
+/// eps defaults to float32's machine epsilon (torch.finfo(torch.float32).eps), as PyTorch's eps=None.
 inline Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                        std::optional<double> eps = std::nullopt) {
   const auto k = static_cast<int64_t>(normalized_shape.size());

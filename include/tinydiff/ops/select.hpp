@@ -1,10 +1,11 @@
 #pragma once
-// Selection by a mask: where(cond, a, b) and masked_fill(x, mask, value).
-//
-// tinydiff tensors are float32 only, so a mask is a float tensor: any non-zero value
-// (1 from a comparison, NaN too) means true, 0 means false. The mask is a constant: it
-// gets no gradient, and the selected inputs get g where they were picked, 0 elsewhere
-// (summed back over the dims they were broadcast along).
+/// @file
+/// Selection by a mask: where(cond, a, b) and masked_fill(x, mask, value).
+///
+/// tinydiff tensors are float32 only, so a mask is a float tensor: any non-zero value
+/// (1 from a comparison, NaN too) means true, 0 means false. The mask is a constant: it
+/// gets no gradient, and the selected inputs get g where they were picked, 0 elsewhere
+/// (summed back over the dims they were broadcast along).
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
@@ -14,8 +15,8 @@
 namespace tinydiff {
 
 namespace detail {
-// g split by a mask broadcast to g's shape: `on` gets g where the mask is non-zero, `off`
-// where it is 0, each only when wanted (the other entries are 0).
+/// g split by a mask broadcast to g's shape: `on` gets g where the mask is non-zero, `off`
+/// where it is 0, each only when wanted (the other entries are 0).
 inline void split_by_mask(const Tensor& g, const Tensor& mask, Tensor* on, Tensor* off) {
   if (on) *on = Tensor::empty(g.shape());
   if (off) *off = Tensor::empty(g.shape());
@@ -32,8 +33,9 @@ inline void split_by_mask(const Tensor& g, const Tensor& mask, Tensor* on, Tenso
 }
 }  // namespace detail
 
-// y = cond ? a : b elementwise, the three broadcast together (torch.where).
-//   da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
+/// y = cond ? a : b elementwise, the three broadcast together (torch.where).
+///
+///     da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
 inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor y = Tensor::empty(out_shape);
@@ -54,8 +56,9 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// x with `value` wherever mask (broadcast to x's shape) is non-zero (torch.masked_fill).
-//   dx = g where the mask is 0, else 0.
+/// x with `value` wherever mask (broadcast to x's shape) is non-zero (torch.masked_fill).
+///
+///     dx = g where the mask is 0, else 0.
 inline Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
   TD_CHECK(broadcast_shapes(mask.shape(), x.shape(), "masked_fill") == x.shape(), "masked_fill", "mask of shape ",
            shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));

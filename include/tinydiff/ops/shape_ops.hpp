@@ -1,13 +1,14 @@
 #pragma once
-// Layout ops: reshape (shares storage), clone, permute/transpose, concat,
-// narrow/slice/select, index_select, repeat; unsqueeze/squeeze (reshapes), stack, split,
-// chunk (concats and narrows). All but reshape copy into a fresh tensor; each
-// backward routes g back to where the elements came from.
-//
-// Why copies and not strided views, as PyTorch's transpose / permute / narrow / select: every
-// tinydiff tensor is contiguous (core/tensor.hpp), and every kernel reads it as such, so an op
-// that changes the layout writes a new tensor (O(numel) time and memory) and writing into the
-// result never changes the input.
+/// @file
+/// Layout ops: reshape (shares storage), clone, permute/transpose, concat,
+/// narrow/slice/select, index_select, repeat; unsqueeze/squeeze (reshapes), stack, split,
+/// chunk (concats and narrows). All but reshape copy into a fresh tensor; each
+/// backward routes g back to where the elements came from.
+///
+/// Why copies and not strided views, as PyTorch's transpose / permute / narrow / select: every
+/// tinydiff tensor is contiguous (core/tensor.hpp), and every kernel reads it as such, so an op
+/// that changes the layout writes a new tensor (O(numel) time and memory) and writing into the
+/// result never changes the input.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -19,7 +20,7 @@
 
 namespace tinydiff {
 
-// Same data, new shape (one dim may be -1, inferred).  dx = g reshaped back.
+/// Same data, new shape (one dim may be -1, inferred).  dx = g reshaped back.
 inline Tensor reshape(const Tensor& x, Shape shape) {
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -48,7 +49,7 @@ inline Tensor reshape(const Tensor& x, Shape shape) {
   return y;
 }
 
-// A copy with its own storage.  dx = g.
+/// A copy with its own storage.  dx = g.
 inline Tensor clone(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
   if (x.numel()) std::memcpy(y.data(), x.data(), sizeof(float) * static_cast<size_t>(x.numel()));
@@ -56,8 +57,9 @@ inline Tensor clone(const Tensor& x) {
   return y;
 }
 
-// y's dim i is x's dim dims[i], as torch.permute but a copy (see the top of the file).
-//   dx = g permuted by the inverse permutation.
+/// y's dim i is x's dim dims[i], as torch.permute but a copy (see the top of the file).
+///
+///     dx = g permuted by the inverse permutation.
 inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
   TD_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute", "got ", dims.size(), " dims for shape ",
@@ -88,7 +90,7 @@ inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   return y;
 }
 
-// Swaps two dims, as torch.transpose but a copy (see the top of the file).
+/// Swaps two dims, as torch.transpose but a copy (see the top of the file).
 inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   const int64_t rank = x.dim();
   const int64_t d0 = normalize_dim(dim0, rank, "transpose"), d1 = normalize_dim(dim1, rank, "transpose");
@@ -99,7 +101,7 @@ inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 namespace detail {
-// A dim for a new axis, in [-rank - 1, rank] (unsqueeze, stack): -1 is after the last dim.
+/// A dim for a new axis, in [-rank - 1, rank] (unsqueeze, stack): -1 is after the last dim.
 inline int64_t new_axis_dim(int64_t dim, const Shape& shape, const char* op) {
   const auto rank = static_cast<int64_t>(shape.size());
   TD_CHECK(dim >= -rank - 1 && dim <= rank, op, "dim ", dim, " is out of range [", -rank - 1, ", ", rank,
@@ -107,7 +109,7 @@ inline int64_t new_axis_dim(int64_t dim, const Shape& shape, const char* op) {
   return dim < 0 ? dim + rank + 1 : dim;
 }
 
-// Views a shape around `dim` as [outer, size, inner] (outer = dims before, inner = dims after).
+/// Views a shape around `dim` as [outer, size, inner] (outer = dims before, inner = dims after).
 struct AroundDim {
   int64_t outer = 1, size = 1, inner = 1;
 };
@@ -118,8 +120,8 @@ inline AroundDim around_dim(const Shape& s, int64_t dim) {
   for (size_t i = static_cast<size_t>(dim) + 1; i < s.size(); ++i) a.inner *= s[i];
   return a;
 }
-// Copies entries [start, start + length) of the middle dim of src ([outer, size, inner])
-// into dst ([outer, length, inner]).
+/// Copies entries [start, start + length) of the middle dim of src ([outer, size, inner])
+/// into dst ([outer, length, inner]).
 inline void copy_dim_range(const float* src, float* dst, const AroundDim& a, int64_t start, int64_t length) {
   if (length * a.inner == 0) return;  // nothing to copy; an empty tensor's data() is null, which memcpy must not see
   for (int64_t o = 0; o < a.outer; ++o)
@@ -130,8 +132,8 @@ inline void copy_dim_range(const float* src, float* dst, const AroundDim& a, int
 
 Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
 
-// Elements [start, start + length) along `dim`, as torch.narrow but a copy (see the top of the
-// file).  dx = zeros with g placed in that range.
+/// Elements [start, start + length) along `dim`, as torch.narrow but a copy (see the top of the
+/// file).  dx = zeros with g placed in that range.
 inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   const int64_t d = normalize_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[d];
@@ -155,7 +157,7 @@ inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length
   return y;
 }
 
-// Python-style x[start:end] along `dim` (negative indices count from the end, clamped like Python).
+/// Python-style x[start:end] along `dim` (negative indices count from the end, clamped like Python).
 inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   const int64_t d = normalize_dim(dim, x.dim(), "slice");
   const int64_t size = x.shape()[d];
@@ -164,9 +166,10 @@ inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   return narrow(x, d, s, std::max(e - s, int64_t{0}));
 }
 
-// x[..., index, ...] at position `index` of `dim` (negative counts from the end), that dim
-// removed, as torch.select but a copy (see the top of the file): narrow + squeeze.
-//   dx = zeros with g placed at that index.
+/// x[..., index, ...] at position `index` of `dim` (negative counts from the end), that dim
+/// removed, as torch.select but a copy (see the top of the file): narrow + squeeze.
+///
+///     dx = zeros with g placed at that index.
 inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   const int64_t d = normalize_dim(dim, x.dim(), "select");
   const int64_t size = x.shape()[d];
@@ -177,7 +180,7 @@ inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   return reshape(narrow(x, d, index < 0 ? index + size : index, 1), shape);
 }
 
-// Joins tensors along `dim`; all other sizes must agree.  each dx_i = its slice of g.
+/// Joins tensors along `dim`; all other sizes must agree.  each dx_i = its slice of g.
 inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   TD_CHECK(!tensors.empty(), "concat", "needs at least one tensor");
   const Shape& first = tensors[0].shape();
@@ -213,10 +216,11 @@ inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   });
   return y;
 }
+/// concat under PyTorch's other name.
 inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) { return concat(tensors, dim); }
 
-// Picks entries `indices` along `dim` (e.g. a mini-batch of rows).  dx = g scattered back,
-// summed where an index repeats.
+/// Picks entries `indices` along `dim` (e.g. a mini-batch of rows).  dx = g scattered back,
+/// summed where an index repeats.
 inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices) {
   const int64_t d = normalize_dim(dim, x.dim(), "index_select");
   const auto a = detail::around_dim(x.shape(), d);
@@ -246,9 +250,10 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
   return y;
 }
 
-// x tiled sizes[d] times along each dim, as Tensor.repeat: sizes has at least x's rank, and
-// x gets leading size-1 dims to match (a [3] repeated by {2, 2} is [2, 6]).
-//   out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
+/// x tiled sizes[d] times along each dim, as Tensor.repeat: sizes has at least x's rank, and
+/// x gets leading size-1 dims to match (a [3] repeated by {2, 2} is [2, 6]).
+///
+///     out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
 inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
   const auto rank = static_cast<int64_t>(sizes.size());
   TD_CHECK(rank >= x.dim(), "repeat", "got ", rank, " repeat sizes for an input of shape ", shape_str(x.shape()),
@@ -279,7 +284,7 @@ inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
 // unsqueeze and squeeze only change the shape, so they are reshapes (shared storage,
 // backward: reshape back); stack is unsqueeze + concat; split and chunk are narrows.
 
-// x with a size-1 dim inserted at `dim`, in [-rank - 1, rank] (-1 appends one at the end).
+/// x with a size-1 dim inserted at `dim`, in [-rank - 1, rank] (-1 appends one at the end).
 inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
   const int64_t d = detail::new_axis_dim(dim, x.shape(), "unsqueeze");
   Shape shape = x.shape();
@@ -287,7 +292,7 @@ inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
   return reshape(x, shape);
 }
 
-// x without its size-1 dims.
+/// x without its size-1 dims.
 inline Tensor squeeze(const Tensor& x) {
   Shape shape;
   for (int64_t s : x.shape())
@@ -295,8 +300,8 @@ inline Tensor squeeze(const Tensor& x) {
   return reshape(x, shape);
 }
 
-// x without dim `dim` if its size is 1; otherwise x unchanged (as torch.squeeze(x, dim)).
-// A 0-d tensor accepts dim 0 or -1, as in PyTorch.
+/// x without dim `dim` if its size is 1; otherwise x unchanged (as torch.squeeze(x, dim)).
+/// A 0-d tensor accepts dim 0 or -1, as in PyTorch.
 inline Tensor squeeze(const Tensor& x, int64_t dim) {
   const int64_t d = normalize_dim(dim, std::max<int64_t>(x.dim(), 1), "squeeze");
   if (x.dim() == 0 || x.shape()[d] != 1) return x;
@@ -305,7 +310,7 @@ inline Tensor squeeze(const Tensor& x, int64_t dim) {
   return reshape(x, shape);
 }
 
-// Joins same-shape tensors along a new dim `dim`, in [-rank - 1, rank].  each dx_i = g's slice i.
+/// Joins same-shape tensors along a new dim `dim`, in [-rank - 1, rank].  each dx_i = g's slice i.
 inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   TD_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
   const Shape& first = tensors[0].shape();
@@ -319,10 +324,10 @@ inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   return concat(parts, d);
 }
 
-// Cuts x along `dim` into pieces of the given sizes, which must add up to the dim's size
-// (torch.split with a list).  Each piece is a narrow of x: its gradient lands in its range.
-// Note: split(x, {4}, 0) picks the int overload below (a braced single value converts to an
-// int before a vector); write std::vector<int64_t>{4} for a one-piece list.
+/// Cuts x along `dim` into pieces of the given sizes, which must add up to the dim's size
+/// (torch.split with a list).  Each piece is a narrow of x: its gradient lands in its range.
+/// Note: split(x, {4}, 0) picks the int overload below (a braced single value converts to an
+/// int before a vector); write std::vector<int64_t>{4} for a one-piece list.
 inline std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0) {
   const int64_t d = normalize_dim(dim, x.dim(), "split");
   int64_t total = 0;
@@ -341,8 +346,8 @@ inline std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& si
   return pieces;
 }
 
-// Cuts x along `dim` into pieces of split_size elements, the last one smaller when split_size
-// does not divide the size (torch.split with an int). A dim of size 0 gives one empty piece.
+/// Cuts x along `dim` into pieces of split_size elements, the last one smaller when split_size
+/// does not divide the size (torch.split with an int). A dim of size 0 gives one empty piece.
 inline std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0) {
   const int64_t d = normalize_dim(dim, x.dim(), "split");
   const int64_t size = x.shape()[d];
@@ -354,9 +359,9 @@ inline std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t di
   return split(x, sizes, d);
 }
 
-// Cuts x along `dim` into at most `chunks` pieces of ceil(size / chunks) elements, the last
-// one smaller (torch.chunk: split_size = ceil(size / chunks), so fewer pieces may come back,
-// e.g. size 6 in 4 chunks gives 2, 2, 2). A dim of size 0 gives `chunks` empty pieces.
+/// Cuts x along `dim` into at most `chunks` pieces of ceil(size / chunks) elements, the last
+/// one smaller (torch.chunk: split_size = ceil(size / chunks), so fewer pieces may come back,
+/// e.g. size 6 in 4 chunks gives 2, 2, 2). A dim of size 0 gives `chunks` empty pieces.
 inline std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0) {
   TD_CHECK(chunks > 0, "chunk", "chunks must be positive, got ", chunks);
   const int64_t d = normalize_dim(dim, x.dim(), "chunk");

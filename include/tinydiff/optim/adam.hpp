@@ -1,12 +1,14 @@
 #pragma once
-// optim::Adam and optim::AdamW, with torch.optim's exact update (t = the
-// parameter's step count, from 1):
-//   g = grad (+ weight_decay * p for Adam: L2, coupled)
-//   p = p * (1 - lr * weight_decay)                       (AdamW: decoupled, first)
-//   m = beta1 m + (1 - beta1) g
-//   v = beta2 v + (1 - beta2) g^2        (amsgrad: vmax = max(vmax, v), used for v below)
-//   denom = sqrt(v) / sqrt(1 - beta2^t) + eps                 (eps OUTSIDE the square root)
-//   p = p - lr / (1 - beta1^t) * m / denom
+/// @file
+/// optim::Adam and optim::AdamW, with torch.optim's exact update (t = the
+/// parameter's step count, from 1):
+///
+///     g = grad (+ weight_decay * p for Adam: L2, coupled)
+///     p = p * (1 - lr * weight_decay)                       (AdamW: decoupled, first)
+///     m = beta1 m + (1 - beta1) g
+///     v = beta2 v + (1 - beta2) g^2        (amsgrad: vmax = max(vmax, v), used for v below)
+///     denom = sqrt(v) / sqrt(1 - beta2^t) + eps                 (eps OUTSIDE the square root)
+///     p = p - lr / (1 - beta1^t) * m / denom
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -21,7 +23,7 @@
 
 namespace tinydiff::optim {
 
-// (beta1, beta2): the decay rates of the first and second moment averages.
+/// (beta1, beta2): the decay rates of the first and second moment averages.
 using Betas = std::pair<double, double>;
 
 struct AdamOptions : OptimizerOptions {
@@ -56,7 +58,7 @@ namespace detail {
 
 struct AdamHyper {
   double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad, decoupled;  // decoupled: AdamW
+  bool amsgrad, decoupled;  ///< decoupled: AdamW
 };
 
 inline void check_adam(const AdamHyper& h, const char* op) {
@@ -67,9 +69,9 @@ inline void check_adam(const AdamHyper& h, const char* op) {
   TD_CHECK(h.weight_decay >= 0.0, op, "invalid weight_decay ", h.weight_decay);
 }
 
-// One Adam/AdamW step of parameter w (n values) at step t >= 1, in place on w, m, v (and vmax).
-// Elementwise in float32 like PyTorch's tensors; the bias corrections are computed in double.
-// The loop runs on the tier kernels (kernels/tier/elementwise.inl), split over the threads.
+/// One Adam/AdamW step of parameter w (n values) at step t >= 1, in place on w, m, v (and vmax).
+/// Elementwise in float32 like PyTorch's tensors; the bias corrections are computed in double.
+/// The loop runs on the tier kernels (kernels/tier/elementwise.inl), split over the threads.
 inline void adam_update(float* w, const float* grad, float* m, float* v, float* vmax, int64_t n, int64_t t,
                         const AdamHyper& h) {
   const double bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(t));
@@ -90,7 +92,7 @@ inline void adam_update(float* w, const float* grad, float* m, float* v, float* 
 
 }  // namespace detail
 
-// Shared by Adam and AdamW: they differ only in their options type and how weight decay applies.
+/// Shared by Adam and AdamW: they differ only in their options type and how weight decay applies.
 template <typename Options, bool Decoupled>
 class AdamBase : public Optimizer {
  public:
@@ -141,7 +143,7 @@ class AdamBase : public Optimizer {
   }
 };
 
-// Adam: weight decay is L2 (added to the gradient).
+/// Adam: weight decay is L2 (added to the gradient).
 class Adam : public AdamBase<AdamOptions, false> {
  public:
   Adam(std::vector<OptimizerParamGroup> groups, const AdamOptions& defaults = AdamOptions())
@@ -150,7 +152,7 @@ class Adam : public AdamBase<AdamOptions, false> {
       : Adam(std::vector<OptimizerParamGroup>{OptimizerParamGroup(std::move(params))}, defaults) {}
 };
 
-// AdamW: weight decay shrinks the parameter directly (decoupled), default 1e-2.
+/// AdamW: weight decay shrinks the parameter directly (decoupled), default 1e-2.
 class AdamW : public AdamBase<AdamWOptions, true> {
  public:
   AdamW(std::vector<OptimizerParamGroup> groups, const AdamWOptions& defaults = AdamWOptions())

@@ -1,8 +1,10 @@
 #pragma once
-// Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
-//   total = (sum over all gradient elements |g|^q)^(1/q)   (max |g| for q = inf)
-//   coef  = max_norm / (total + 1e-6);  if coef < 1: every gradient *= coef
-// Returns total, the norm before clipping. Parameters without a gradient are skipped.
+/// @file
+/// Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
+///
+///     total = (sum over all gradient elements |g|^q)^(1/q)   (max |g| for q = inf)
+///     coef  = max_norm / (total + 1e-6);  if coef < 1: every gradient *= coef
+/// Returns total, the norm before clipping. Parameters without a gradient are skipped.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,6 +15,11 @@
 
 namespace tinydiff::optim {
 
+/// Scales every gradient down so that their total norm is at most `max_norm`.
+/// @param parameters  the tensors whose .grad() is clipped (e.g. module.parameters())
+/// @param max_norm    the largest total norm left
+/// @param norm_type   q of the q-norm; INFINITY for the largest |g|
+/// @return the total norm before clipping (log it: a spike shows a diverging run)
 inline float clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type = 2.0) {
   TD_CHECK(norm_type > 0.0, "clip_grad_norm_", "norm_type must be positive, got ", norm_type);
   const bool inf = std::isinf(norm_type);
@@ -50,12 +57,12 @@ inline float clip_grad_norm_(const std::vector<Tensor>& parameters, double max_n
   }
   return static_cast<float>(total);
 }
-// The same without the trailing underscore (it still clips in place).
+/// The same without the trailing underscore (it still clips in place).
 inline float clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm, double norm_type = 2.0) {
   return clip_grad_norm_(parameters, max_norm, norm_type);
 }
 
-// Clamps every gradient element to [-clip_value, clip_value].
+/// Clamps every gradient element to [-clip_value, clip_value].
 inline void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) {
   TD_CHECK(clip_value >= 0.0, "clip_grad_value_", "clip_value must be >= 0, got ", clip_value);
   const auto c = static_cast<float>(clip_value);

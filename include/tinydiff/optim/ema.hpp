@@ -1,15 +1,18 @@
 #pragma once
-// optim::EMA: an exponential moving average of a module's parameters (the
-// "EMA weights" diffusion models are sampled with), as diffusers' EMAModel.
-//
-// After each optimizer.step(), update():
-//   d = decay                                 (warmup off)
-//   d = min(decay, (1 + n) / (10 + n))        (warmup on; n = updates so far)
-//   shadow = shadow - (1 - d) (shadow - param)
-// Parameters that do not require grad are copied as they are.
-//
-// To evaluate with the averaged weights and switch back:
-//   { optim::EMAGuard use_ema(ema, *model); sample(*model); }   // store + copy_to ... restore
+/// @file
+/// optim::EMA: an exponential moving average of a module's parameters (the
+/// "EMA weights" diffusion models are sampled with), as diffusers' EMAModel.
+///
+/// After each optimizer.step(), update():
+///
+///     d = decay                                 (warmup off)
+///     d = min(decay, (1 + n) / (10 + n))        (warmup on; n = updates so far)
+///     shadow = shadow - (1 - d) (shadow - param)
+/// Parameters that do not require grad are copied as they are.
+///
+/// To evaluate with the averaged weights and switch back:
+///
+///     { optim::EMAGuard use_ema(ema, *model); sample(*model); }   // store + copy_to ... restore
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -29,13 +32,14 @@ namespace tinydiff::optim {
 
 struct EMAOptions {
   TINYDIFF_ARG(double, decay) = 0.9999;
-  // Ramp the decay up as (1 + n) / (10 + n), so early averages are not dominated by the random init.
+  /// Ramp the decay up as (1 + n) / (10 + n), so early averages are not dominated by the random init.
   TINYDIFF_ARG(bool, warmup) = true;
 };
 
+/// The moving average of a module's parameters: update() after each step, EMAGuard to sample with it.
 class EMA {
  public:
-  // Tracks `module`'s parameters (by name); the average starts as a copy of them.
+  /// Tracks `module`'s parameters (by name); the average starts as a copy of them.
   explicit EMA(const nn::Module& module, const EMAOptions& options = EMAOptions()) : options_(options) {
     TD_CHECK(options.decay() >= 0.0 && options.decay() <= 1.0, "EMA", "decay must be in [0, 1], got ",
              options.decay());
@@ -43,14 +47,14 @@ class EMA {
     for (auto& [name, p] : tracked_) shadow_.emplace_back(name, tinydiff::detail::copy_of(p));
   }
 
-  // The decay the next update() uses.
+  /// The decay the next update() uses.
   double current_decay() const {
     if (!options_.warmup()) return options_.decay();
     const auto n = static_cast<double>(num_updates_);
     return std::min(options_.decay(), (1.0 + n) / (10.0 + n));
   }
 
-  // Moves the average towards the tracked parameters' current values.
+  /// Moves the average towards the tracked parameters' current values.
   void update() {
     NoGradGuard no_grad;
     const auto one_minus_decay = static_cast<float>(1.0 - current_decay());
@@ -71,32 +75,32 @@ class EMA {
 
   int64_t num_updates() const { return num_updates_; }
   const EMAOptions& options() const { return options_; }
-  // The averaged parameters, named as the module's.
+  /// The averaged parameters, named as the module's.
   const nn::NamedTensors& shadow_params() const { return shadow_; }
 
-  // Writes the averaged values into `module`'s parameters (same names and shapes).
+  /// Writes the averaged values into `module`'s parameters (same names and shapes).
   void copy_to(nn::Module& module) const { copy_values(shadow_, module.named_parameters(), "copy_to"); }
 
-  // Saves a copy of `module`'s current parameters, for restore().
+  /// Saves a copy of `module`'s current parameters, for restore().
   void store(const nn::Module& module) {
     stored_.clear();
     for (auto& [name, p] : module.named_parameters()) stored_.emplace_back(name, tinydiff::detail::copy_of(p));
   }
-  // Puts back the parameters saved by store().
+  /// Puts back the parameters saved by store().
   void restore(nn::Module& module) {
     TD_CHECK(!stored_.empty() || module.named_parameters().empty(), "EMA::restore", "nothing was stored");
     copy_values(stored_, module.named_parameters(), "restore");
     stored_.clear();
   }
 
-  // "shadow.<parameter name>" for each average, and "num_updates".
+  /// "shadow.<parameter name>" for each average, and "num_updates".
   nn::NamedTensors state_dict() const {
     nn::NamedTensors out;
     for (auto& [name, s] : shadow_) out.emplace_back("shadow." + name, tinydiff::detail::copy_of(s));
     out.emplace_back("num_updates", scalar_tensor(static_cast<float>(num_updates_)));
     return out;
   }
-  // Restores the averages and the update count; every key must match (strict).
+  /// Restores the averages and the update count; every key must match (strict).
   void load_state_dict(const nn::NamedTensors& state, const std::string& source = "state_dict") {
     std::unordered_map<std::string, const Tensor*> given;
     for (auto& [key, value] : state) given[key] = &value;
@@ -134,13 +138,13 @@ class EMA {
   }
 
   EMAOptions options_;
-  nn::NamedTensors tracked_;  // handles to the module's parameters
-  nn::NamedTensors shadow_;   // the averages
-  nn::NamedTensors stored_;   // saved by store()
+  nn::NamedTensors tracked_;  ///< handles to the module's parameters
+  nn::NamedTensors shadow_;   ///< the averages
+  nn::NamedTensors stored_;   ///< saved by store()
   int64_t num_updates_ = 0;
 };
 
-// RAII: the module holds the EMA weights while the guard lives, its own weights after.
+/// RAII: the module holds the EMA weights while the guard lives, its own weights after.
 class EMAGuard {
  public:
   EMAGuard(EMA& ema, nn::Module& module) : ema_(ema), module_(module) {

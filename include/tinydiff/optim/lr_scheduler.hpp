@@ -1,10 +1,12 @@
 #pragma once
-// Learning-rate schedules, as torch.optim.lr_scheduler: each sets the lr of every
-// parameter group from that group's base lr (its lr when the scheduler was built)
-// and a step count. Call step() once after each optimizer.step(), as in PyTorch:
-//   for (...) { loss.backward(); opt.step(); sched.step(); }
-// Building a scheduler applies lr_at(0) at once (PyTorch's last_epoch = -1 -> 0).
-// lr_at(step) is a pure function of the step; set_last_epoch(n) resumes at step n.
+/// @file
+/// Learning-rate schedules, as torch.optim.lr_scheduler: each sets the lr of every
+/// parameter group from that group's base lr (its lr when the scheduler was built)
+/// and a step count. Call step() once after each optimizer.step(), as in PyTorch:
+///
+///     for (...) { loss.backward(); opt.step(); sched.step(); }
+/// Building a scheduler applies lr_at(0) at once (PyTorch's last_epoch = -1 -> 0).
+/// lr_at(step) is a pure function of the step; set_last_epoch(n) resumes at step n.
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -15,6 +17,7 @@
 
 namespace tinydiff::optim {
 
+/// The base of the schedules: step() sets every group's lr to lr_at(the step count).
 class LRScheduler {
  public:
   explicit LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {
@@ -22,16 +25,16 @@ class LRScheduler {
   }
   virtual ~LRScheduler() = default;
 
-  // The lr of `group` at scheduler step `step` (0 before the first step()).
+  /// The lr of `group` at scheduler step `step` (0 before the first step()).
   virtual double lr_at(int64_t step, size_t group = 0) const = 0;
 
-  // Advances one step and sets the optimiser's lrs.
+  /// Advances one step and sets the optimiser's lrs.
   void step() { set_last_epoch(last_epoch_ + 1); }
 
-  // The lrs last set, one per group.
+  /// The lrs last set, one per group.
   std::vector<double> get_last_lr() const { return last_lrs_; }
   int64_t last_epoch() const { return last_epoch_; }
-  // Jumps to step `epoch` (for resuming from a checkpoint) and sets the lrs for it.
+  /// Jumps to step `epoch` (for resuming from a checkpoint) and sets the lrs for it.
   void set_last_epoch(int64_t epoch) {
     TD_CHECK(epoch >= 0, "LRScheduler", "step must be >= 0, got ", epoch);
     last_epoch_ = epoch;
@@ -44,7 +47,7 @@ class LRScheduler {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
 
  protected:
-  // Derived constructors call this last (lr_at is virtual, so the base cannot).
+  /// Derived constructors call this last (lr_at is virtual, so the base cannot).
   void start() { set_last_epoch(0); }
   double base_lr(size_t group) const {
     TD_CHECK(group < base_lrs_.size(), "LRScheduler", "parameter group ", group, " does not exist");
@@ -58,7 +61,7 @@ class LRScheduler {
   int64_t last_epoch_ = 0;
 };
 
-// lr = base * factor for the first total_iters steps, then base (torch's ConstantLR and its defaults).
+/// lr = base * factor for the first total_iters steps, then base (torch's ConstantLR and its defaults).
 class ConstantLR : public LRScheduler {
  public:
   explicit ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3.0, int64_t total_iters = 5)
@@ -76,7 +79,7 @@ class ConstantLR : public LRScheduler {
   int64_t total_iters_;
 };
 
-// lr = base * gamma^floor(step / step_size) (torch's StepLR).
+/// lr = base * gamma^floor(step / step_size) (torch's StepLR).
 class StepLR : public LRScheduler {
  public:
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1)
@@ -93,10 +96,11 @@ class StepLR : public LRScheduler {
   double gamma_;
 };
 
-// Linear warmup from 0 to base over warmup_steps, then a half cosine from base down to
-// min_lr at total_steps, and min_lr after (the diffusers/transformers "cosine" schedule):
-//   step < W:  lr = base * step / W
-//   else:      lr = min_lr + (base - min_lr) * (1 + cos(pi * min(1, (step - W) / (T - W)))) / 2
+/// Linear warmup from 0 to base over warmup_steps, then a half cosine from base down to
+/// min_lr at total_steps, and min_lr after (the diffusers/transformers "cosine" schedule):
+///
+///     step < W:  lr = base * step / W
+///     else:      lr = min_lr + (base - min_lr) * (1 + cos(pi * min(1, (step - W) / (T - W)))) / 2
 class WarmupCosineLR : public LRScheduler {
  public:
   WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0)
@@ -120,7 +124,7 @@ class WarmupCosineLR : public LRScheduler {
   double min_lr_;
 };
 
-// lr = base * lambda(step) (torch's LambdaLR), for any other schedule.
+/// lr = base * lambda(step) (torch's LambdaLR), for any other schedule.
 class LambdaLR : public LRScheduler {
  public:
   LambdaLR(Optimizer& optimizer, std::function<double(int64_t)> lambda)

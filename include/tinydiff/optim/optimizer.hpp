@@ -1,18 +1,20 @@
 #pragma once
-// optim::Optimizer: the base of SGD, Adam and AdamW, as torch.optim.Optimizer.
-//
-// Parameters come in groups (at least one); each group has its own options
-// (its own lr, so schedulers and "no weight decay on norms" work). Per-parameter
-// state (step counts, moment buffers) is indexed by the parameter's position
-// across all groups, as in PyTorch's state_dict, and saved as named tensors:
-//   "state.<index>.step"       one value (a float, as PyTorch stores it)
-//   "state.<index>.<buffer>"   exp_avg, exp_avg_sq, momentum_buffer, ... (the parameter's shape)
-// so that training resumes exactly. Hyperparameters are not saved: they come
-// from the code that builds the optimiser (and its LR schedule).
-//
-// step() runs under NoGradGuard and updates each parameter's data in place, so
-// every handle to it (the module's member, its state_dict) sees the new values.
-// Parameters without a gradient are skipped.
+/// @file
+/// optim::Optimizer: the base of SGD, Adam and AdamW, as torch.optim.Optimizer.
+///
+/// Parameters come in groups (at least one); each group has its own options
+/// (its own lr, so schedulers and "no weight decay on norms" work). Per-parameter
+/// state (step counts, moment buffers) is indexed by the parameter's position
+/// across all groups, as in PyTorch's state_dict, and saved as named tensors:
+///
+///     "state.<index>.step"       one value (a float, as PyTorch stores it)
+///     "state.<index>.<buffer>"   exp_avg, exp_avg_sq, momentum_buffer, ... (the parameter's shape)
+/// so that training resumes exactly. Hyperparameters are not saved: they come
+/// from the code that builds the optimiser (and its LR schedule).
+///
+/// step() runs under NoGradGuard and updates each parameter's data in place, so
+/// every handle to it (the module's member, its state_dict) sees the new values.
+/// Parameters without a gradient are skipped.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -34,7 +36,7 @@ namespace tinydiff::optim {
 
 using NamedTensors = nn::NamedTensors;
 
-// Hyperparameters of one parameter group; each optimiser derives its own.
+/// Hyperparameters of one parameter group; each optimiser derives its own.
 struct OptimizerOptions {
   virtual ~OptimizerOptions() = default;
   virtual std::unique_ptr<OptimizerOptions> clone() const = 0;
@@ -42,7 +44,7 @@ struct OptimizerOptions {
   virtual void set_lr(double lr) = 0;
 };
 
-// Parameters that share options. Without options a group takes the optimiser's defaults.
+/// Parameters that share options. Without options a group takes the optimiser's defaults.
 class OptimizerParamGroup {
  public:
   OptimizerParamGroup(std::vector<Tensor> params) : params_(std::move(params)) {}  // NOLINT: implicit
@@ -71,6 +73,7 @@ class OptimizerParamGroup {
   std::unique_ptr<OptimizerOptions> options_;
 };
 
+/// The base of every optimiser: parameter groups, zero_grad(), step(), state_dict() (see the top of the file).
 class Optimizer {
  public:
   Optimizer(std::vector<OptimizerParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults, std::string name)
@@ -82,10 +85,10 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // One update of every parameter that has a gradient.
+  /// One update of every parameter that has a gradient.
   virtual void step() = 0;
 
-  // Drops every parameter's gradient (set_to_none, PyTorch's default).
+  /// Drops every parameter's gradient (set_to_none, PyTorch's default).
   void zero_grad() {
     for (auto& group : groups_)
       for (const Tensor& p : group.params()) p.zero_grad();
@@ -107,7 +110,7 @@ class Optimizer {
 
   const std::vector<OptimizerParamGroup>& param_groups() const { return groups_; }
   size_t num_param_groups() const { return groups_.size(); }
-  // All parameters, in index order (group by group).
+  /// All parameters, in index order (group by group).
   std::vector<Tensor> parameters() const {
     std::vector<Tensor> out;
     for (auto& group : groups_) out.insert(out.end(), group.params().begin(), group.params().end());
@@ -115,14 +118,14 @@ class Optimizer {
   }
   const std::string& name() const { return name_; }
 
-  // Learning rate of one group / of every group (what LR schedulers set).
+  /// Learning rate of one group / of every group (what LR schedulers set).
   double get_lr(size_t group = 0) const { return checked_group(group).options().get_lr(); }
   void set_lr(double lr) {
     for (auto& group : groups_) group.options().set_lr(lr);
   }
   void set_lr(size_t group, double lr) { checked_group(group).options().set_lr(lr); }
 
-  // The per-parameter state as named tensors (copies, safe to keep).
+  /// The per-parameter state as named tensors (copies, safe to keep).
   NamedTensors state_dict() const {
     NamedTensors out;
     for (size_t i = 0; i < state_.size(); ++i) {
@@ -134,9 +137,9 @@ class Optimizer {
     return out;
   }
 
-  // Replaces the per-parameter state with `state` (copied). Throws tinydiff::Error on an
-  // unknown key, an index past the parameters, a shape mismatch, or a parameter whose
-  // state is incomplete; nothing changes unless all checks pass.
+  /// Replaces the per-parameter state with `state` (copied). Throws tinydiff::Error on an
+  /// unknown key, an index past the parameters, a shape mismatch, or a parameter whose
+  /// state is incomplete; nothing changes unless all checks pass.
   void load_state_dict(const NamedTensors& state, const std::string& source = "state_dict") {
     const std::vector<Tensor> params = parameters();
     std::vector<ParamState> loaded(params.size());
@@ -181,11 +184,11 @@ class Optimizer {
 
  protected:
   struct ParamState {
-    int64_t step = 0;                      // updates applied to this parameter (Adam)
-    std::map<std::string, Tensor> buffers;  // exp_avg, momentum_buffer, ...
+    int64_t step = 0;                      ///< updates applied to this parameter (Adam)
+    std::map<std::string, Tensor> buffers;  ///< exp_avg, momentum_buffer, ...
   };
 
-  // The buffers a parameter of `group` carries once it has been updated (for load checks).
+  /// The buffers a parameter of `group` carries once it has been updated (for load checks).
   virtual std::vector<std::string> state_names(size_t group) const = 0;
 
   ParamState& state(size_t index) { return state_[index]; }
@@ -201,7 +204,7 @@ class Optimizer {
     }
     return groups_.size();
   }
-  // The gradient of p, checked against its shape; undefined when p has none (skip it).
+  /// The gradient of p, checked against its shape; undefined when p has none (skip it).
   Tensor grad_of(const Tensor& p, size_t index) const {
     Tensor g = p.grad();
     if (g.defined())

@@ -1,11 +1,13 @@
 #pragma once
-// optim::SGD: stochastic gradient descent with momentum, dampening, L2 weight
-// decay and Nesterov momentum, exactly torch.optim.SGD's update:
-//   g = grad + weight_decay * p
-//   buf = g                                   (first step)
-//   buf = momentum * buf + (1 - dampening) g   (later steps)
-//   g = g + momentum * buf  (nesterov)   or   g = buf   (momentum > 0)
-//   p = p - lr * g
+/// @file
+/// optim::SGD: stochastic gradient descent with momentum, dampening, L2 weight
+/// decay and Nesterov momentum, exactly torch.optim.SGD's update:
+///
+///     g = grad + weight_decay * p
+///     buf = g                                   (first step)
+///     buf = momentum * buf + (1 - dampening) g   (later steps)
+///     g = g + momentum * buf  (nesterov)   or   g = buf   (momentum > 0)
+///     p = p - lr * g
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,7 @@ struct SGDOptions : OptimizerOptions {
   void set_lr(double value) override { lr(value); }
 };
 
+/// Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (see the top of the file).
 class SGD : public Optimizer {
  public:
   SGD(std::vector<OptimizerParamGroup> groups, const SGDOptions& defaults)

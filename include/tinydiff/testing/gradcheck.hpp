@@ -1,18 +1,20 @@
 #pragma once
-// gradcheck: compares the gradients computed by backward() with central
-// finite differences, for anyone writing an op.
-//
-// For a function f of some tensors and a random upstream gradient g (never
-// all-ones: a kernel flipped in space would pass a sum() test), the quantity
-// checked is the directional derivative of L(x) = <f(x), g>:
-//   analytic  dL/dx_j = (x.grad())_j after f(x).backward(g)
-//   numeric   dL/dx_j ~ (L(x + e_j h) - L(x - e_j h)) / (2h)    (accumulated in double)
-// An element passes when |analytic - numeric| <= atol + rtol |numeric|.
-// The worst element (largest error relative to its bound) is reported.
-//
-// f runs in float32, so h cannot be tiny: the defaults suit functions whose
-// values and derivatives are of order 1. Inputs must sit at least h away from
-// kinks (relu at 0, abs at 0, clamp at its bounds).
+/// @file
+/// gradcheck: compares the gradients computed by backward() with central
+/// finite differences, for anyone writing an op.
+///
+/// For a function f of some tensors and a random upstream gradient g (never
+/// all-ones: a kernel flipped in space would pass a sum() test), the quantity
+/// checked is the directional derivative of L(x) = <f(x), g>:
+///
+///     analytic  dL/dx_j = (x.grad())_j after f(x).backward(g)
+///     numeric   dL/dx_j ~ (L(x + e_j h) - L(x - e_j h)) / (2h)    (accumulated in double)
+/// An element passes when |analytic - numeric| <= atol + rtol |numeric|.
+/// The worst element (largest error relative to its bound) is reported.
+///
+/// f runs in float32, so h cannot be tiny: the defaults suit functions whose
+/// values and derivatives are of order 1. Inputs must sit at least h away from
+/// kinks (relu at 0, abs at 0, clamp at its bounds).
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -28,20 +30,20 @@
 namespace tinydiff::testing {
 
 struct GradcheckOptions {
-  double eps = 1e-3;   // finite-difference step h
-  double atol = 1e-3;  // absolute tolerance
-  double rtol = 1e-2;  // relative tolerance
-  uint64_t seed = 1234;  // for the random upstream gradient
+  double eps = 1e-3;   ///< finite-difference step h
+  double atol = 1e-3;  ///< absolute tolerance
+  double rtol = 1e-2;  ///< relative tolerance
+  uint64_t seed = 1234;  ///< for the random upstream gradient
 };
 
 struct GradcheckResult {
   bool passed = true;
   size_t checked_elements = 0;
-  // The worst element: which input, which flat index, and both derivatives.
+  /// The worst element: which input, which flat index, and both derivatives.
   size_t worst_input = 0;
   int64_t worst_index = -1;
   double analytic = 0.0, numeric = 0.0;
-  double worst_ratio = 0.0;  // |analytic - numeric| / (atol + rtol |numeric|); passes when <= 1
+  double worst_ratio = 0.0;  ///< |analytic - numeric| / (atol + rtol |numeric|); passes when <= 1
   std::string message;
   explicit operator bool() const { return passed; }
 };
@@ -58,8 +60,12 @@ inline double dot(const Tensor& y, const Tensor& g) {
 }
 }  // namespace detail
 
-// Checks the gradients of f with respect to every input that requires grad;
-// inputs that do not are held constant. The caller's tensors are not modified.
+/// Checks the gradients of f with respect to every input that requires grad;
+/// inputs that do not are held constant. The caller's tensors are not modified.
+/// @param f        the function under test, from its inputs to one tensor
+/// @param inputs   the point to check at; mark with requires_grad_() those to differentiate
+/// @param options  step h, tolerances and the seed of the upstream gradient
+/// @return passed, and the worst element with both derivatives; `message` says it in words
 inline GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor>& inputs,
                                  const GradcheckOptions& options = {}) {
   // Private copies: we perturb them in place and read their .grad().
