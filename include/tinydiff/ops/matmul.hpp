@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -59,6 +60,7 @@ inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, boo
 }  // namespace detail
 
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_defined("matmul", "input", a, "other", b);
   TD_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "both operands need at least one dim, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
   // Promote vectors to matrices: a [k] -> [1, k], b [k] -> [k, 1].

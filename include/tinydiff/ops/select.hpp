@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/broadcast.hpp"
 #include "tinydiff/ops/binary.hpp"
 
@@ -35,6 +36,7 @@ inline void split_by_mask(const Tensor& g, const Tensor& mask, Tensor* on, Tenso
 // y = cond ? a : b elementwise, the three broadcast together (torch.where).
 //   da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
 inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_defined("where", "condition", cond, "input", a, "other", b);
   const Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor y = Tensor::empty(out_shape);
   kernels::broadcast_copy(a.data(), a.shape(), y.data(), out_shape);
@@ -57,6 +59,7 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 // x with `value` wherever mask (broadcast to x's shape) is non-zero (torch.masked_fill).
 //   dx = g where the mask is 0, else 0.
 inline Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
+  detail::check_defined("masked_fill", "input", x, "mask", mask);
   TD_CHECK(broadcast_shapes(mask.shape(), x.shape(), "masked_fill") == x.shape(), "masked_fill", "mask of shape ",
            shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
   Tensor y = detail::copy_of(x);
