@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/tensor.hpp"
 
 namespace tinydiff {
@@ -203,7 +204,7 @@ inline void accumulate_grad(const Tensor& target, const Tensor& g, bool may_adop
 }  // namespace detail
 
 inline void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
-  TD_CHECK(defined(), "backward", "called on an undefined tensor");
+  detail::check_defined("backward", "self", *this);
   TD_CHECK(requires_grad(), "backward", "tensor of shape ", shape_str(shape()),
            " does not require grad and has no grad_fn");
   Tensor seed = grad_output;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/generator.hpp"
 #include "tinydiff/core/index_tensor.hpp"
@@ -37,9 +38,18 @@ inline Tensor zeros(const Shape& shape) {
 /// A new tensor of `shape` filled with 1.
 inline Tensor ones(const Shape& shape) { return full(shape, 1.0f); }
 /// zeros, ones, full with the shape of `t` (a new tensor: `t` is only read for its shape).
-inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
-inline Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
-inline Tensor full_like(const Tensor& t, float value) { return full(t.shape(), value); }
+inline Tensor zeros_like(const Tensor& t) {
+  detail::check_defined("zeros_like", "input", t);
+  return zeros(t.shape());
+}
+inline Tensor ones_like(const Tensor& t) {
+  detail::check_defined("ones_like", "input", t);
+  return ones(t.shape());
+}
+inline Tensor full_like(const Tensor& t, float value) {
+  detail::check_defined("full_like", "input", t);
+  return full(t.shape(), value);
+}
 
 /// A 0-d tensor holding one value (shape []).
 inline Tensor scalar_tensor(float value) { return full({}, value); }

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/core/tensor.hpp"
 
@@ -47,8 +48,8 @@ class TensorDataset {
   explicit TensorDataset(std::vector<Column> columns) : columns_(std::move(columns)) {
     TD_CHECK(!columns_.empty(), "data::TensorDataset", "needs at least one tensor");
     for (size_t k = 0; k < columns_.size(); ++k)
-      if (const Tensor* t = std::get_if<Tensor>(&columns_[k]))
-        TD_CHECK(t->defined(), "data::TensorDataset", "column ", k, " is an undefined tensor");
+      if (const Tensor* t = std::get_if<Tensor>(&columns_[k]); t && !t->defined())
+        tinydiff::detail::throw_undefined_tensor("data::TensorDataset", tinydiff::detail::concat("column ", k));
     for (size_t k = 0; k < columns_.size(); ++k) {
       const Shape& s = shape_of(columns_[k]);
       TD_CHECK(!s.empty(), "data::TensorDataset", "column ", k, " is a scalar (shape []); samples are rows of dim 0");

@@ -31,6 +31,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/io/atomic_file.hpp"
@@ -88,6 +89,7 @@ struct Image {
   int width = 0, height = 0, channels = 1;
 };
 inline Image make_grid(const Tensor& images, const GridOptions& opt = {}) {
+  tinydiff::detail::check_defined("make_grid", "images", images);
   TD_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), "make_grid",
            "expected images [N, 1 or 3, H, W], got ", shape_str(images.shape()));
   TD_CHECK(opt.columns >= 1 && opt.scale >= 1 && opt.padding >= 0 && opt.high > opt.low, "make_grid",
@@ -134,6 +136,7 @@ inline Image make_grid(const Tensor& images, const GridOptions& opt = {}) {
 
 /// make_grid + write_png.
 inline void save_image_grid(const std::string& path, const Tensor& images, const GridOptions& opt = {}) {
+  tinydiff::detail::check_defined("save_image_grid", "images", images);
   const Image img = make_grid(images, opt);
   write_png(path, img.pixels, img.width, img.height, img.channels);
 }

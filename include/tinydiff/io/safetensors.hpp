@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/error.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/core/shape.hpp"
@@ -577,7 +578,7 @@ inline void save_safetensors(const std::string& path, const NamedTensors& tensor
   };
   for (const auto& [name, t] : tensors) {
     check_name(name);
-    if (!t.defined()) sd::fail(op, path, "tensor '" + name + "' is undefined");
+    if (!t.defined()) sd::fail(op, path, tinydiff::detail::undefined_tensor_problem(name));
     items.push_back({&name, "F32", &t.shape(), t.data(), static_cast<uint64_t>(t.numel()), sizeof(float)});
   }
   for (const auto& [name, idx] : index_tensors) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/ops/activation.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -69,6 +70,7 @@ class Flatten : public UnaryModule {
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
       : UnaryModule("Flatten"), start_dim_(start_dim), end_dim_(end_dim) {}
   Tensor forward(const Tensor& x) override {
+    tinydiff::detail::check_defined("Flatten", "input", x);
     const int64_t rank = x.dim();
     if (rank == 0) return reshape(x, {1});
     const int64_t s = normalize_dim(start_dim_, rank, "Flatten"), e = normalize_dim(end_dim_, rank, "Flatten");

@@ -21,6 +21,7 @@
 #include <ostream>
 #include <tuple>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/linear.hpp"
@@ -76,7 +77,7 @@ class MultiheadAttention : public Module {
                                      const Tensor& attn_mask = Tensor(), bool average_attn_weights = true) {
     const char* op = "MultiheadAttention";
     const int64_t e = options.embed_dim(), h = options.num_heads(), d = e / h;
-    TD_CHECK(query.defined() && key.defined() && value.defined(), op, "query, key and value must all be defined");
+    tinydiff::detail::check_defined(op, "query", query, "key", key, "value", value);
     const bool batched = query.dim() == 3;
     TD_CHECK(query.dim() == 2 || query.dim() == 3, op, "query must be [L, N, E], [N, L, E] (batch_first) or [L, E], "
              "got shape ", shape_str(query.shape()));

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <string>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
@@ -61,6 +62,7 @@ class BatchNorm : public UnaryModule {
   }
 
   Tensor forward(const Tensor& x) override {
+    tinydiff::detail::check_defined(name().c_str(), "input", x);
     check_input(x);
     double factor = options.momentum() ? *options.momentum() : 0.0;
     if (is_training() && options.track_running_stats()) {

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
@@ -44,6 +45,7 @@ class Embedding : public UnaryModule {
 
   /// A tensor of integer-valued indices of any shape S -> [S..., dim] (the library's tensors are float).
   Tensor forward(const Tensor& indices) override {
+    tinydiff::detail::check_defined("Embedding", "input", indices);
     const float* p = indices.data();
     std::vector<int64_t> idx(static_cast<size_t>(indices.numel()));
     for (size_t i = 0; i < idx.size(); ++i) {

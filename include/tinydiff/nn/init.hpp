@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/generator.hpp"
 #include "tinydiff/core/tensor.hpp"
 
@@ -34,6 +35,7 @@ inline double calculate_gain(Nonlinearity nonlinearity, double param = 0.01) {
 /// (the product of dims 2...). For ConvTranspose2d's [in, out/groups, kh, kw] weight this
 /// makes fan_in = out/groups * kh * kw, exactly as PyTorch does.
 inline std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t) {
+  tinydiff::detail::check_defined("calculate_fan_in_and_fan_out", "tensor", t);
   TD_CHECK(t.dim() >= 2, "calculate_fan_in_and_fan_out", "needs a tensor with at least 2 dims, got shape ",
            shape_str(t.shape()));
   int64_t receptive = 1;
@@ -43,6 +45,7 @@ inline std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& t)
 
 /// Fills with `value`.
 inline Tensor constant_(const Tensor& t, double value) {
+  tinydiff::detail::check_defined("constant_", "tensor", t);
   float* p = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<float>(value);
   return t;
@@ -52,6 +55,7 @@ inline Tensor ones_(const Tensor& t) { return constant_(t, 1.0); }
 
 /// U(a, b): a + (b - a) u with u uniform in [0, 1).
 inline Tensor uniform_(const Tensor& t, double a = 0.0, double b = 1.0, Generator* gen = nullptr) {
+  tinydiff::detail::check_defined("uniform_", "tensor", t);
   TD_CHECK(a <= b, "uniform_", "empty range [", a, ", ", b, ")");
   Generator& g = gen ? *gen : default_generator();
   float* p = t.data();
@@ -61,6 +65,7 @@ inline Tensor uniform_(const Tensor& t, double a = 0.0, double b = 1.0, Generato
 
 /// N(mean, std^2).
 inline Tensor normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr) {
+  tinydiff::detail::check_defined("normal_", "tensor", t);
   TD_CHECK(std >= 0.0, "normal_", "std must be >= 0, got ", std);
   Generator& g = gen ? *gen : default_generator();
   float* p = t.data();
@@ -70,6 +75,7 @@ inline Tensor normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Gene
 
 namespace detail {
 inline int64_t fan(const Tensor& t, FanMode mode, const char* op) {
+  tinydiff::detail::check_defined(op, "tensor", t);
   const auto fans = calculate_fan_in_and_fan_out(t);
   const int64_t f = mode == FanMode::FanIn ? fans.first : fans.second;
   TD_CHECK(f > 0, op, "fan is 0 for a tensor of shape ", shape_str(t.shape()));
@@ -94,6 +100,7 @@ inline Tensor kaiming_normal_(const Tensor& t, double a = 0.0, FanMode mode = Fa
 
 /// Glorot uniform: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
 inline Tensor xavier_uniform_(const Tensor& t, double gain = 1.0, Generator* gen = nullptr) {
+  tinydiff::detail::check_defined("xavier_uniform_", "tensor", t);
   const auto fans = calculate_fan_in_and_fan_out(t);
   const double bound = gain * std::sqrt(6.0 / static_cast<double>(fans.first + fans.second));
   return uniform_(t, -bound, bound, gen);
@@ -101,6 +108,7 @@ inline Tensor xavier_uniform_(const Tensor& t, double gain = 1.0, Generator* gen
 
 /// Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
 inline Tensor xavier_normal_(const Tensor& t, double gain = 1.0, Generator* gen = nullptr) {
+  tinydiff::detail::check_defined("xavier_normal_", "tensor", t);
   const auto fans = calculate_fan_in_and_fan_out(t);
   return normal_(t, 0.0, gain * std::sqrt(2.0 / static_cast<double>(fans.first + fans.second)), gen);
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <ostream>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/batch_norm.hpp"
 #include "tinydiff/nn/init.hpp"
@@ -54,6 +55,7 @@ class InstanceNorm2d : public UnaryModule {
   }
 
   Tensor forward(const Tensor& x) override {
+    tinydiff::detail::check_defined("InstanceNorm2d", "input", x);
     TD_CHECK(x.dim() == 3 || x.dim() == 4, "InstanceNorm2d", "expected input of shape [N, C, H, W] or [C, H, W], got ",
              shape_str(x.shape()));
     if (x.dim() == 3) return squeeze(forward(unsqueeze(x, 0)), 0);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ostream>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
@@ -40,6 +41,7 @@ class Linear : public UnaryModule {
 
   /// x [*, in] -> [*, out] = x weight^T + bias (ops/linear.hpp).
   Tensor forward(const Tensor& x) override {
+    tinydiff::detail::check_defined("Linear", "input", x);
     TD_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "Linear", "input of shape ", shape_str(x.shape()),
              " does not end in in_features=", options.in_features());
     return linear(x, weight, bias);

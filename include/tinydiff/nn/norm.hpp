@@ -6,6 +6,7 @@
 #include <ostream>
 #include <utility>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
@@ -41,6 +42,7 @@ class GroupNorm : public UnaryModule {
   }
 
   Tensor forward(const Tensor& x) override {
+    tinydiff::detail::check_defined("GroupNorm", "input", x);
     TD_CHECK(x.dim() >= 2 && x.size(1) == options.num_channels(), "GroupNorm", "input of shape ",
              shape_str(x.shape()), " does not have num_channels=", options.num_channels(), " in dim 1");
     return group_norm(x, options.num_groups(), weight, bias, options.eps());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/softmax.hpp"
 #include "tinydiff/ops/map.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -30,6 +31,7 @@ constexpr float kGeluCubic = 0.044715f;
 ///     y = x/2 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3),
 ///     dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") {
+  detail::check_defined("gelu", "input", x);
   using namespace detail;
   TD_CHECK(approximate == "none" || approximate == "tanh", "gelu", "approximate must be \"none\" or \"tanh\", got \"",
            approximate, "\"");
@@ -63,6 +65,7 @@ inline Tensor gelu(const Tensor& x, const std::string& approximate = "none") {
 namespace detail {
 /// softmax or log_softmax of x along dim, with its backward (kernels/softmax.hpp).
 inline Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* name) {
+  check_defined(name, "input", x);
   TD_CHECK(x.dim() >= 1, name, "expected a tensor of at least 1 dim, got shape ", shape_str(x.shape()));
   const int64_t rank = x.dim();
   TD_CHECK(dim >= -rank && dim < rank, name, "dim ", dim, " is out of range for input of shape ",
@@ -91,6 +94,7 @@ inline Tensor log_softmax(const Tensor& x, int64_t dim) { return detail::softmax
 
 /// y = x for x > 0, else negative_slope x.  dy/dx = 1 for x > 0, else negative_slope (at 0 too, as PyTorch).
 inline Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f) {
+  detail::check_defined("leaky_relu", "input", x);
   Tensor y = detail::map(x, [negative_slope](float v) { return v > 0.0f ? v : negative_slope * v; });
   detail::record_unary(y, "leaky_relu", x,
                        [negative_slope](float xi, float) { return xi > 0.0f ? 1.0f : negative_slope; });
@@ -99,6 +103,7 @@ inline Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f) {
 
 /// y = x for x > 0, else alpha (e^x - 1).  dy/dx = 1 for x > 0, else alpha e^x.
 inline Tensor elu(const Tensor& x, float alpha = 1.0f) {
+  detail::check_defined("elu", "input", x);
   Tensor y = detail::map(x, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
   detail::record_unary(y, "elu", x, [alpha](float xi, float) { return xi > 0.0f ? 1.0f : alpha * std::exp(xi); });
   return y;
@@ -107,6 +112,7 @@ inline Tensor elu(const Tensor& x, float alpha = 1.0f) {
 /// y = ln(1 + e^(beta x)) / beta, and y = x where beta x > threshold (PyTorch's linear region,
 /// where the two agree to float precision).  dy/dx = sigmoid(beta x), 1 in the linear region.
 inline Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f) {
+  detail::check_defined("softplus", "input", x);
   TD_CHECK(beta != 0.0f, "softplus", "beta must be non-zero, got ", beta);
   Tensor y = detail::map(x, [beta, threshold](float v) {
     return beta * v > threshold ? v : std::log1p(std::exp(beta * v)) / beta;

@@ -20,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/ops/activation.hpp"
 #include "tinydiff/ops/binary.hpp"
@@ -32,6 +33,7 @@ namespace tinydiff {
 /// 0 where `allowed` is non-zero, -inf where it is 0: the additive mask that lets a query attend
 /// exactly where `allowed` says so (PyTorch's boolean attention mask, True = take part).
 inline Tensor additive_mask(const Tensor& allowed) {
+  detail::check_defined("additive_mask", "allowed", allowed);
   const float hidden = -std::numeric_limits<float>::infinity();
   Tensor mask = Tensor::empty(allowed.shape());
   const float* pa = allowed.data();
@@ -65,7 +67,7 @@ inline std::tuple<Tensor, Tensor> attention_with_weights(const Tensor& query, co
                                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
                                                          std::optional<double> scale, Generator* gen,
                                                          const char* op) {
-  TD_CHECK(query.defined() && key.defined() && value.defined(), op, "query, key and value must all be defined");
+  detail::check_defined(op, "query", query, "key", key, "value", value);
   TD_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2, op,
            "query, key and value need at least 2 dims ([..., L, E]), got shapes ", shape_str(query.shape()), ", ",
            shape_str(key.shape()), " and ", shape_str(value.shape()));

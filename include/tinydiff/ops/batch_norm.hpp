@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/batch_norm.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/norm.hpp"
@@ -29,6 +30,7 @@ namespace tinydiff {
 inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                          double momentum = 0.1, double eps = 1e-5) {
+  detail::check_defined("batch_norm", "input", x);
   TD_CHECK(x.dim() >= 2, "batch_norm", "expected input of shape [N, C, *], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);
   int64_t S = 1;
@@ -102,6 +104,7 @@ inline Tensor instance_norm(const Tensor& x, const Tensor& running_mean = Tensor
                             const Tensor& running_var = Tensor(), const Tensor& weight = Tensor(),
                             const Tensor& bias = Tensor(), bool use_input_stats = true, double momentum = 0.1,
                             double eps = 1e-5) {
+  detail::check_defined("instance_norm", "input", x);
   TD_CHECK(x.dim() >= 3, "instance_norm", "expected input of shape [N, C, *] with at least one spatial dim, got ",
            shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/kernels/broadcast.hpp"
 #include "tinydiff/ops/map.hpp"
@@ -20,6 +21,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 
 /// x repeated along its size-1 (or missing) dims to `shape`.  backward: sum_to.
 inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  detail::check_defined("broadcast_to", "input", x);
   TD_CHECK(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to", "cannot broadcast shape ",
            shape_str(x.shape()), " to ", shape_str(shape));
   if (x.shape() == shape) return x;
@@ -33,6 +35,7 @@ inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 
 /// Sums x over the dims where `shape` has size 1 (or no dim), as torch's sum_to_size.  backward: broadcast_to.
 inline Tensor sum_to(const Tensor& x, const Shape& shape) {
+  detail::check_defined("sum_to", "input", x);
   TD_CHECK(broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(), "sum_to", "shape ", shape_str(shape),
            " does not broadcast to ", shape_str(x.shape()));
   if (x.shape() == shape) return x;
@@ -85,6 +88,7 @@ Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
 
 /// y = a + b.  da = g, db = g (each summed back to its shape).
 inline Tensor add(const Tensor& a, const Tensor& b) {
+  detail::check_defined("add", "input", a, "other", b);
   Tensor y = detail::broadcast_map(a, b, "add", [](float u, float v) { return u + v; });
   record_op(y, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
     return std::vector<Tensor>{needs[0] ? sum_to(g, sa) : Tensor(), needs[1] ? sum_to(g, sb) : Tensor()};
@@ -94,6 +98,7 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
 
 /// y = a - b.  da = g, db = -g.
 inline Tensor sub(const Tensor& a, const Tensor& b) {
+  detail::check_defined("sub", "input", a, "other", b);
   Tensor y = detail::broadcast_map(a, b, "sub", [](float u, float v) { return u - v; });
   record_op(y, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
     Tensor db;
@@ -105,6 +110,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
 
 /// y = a * b.  da = g * b, db = g * a.
 inline Tensor mul(const Tensor& a, const Tensor& b) {
+  detail::check_defined("mul", "input", a, "other", b);
   Tensor y = detail::broadcast_map(a, b, "mul", [](float u, float v) { return u * v; });
   record_op(y, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& needs) {
     auto times = [](float u, float v) { return u * v; };
@@ -118,6 +124,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 
 /// y = a / b.  da = g / b, db = -g * a / b^2 = -g * y / b.
 inline Tensor div(const Tensor& a, const Tensor& b) {
+  detail::check_defined("div", "input", a, "other", b);
   Tensor y = detail::broadcast_map(a, b, "div", [](float u, float v) { return u / v; });
   record_op(y, "div", {a, b},
             [b = b.detach(), y = y.detach(), sa = a.shape()](const Tensor& g, const std::vector<bool>& needs) {
@@ -135,14 +142,19 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
 
 /// y = x + s.  dx = g.
 inline Tensor add(const Tensor& x, float s) {
+  detail::check_defined("add", "input", x);
   Tensor y = detail::map(x, [s](float v) { return v + s; });
   record_op(y, "add_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
   return y;
 }
-inline Tensor sub(const Tensor& x, float s) { return add(x, -s); }
+inline Tensor sub(const Tensor& x, float s) {
+  detail::check_defined("sub", "input", x);
+  return add(x, -s);
+}
 
 /// y = x * s.  dx = g * s.
 inline Tensor mul(const Tensor& x, float s) {
+  detail::check_defined("mul", "input", x);
   Tensor y = detail::map(x, [s](float v) { return v * s; });
   record_op(y, "mul_scalar", {x}, [s](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{detail::map(g, [s](float v) { return v * s; })};
@@ -150,6 +162,7 @@ inline Tensor mul(const Tensor& x, float s) {
   return y;
 }
 inline Tensor div(const Tensor& x, float s) {
+  detail::check_defined("div", "input", x);
   Tensor y = detail::map(x, [s](float v) { return v / s; });
   record_op(y, "div_scalar", {x}, [s](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{detail::map(g, [s](float v) { return v / s; })};
@@ -159,6 +172,7 @@ inline Tensor div(const Tensor& x, float s) {
 
 /// y = s - x.  dx = -g.
 inline Tensor rsub(const Tensor& x, float s) {
+  detail::check_defined("rsub", "input", x);
   Tensor y = detail::map(x, [s](float v) { return s - v; });
   record_op(y, "rsub_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{detail::map(g, [](float v) { return -v; })};
@@ -168,6 +182,7 @@ inline Tensor rsub(const Tensor& x, float s) {
 
 /// y = s / x.  dx = -g * s / x^2 = -g * y / x.
 inline Tensor rdiv(const Tensor& x, float s) {
+  detail::check_defined("rdiv", "input", x);
   Tensor y = detail::map(x, [s](float v) { return s / v; });
   record_op(y, "rdiv_scalar", {x}, [x = x.detach(), y = y.detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{detail::map(g, y, x, [](float gi, float yi, float xi) { return -gi * yi / xi; })};
@@ -177,6 +192,7 @@ inline Tensor rdiv(const Tensor& x, float s) {
 
 /// y = -x.  dx = -g.
 inline Tensor neg(const Tensor& x) {
+  detail::check_defined("neg", "input", x);
   Tensor y = detail::map(x, [](float v) { return -v; });
   record_op(y, "neg", {x}, [](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{detail::map(g, [](float v) { return -v; })};
@@ -204,6 +220,7 @@ namespace detail {
 /// max or min of a and b, NaN propagating. At a tie each input gets half of g, as PyTorch;
 /// where one side is NaN both get all of it.
 inline Tensor extreme_of_pair(const Tensor& a, const Tensor& b, bool is_max, const char* op) {
+  check_defined(op, "input", a, "other", b);
   Tensor y = broadcast_map(a, b, op, [is_max](float u, float v) {
     if (std::isnan(u) || std::isnan(v)) return u + v;  // NaN
     return (is_max ? u > v : u < v) ? u : v;

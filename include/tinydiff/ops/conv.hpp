@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/conv.hpp"
 
 namespace tinydiff {
@@ -18,6 +19,7 @@ namespace detail {
 /// Checks shared by conv2d and conv_transpose2d: ranks, groups, stride, padding, dilation, bias.
 inline void check_conv_arguments(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  Int2 stride, Int2 padding, Int2 dilation, int64_t groups) {
+  check_defined(op, "input", x, "weight", weight);
   TD_CHECK(x.defined() && weight.defined(), op, "input and weight must be defined tensors");
   TD_CHECK(x.dim() == 4, op, "expected a 4-D input [N, C, H, W], got shape ", shape_str(x.shape()));
   TD_CHECK(weight.dim() == 4, op, "expected a 4-D weight, got shape ", shape_str(weight.shape()));

@@ -1,6 +1,7 @@
 #pragma once
 /// @file
 /// conv1d, as torch.nn.functional.conv1d: conv2d (ops/conv.hpp) on a plane of height 1.
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/ops/conv.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
 
@@ -14,6 +15,7 @@ namespace tinydiff {
 /// reshaped back by unsqueeze's and squeeze's backward.
 inline Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
                      int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1) {
+  detail::check_defined("conv1d", "input", x, "weight", weight);
   TD_CHECK(x.dim() == 3, "conv1d", "expected input of shape [N, C, L], got ", shape_str(x.shape()));
   TD_CHECK(weight.dim() == 3, "conv1d", "expected weight of shape [out, in/groups, k], got ",
            shape_str(weight.shape()));

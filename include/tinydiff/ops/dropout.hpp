@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/generator.hpp"
 #include "tinydiff/ops/map.hpp"
 
@@ -16,6 +17,7 @@ namespace tinydiff {
 ///     m_i = 1 / (1 - p) if kept else 0,  y = x m,  dx = g m   (the mask is saved for backward)
 /// Identity (returns x itself) when !training or p == 0; all zeros when p == 1.
 inline Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr) {
+  detail::check_defined("dropout", "input", x);
   TD_CHECK(p >= 0.0 && p <= 1.0, "dropout", "probability p must be in [0, 1], got ", p, " (input of shape ",
            shape_str(x.shape()), ")");
   if (!training || p == 0.0) return x;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -18,6 +19,7 @@ namespace tinydiff {
 ///     y[j] = weight[indices[j]],  dweight[i] = sum of g[j] over the j with indices[j] = i
 /// (a repeated index accumulates; the indices themselves get no gradient).
 inline Tensor embedding(const std::vector<int64_t>& indices, const Tensor& weight) {
+  detail::check_defined("embedding", "weight", weight);
   TD_CHECK(weight.dim() == 2, "embedding", "expected weight of shape [num_embeddings, dim], got ",
            shape_str(weight.shape()));
   const int64_t num = weight.size(0), dim = weight.size(1), len = static_cast<int64_t>(indices.size());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -21,6 +22,7 @@ namespace tinydiff {
 ///
 ///     dx = zeros(x.shape) with g[p] added at the element out[p] was read from (scatter-add).
 inline Tensor gather(const Tensor& x, int64_t dim, const IndexTensor& index) {
+  detail::check_defined("gather", "input", x);
   // A 0-d x or index acts as a one-element vector, as in PyTorch.
   const Shape xs = x.dim() == 0 ? Shape{1} : x.shape();
   const Shape is = index.dim() == 0 ? Shape{1} : index.shape;
@@ -58,6 +60,7 @@ inline Tensor gather(const Tensor& x, int64_t dim, const IndexTensor& index) {
 /// index_select with a 1-d (or 0-d, one index) IndexTensor, as torch.index_select: picks
 /// entries `index` along `dim`.  dx = g scattered back, summed where an index repeats.
 inline Tensor index_select(const Tensor& x, int64_t dim, const IndexTensor& index) {
+  detail::check_defined("index_select", "input", x);
   TD_CHECK(index.dim() <= 1, "index_select", "index must be 1-d (or 0-d), got shape ", shape_str(index.shape),
            " for dim ", dim, " of shape ", shape_str(x.shape()));
   return index_select(x, dim, index.data);

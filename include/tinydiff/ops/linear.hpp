@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 
 namespace tinydiff {
@@ -17,6 +18,7 @@ namespace tinydiff {
 /// x [*, in] -> x weight^T + bias [*, out], as torch.nn.functional.linear (weight [out, in],
 /// bias [out] or undefined).
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
+  detail::check_defined("linear", "input", x, "weight", weight);
   TD_CHECK(weight.dim() == 2, "linear", "weight must be [out, in], got ", shape_str(weight.shape()));
   const int64_t out = weight.size(0), in = weight.size(1);
   TD_CHECK(x.dim() >= 1 && x.size(-1) == in, "linear", "input of shape ", shape_str(x.shape()),

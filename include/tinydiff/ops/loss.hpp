@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/ops/map.hpp"
 
@@ -18,6 +19,7 @@ enum class Reduction { None, Mean, Sum };
 ///     l_i = (x_i - t_i)^2;  mean: L = sum_i l_i / N.
 ///     dL/dx_i = 2 (x_i - t_i) / N * g,  dL/dt_i = -dL/dx_i   (without /N for sum; times g_i for none)
 inline Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
+  detail::check_defined("mse_loss", "input", input, "target", target);
   TD_CHECK(input.shape() == target.shape(), "mse_loss", "input shape ", shape_str(input.shape()),
            " and target shape ", shape_str(target.shape()), " differ");
   const int64_t n = input.numel();

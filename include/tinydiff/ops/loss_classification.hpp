@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/kernels/softmax.hpp"
@@ -159,6 +160,7 @@ inline float class_loss_upstream(const Tensor& g, Reduction reduction, int64_t p
 ///     dx[i, c] = -g_i a_ic (see the top of the file).
 inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                        int64_t ignore_index = -100, Reduction reduction = Reduction::Mean) {
+  detail::check_defined("nll_loss", "input", input);
   bool all_ignored = false;
   const Tensor a = detail::class_target_coefficients("nll_loss", input, target, weight, ignore_index, reduction, 0.0,
                                                      &all_ignored);
@@ -184,6 +186,7 @@ inline Tensor nll_loss(const Tensor& input, const IndexTensor& target, const Ten
 inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, const Tensor& weight = Tensor(),
                             int64_t ignore_index = -100, Reduction reduction = Reduction::Mean,
                             double label_smoothing = 0.0) {
+  detail::check_defined("cross_entropy", "input", input);
   const char* op = "cross_entropy";
   bool all_ignored = false;
   const Tensor a = detail::class_target_coefficients(op, input, target, weight, ignore_index, reduction,
@@ -222,9 +225,9 @@ inline Tensor cross_entropy(const Tensor& input, const IndexTensor& target, cons
 inline Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                             Reduction reduction = Reduction::Mean, double label_smoothing = 0.0) {
   const char* op = "cross_entropy";
+  detail::check_defined(op, "input", input, "target", target);
   const detail::ClassLayout L = detail::class_layout(op, input, "input");
-  TD_CHECK(target.defined() && target.shape() == input.shape(), op, "probability target of shape ",
-           target.defined() ? shape_str(target.shape()) : std::string("(undefined)"),
+  TD_CHECK(target.shape() == input.shape(), op, "probability target of shape ", shape_str(target.shape()),
            " must have the input's shape ", shape_str(input.shape()));
   TD_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be in [0, 1], got ",
            label_smoothing);

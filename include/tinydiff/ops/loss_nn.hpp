@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/ops/loss_classification.hpp"
 
 namespace tinydiff {
@@ -22,6 +23,7 @@ namespace tinydiff {
 /// ops/loss_classification.hpp, and this one runs it.
 inline Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels,
                             Reduction reduction = Reduction::Mean, double label_smoothing = 0.0) {
+  detail::check_defined("cross_entropy", "input", logits);
   TD_CHECK(logits.dim() == 2, "cross_entropy", "expected logits of shape [N, C], got ", shape_str(logits.shape()));
   TD_CHECK(static_cast<int64_t>(labels.size()) == logits.size(0), "cross_entropy", "got ", labels.size(),
            " labels for logits of shape ", shape_str(logits.shape()));

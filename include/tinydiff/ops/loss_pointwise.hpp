@@ -54,7 +54,7 @@ inline Tensor loss_weight(const char* op, const char* what, const Tensor& w, con
 template <typename Term>
 Tensor pointwise_loss(const char* op, const Tensor& input, const Tensor& target, Reduction reduction, Term term,
                       int64_t divisor = 0) {
-  TD_CHECK(input.defined() && target.defined(), op, "input and target must be defined tensors");
+  check_defined(op, "input", input, "target", target);
   TD_CHECK(input.shape() == target.shape(), op, "input shape ", shape_str(input.shape()), " and target shape ",
            shape_str(target.shape()), " differ");
   const int64_t n = input.numel();
@@ -149,7 +149,7 @@ inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction re
 inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                                    Reduction reduction = Reduction::Mean) {
   const char* op = "binary_cross_entropy";
-  TD_CHECK(input.defined(), op, "input must be a defined tensor");
+  detail::check_defined(op, "input", input, "target", target);
   const float* px = input.data();
   for (int64_t i = 0, n = input.numel(); i < n; ++i)
     TD_CHECK(px[i] >= 0.0f && px[i] <= 1.0f, op, "input must hold probabilities in [0, 1], got ", px[i],
@@ -174,7 +174,7 @@ inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor
                                                const Tensor& weight = Tensor(), const Tensor& pos_weight = Tensor(),
                                                Reduction reduction = Reduction::Mean) {
   const char* op = "binary_cross_entropy_with_logits";
-  TD_CHECK(input.defined(), op, "input must be a defined tensor");
+  detail::check_defined(op, "input", input, "target", target);
   const Tensor w = detail::loss_weight(op, "weight", weight, input.shape());
   const Tensor r = detail::loss_weight(op, "pos_weight", pos_weight, input.shape());
   const float* pw = w.defined() ? w.data() : nullptr;
@@ -200,7 +200,7 @@ inline Tensor kl_div(const Tensor& input, const Tensor& target, const std::strin
   const char* op = "kl_div";
   TD_CHECK(reduction == "none" || reduction == "sum" || reduction == "mean" || reduction == "batchmean", op,
            "reduction must be 'none', 'sum', 'mean' or 'batchmean', got '", reduction, "'");
-  TD_CHECK(input.defined(), op, "input must be a defined tensor");
+  detail::check_defined(op, "input", input, "target", target);
   int64_t divisor = 0;
   Reduction r = reduction == "none" ? Reduction::None : reduction == "sum" ? Reduction::Sum : Reduction::Mean;
   if (reduction == "batchmean") {

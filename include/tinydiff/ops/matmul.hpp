@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/gemm.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -62,6 +63,7 @@ inline Tensor batched_matmul(const Tensor& a, bool trans_a, const Tensor& b, boo
 /// The matrix product of `a` [..., m, k] and `b` [..., k, n]: [batch..., m, n], the batch dims
 /// broadcast (a 1-D operand as described at the top of the file).
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_defined("matmul", "input", a, "other", b);
   TD_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "both operands need at least one dim, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
   // Promote vectors to matrices: a [k] -> [1, k], b [k] -> [k, 1].

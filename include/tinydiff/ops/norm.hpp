@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/group_norm.hpp"
 #include "tinydiff/kernels/layer_norm.hpp"
 
@@ -30,6 +31,7 @@ inline void check_norm_param(const Tensor& p, const Shape& expected, const char*
 ///     dweight[c] = sum g xhat,  dbias[c] = sum g   (over the batch and spatial positions)
 inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
+  detail::check_defined("group_norm", "input", x);
   TD_CHECK(x.dim() >= 2, "group_norm", "expected input of shape [N, C, *], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1);
   int64_t S = 1;
@@ -69,6 +71,7 @@ inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weig
 ///     dweight = sum g xhat,  dbias = sum g   (over the leading dims)
 inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
+  detail::check_defined("layer_norm", "input", x);
   const auto k = static_cast<int64_t>(normalized_shape.size());
   bool matches = k >= 1 && x.dim() >= k;
   for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];

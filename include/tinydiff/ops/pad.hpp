@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/kernels/dim_maps.hpp"
 
@@ -59,6 +60,7 @@ inline std::vector<int64_t> pad_dim_map(int64_t size, int64_t before, int64_t af
 /// `x` padded (or cropped, where a pad is negative) by `pads`, in `mode` (see the top of the file).
 inline Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode = "constant",
                   float value = 0.0f) {
+  detail::check_defined("pad", "input", x);
   const int64_t rank = x.dim();
   TD_CHECK(mode == "constant" || mode == "reflect" || mode == "replicate" || mode == "circular", "pad", "mode '",
            mode, "' is not one of constant, reflect, replicate, circular");

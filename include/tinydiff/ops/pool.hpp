@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/pool.hpp"
 
 namespace tinydiff {
@@ -50,6 +51,7 @@ inline kernels::Pool2dGeometry pool2d_geometry(const Tensor& x, Int2 kernel, Int
 ///
 ///     y[oh, ow] = sum_window x / (kh kw),  dx[h, w] = sum over windows containing (h, w) of g / (kh kw)
 inline Tensor avg_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0), Int2 padding = 0) {
+  detail::check_defined("avg_pool2d", "input", x);
   const auto p = detail::pool2d_geometry(x, kernel_size, stride, padding, "avg_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW});
   kernels::avg_pool2d_forward(x.data(), y.data(), p);
@@ -65,6 +67,7 @@ inline Tensor avg_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0
 ///
 ///     y[oh, ow] = x[argmax],  dx[argmax] += g[oh, ow]   (the first maximum on ties)
 inline Tensor max_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0), Int2 padding = 0) {
+  detail::check_defined("max_pool2d", "input", x);
   const auto p = detail::pool2d_geometry(x, kernel_size, stride, padding, "max_pool2d");
   Tensor y = Tensor::empty({x.size(0), x.size(1), p.OH, p.OW});
   auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
@@ -81,6 +84,7 @@ inline Tensor max_pool2d(const Tensor& x, Int2 kernel_size, Int2 stride = Int2(0
 ///
 ///     y[oh, ow] = x[oh / sh, ow / sw],  dx[h, w] = sum of g over its sh x sw block
 inline Tensor upsample_nearest2d(const Tensor& x, Int2 scale_factor) {
+  detail::check_defined("upsample_nearest2d", "input", x);
   TD_CHECK(x.dim() == 4, "upsample_nearest2d", "expected input of shape [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t sh = scale_factor.h, sw = scale_factor.w;
   TD_CHECK(sh > 0 && sw > 0, "upsample_nearest2d", "scale_factor (", sh, ", ", sw,

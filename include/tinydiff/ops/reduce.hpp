@@ -12,6 +12,7 @@
 #include <numeric>
 #include <vector>
 
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/ops/binary.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
 #include "tinydiff/ops/unary.hpp"
@@ -46,6 +47,7 @@ inline ReducedShapes reduced_shapes(const Shape& shape, const std::vector<int64_
 
 /// Sum of all elements: a 0-d tensor.  dx = g broadcast to x's shape.
 inline Tensor sum(const Tensor& x) {
+  detail::check_defined("sum", "input", x);
   Tensor y = Tensor::empty({});
   kernels::sum_to(x.data(), x.shape(), y.data(), Shape(x.shape().size(), 1));
   record_op(y, "sum", {x}, [x_shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
@@ -56,6 +58,7 @@ inline Tensor sum(const Tensor& x) {
 
 /// Sum over `dims`; keepdim keeps them as size 1.
 inline Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false) {
+  detail::check_defined("sum", "input", x);
   TD_CHECK(!dims.empty(), "sum", "no dims given for shape ", shape_str(x.shape()), "; use sum(x) to sum everything");
   const auto r = detail::reduced_shapes(x.shape(), dims, keepdim, "sum");
   Tensor y = Tensor::empty(r.out);
@@ -68,12 +71,14 @@ inline Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdi
 
 /// Mean of all elements: a 0-d tensor.  dx = g / numel.
 inline Tensor mean(const Tensor& x) {
+  detail::check_defined("mean", "input", x);
   TD_CHECK(x.numel() > 0, "mean", "mean of an empty tensor of shape ", shape_str(x.shape()));
   return div(sum(x), static_cast<float>(x.numel()));
 }
 
 /// Mean over `dims`.  dx = g / count, broadcast.
 inline Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false) {
+  detail::check_defined("mean", "input", x);
   const auto r = detail::reduced_shapes(x.shape(), dims, keepdim, "mean");
   TD_CHECK(r.count > 0, "mean", "mean over empty dims of shape ", shape_str(x.shape()));
   return div(sum(x, dims, keepdim), static_cast<float>(r.count));
@@ -118,6 +123,7 @@ inline Spread spread(const Tensor& x, const std::vector<int64_t>& dims, int64_t 
 ///     centered values sum to 0)
 inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
                   bool keepdim = false) {
+  detail::check_defined("var", "input", x);
   if (x.dim() == 0) return var(reshape(x, {1}), dims, correction, false);
   detail::Spread s = detail::spread(x, dims, correction, keepdim, "var");
   // The closure takes the parts it needs, not s.var: the output in its own node would be a cycle.
@@ -133,6 +139,7 @@ inline Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_
 /// std = 0 (every value the same), as PyTorch, rather than 0 / 0.
 inline Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
                   bool keepdim = false) {
+  detail::check_defined("std", "input", x);
   if (x.dim() == 0) return std(reshape(x, {1}), dims, correction, false);
   detail::Spread s = detail::spread(x, dims, correction, keepdim, "std");
   Tensor y = detail::map(s.var, [](float v) { return std::sqrt(v); });
@@ -148,6 +155,7 @@ inline Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_
 /// log sum exp over `dims`, stable: with m the max over the dims (0 where it is infinite),
 /// y = m + log sum e^(x - m), so nothing overflows.  dx = g e^(x - y) (the softmax over the dims).
 inline Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
+  detail::check_defined("logsumexp", "input", x);
   if (x.dim() == 0) return logsumexp(reshape(x, {1}), dims, false);
   const std::vector<int64_t> d = detail::dims_or_all(x, dims);
   const auto r = detail::reduced_shapes(x.shape(), d, keepdim, "logsumexp");
@@ -176,6 +184,7 @@ inline Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims = {}, 
 /// The 2-norm (Frobenius for a matrix) over `dims`: sqrt(sum x^2).  dx = g x / y, and 0 where
 /// y = 0 (x all zeros there), as PyTorch, rather than 0 / 0 = NaN.
 inline Tensor norm(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false) {
+  detail::check_defined("norm", "input", x);
   if (x.dim() == 0) return norm(reshape(x, {1}), dims, false);
   const std::vector<int64_t> d = detail::dims_or_all(x, dims);
   const auto r = detail::reduced_shapes(x.shape(), d, keepdim, "norm");
@@ -214,6 +223,7 @@ inline void running_sum(const float* in, float* out, const AroundDim& a, bool re
 
 /// y_k = x_0 + ... + x_k along `dim`.  dx_k = g_k + ... + g_last (the running sum from the back).
 inline Tensor cumsum(const Tensor& x, int64_t dim) {
+  detail::check_defined("cumsum", "input", x);
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();  // a 0-d tensor takes dim 0 or -1
   const auto a = detail::around_dim(shape, normalize_dim(dim, static_cast<int64_t>(shape.size()), "cumsum"));
   Tensor y = Tensor::empty(x.shape());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/index_tensor.hpp"
 #include "tinydiff/ops/shape_ops.hpp"
@@ -37,6 +38,7 @@ inline bool more_extreme(float v, float best, bool is_max) {
 /// (keepdim or not) in `out_shape`. A 0-d x reduces as a one-element vector (dim 0 or -1).
 inline std::vector<int64_t> arg_extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max, const char* op,
                                         Shape& out_shape) {
+  check_defined(op, "input", x);
   const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
   const int64_t d = normalize_dim(dim, static_cast<int64_t>(shape.size()), op);
   TD_CHECK(shape[d] > 0, op, "dim ", dim, " of shape ", shape_str(x.shape()),
@@ -81,6 +83,7 @@ inline ValuesIndices extreme_along(const Tensor& x, int64_t dim, bool keepdim, b
 /// max or min of all elements, a 0-d tensor.  dx = g / (number of ties) at each element equal
 /// to the result (NaN matching NaN), 0 elsewhere.
 inline Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
+  check_defined(op, "input", x);
   TD_CHECK(x.numel() > 0, op, "a ", op, " over no elements (shape ", shape_str(x.shape()), ") is undefined");
   const float* px = x.data();
   int64_t best = 0;
@@ -128,12 +131,14 @@ inline IndexTensor argmin(const Tensor& x, int64_t dim, bool keepdim = false) {
 }
 /// The flat (row-major) index of the largest element, as a 0-d IndexTensor.
 inline IndexTensor argmax(const Tensor& x) {
+  detail::check_defined("argmax", "input", x);
   IndexTensor r;
   r.data = detail::arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, true, "argmax", r.shape);
   return r;
 }
 /// The flat (row-major) index of the smallest element, as a 0-d IndexTensor.
 inline IndexTensor argmin(const Tensor& x) {
+  detail::check_defined("argmin", "input", x);
   IndexTensor r;
   r.data = detail::arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, false, "argmin", r.shape);
   return r;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/rms_norm.hpp"
 #include "tinydiff/ops/norm.hpp"
 
@@ -19,6 +20,7 @@ namespace tinydiff {
 /// eps defaults to float32's machine epsilon (torch.finfo(torch.float32).eps), as PyTorch's eps=None.
 inline Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                        std::optional<double> eps = std::nullopt) {
+  detail::check_defined("rms_norm", "input", x);
   const auto k = static_cast<int64_t>(normalized_shape.size());
   bool matches = k >= 1 && x.dim() >= k;
   for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/broadcast.hpp"
 #include "tinydiff/ops/binary.hpp"
 
@@ -37,6 +38,7 @@ inline void split_by_mask(const Tensor& g, const Tensor& mask, Tensor* on, Tenso
 ///
 ///     da = g where cond (summed to a's shape), db = g where not cond; cond gets none.
 inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_defined("where", "condition", cond, "input", a, "other", b);
   const Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor y = Tensor::empty(out_shape);
   kernels::broadcast_copy(a.data(), a.shape(), y.data(), out_shape);
@@ -60,6 +62,7 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 ///
 ///     dx = g where the mask is 0, else 0.
 inline Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
+  detail::check_defined("masked_fill", "input", x, "mask", mask);
   TD_CHECK(broadcast_shapes(mask.shape(), x.shape(), "masked_fill") == x.shape(), "masked_fill", "mask of shape ",
            shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
   Tensor y = detail::copy_of(x);

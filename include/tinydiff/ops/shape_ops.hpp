@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/kernels/broadcast.hpp"
 #include "tinydiff/kernels/dim_maps.hpp"
@@ -22,6 +23,7 @@ namespace tinydiff {
 
 /// Same data, new shape (one dim may be -1, inferred).  dx = g reshaped back.
 inline Tensor reshape(const Tensor& x, Shape shape) {
+  detail::check_defined("reshape", "input", x);
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
@@ -51,6 +53,7 @@ inline Tensor reshape(const Tensor& x, Shape shape) {
 
 /// A copy with its own storage.  dx = g.
 inline Tensor clone(const Tensor& x) {
+  detail::check_defined("clone", "input", x);
   Tensor y = Tensor::empty(x.shape());
   if (x.numel()) std::memcpy(y.data(), x.data(), sizeof(float) * static_cast<size_t>(x.numel()));
   record_op(y, "clone", {x}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g}; });
@@ -61,6 +64,7 @@ inline Tensor clone(const Tensor& x) {
 ///
 ///     dx = g permuted by the inverse permutation.
 inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  detail::check_defined("permute", "input", x);
   const int64_t rank = x.dim();
   TD_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute", "got ", dims.size(), " dims for shape ",
            shape_str(x.shape()));
@@ -92,6 +96,7 @@ inline Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 
 /// Swaps two dims, as torch.transpose but a copy (see the top of the file).
 inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  detail::check_defined("transpose", "input", x);
   const int64_t rank = x.dim();
   const int64_t d0 = normalize_dim(dim0, rank, "transpose"), d1 = normalize_dim(dim1, rank, "transpose");
   std::vector<int64_t> dims(rank);
@@ -135,6 +140,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
 /// Elements [start, start + length) along `dim`, as torch.narrow but a copy (see the top of the
 /// file).  dx = zeros with g placed in that range.
 inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  detail::check_defined("narrow", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[d];
   int64_t end = 0;
@@ -159,6 +165,7 @@ inline Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length
 
 /// Python-style x[start:end] along `dim` (negative indices count from the end, clamped like Python).
 inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  detail::check_defined("slice", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "slice");
   const int64_t size = x.shape()[d];
   auto clampi = [size](int64_t i) { return std::min(std::max(i < 0 ? i + size : i, int64_t{0}), size); };
@@ -171,6 +178,7 @@ inline Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 ///
 ///     dx = zeros with g placed at that index.
 inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  detail::check_defined("select", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "select");
   const int64_t size = x.shape()[d];
   TD_CHECK(index >= -size && index < size, "select", "index ", index, " is out of range [", -size, ", ", size,
@@ -182,6 +190,7 @@ inline Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 
 /// Joins tensors along `dim`; all other sizes must agree.  each dx_i = its slice of g.
 inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
+  detail::check_defined_list("concat", "tensors", tensors);
   TD_CHECK(!tensors.empty(), "concat", "needs at least one tensor");
   const Shape& first = tensors[0].shape();
   const int64_t d = normalize_dim(dim, static_cast<int64_t>(first.size()), "concat");
@@ -217,11 +226,15 @@ inline Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   return y;
 }
 /// concat under PyTorch's other name.
-inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) { return concat(tensors, dim); }
+inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  detail::check_defined_list("cat", "tensors", tensors);
+  return concat(tensors, dim);
+}
 
 /// Picks entries `indices` along `dim` (e.g. a mini-batch of rows).  dx = g scattered back,
 /// summed where an index repeats.
 inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& indices) {
+  detail::check_defined("index_select", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "index_select");
   const auto a = detail::around_dim(x.shape(), d);
   for (int64_t i : indices)
@@ -255,6 +268,7 @@ inline Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64
 ///
 ///     out[c] = x[c_0 % s_0, ..., c_k % s_k];  dx = the sum of g over all the tiles.
 inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
+  detail::check_defined("repeat", "input", x);
   const auto rank = static_cast<int64_t>(sizes.size());
   TD_CHECK(rank >= x.dim(), "repeat", "got ", rank, " repeat sizes for an input of shape ", shape_str(x.shape()),
            ", which needs at least ", x.dim());
@@ -286,6 +300,7 @@ inline Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes) {
 
 /// x with a size-1 dim inserted at `dim`, in [-rank - 1, rank] (-1 appends one at the end).
 inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  detail::check_defined("unsqueeze", "input", x);
   const int64_t d = detail::new_axis_dim(dim, x.shape(), "unsqueeze");
   Shape shape = x.shape();
   shape.insert(shape.begin() + d, 1);
@@ -294,6 +309,7 @@ inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 /// x without its size-1 dims.
 inline Tensor squeeze(const Tensor& x) {
+  detail::check_defined("squeeze", "input", x);
   Shape shape;
   for (int64_t s : x.shape())
     if (s != 1) shape.push_back(s);
@@ -303,6 +319,7 @@ inline Tensor squeeze(const Tensor& x) {
 /// x without dim `dim` if its size is 1; otherwise x unchanged (as torch.squeeze(x, dim)).
 /// A 0-d tensor accepts dim 0 or -1, as in PyTorch.
 inline Tensor squeeze(const Tensor& x, int64_t dim) {
+  detail::check_defined("squeeze", "input", x);
   const int64_t d = normalize_dim(dim, std::max<int64_t>(x.dim(), 1), "squeeze");
   if (x.dim() == 0 || x.shape()[d] != 1) return x;
   Shape shape = x.shape();
@@ -312,6 +329,7 @@ inline Tensor squeeze(const Tensor& x, int64_t dim) {
 
 /// Joins same-shape tensors along a new dim `dim`, in [-rank - 1, rank].  each dx_i = g's slice i.
 inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  detail::check_defined_list("stack", "tensors", tensors);
   TD_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
   const Shape& first = tensors[0].shape();
   const int64_t d = detail::new_axis_dim(dim, first, "stack");
@@ -329,6 +347,7 @@ inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 /// Note: split(x, {4}, 0) picks the int overload below (a braced single value converts to an
 /// int before a vector); write std::vector<int64_t>{4} for a one-piece list.
 inline std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0) {
+  detail::check_defined("split", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) {
@@ -349,6 +368,7 @@ inline std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& si
 /// Cuts x along `dim` into pieces of split_size elements, the last one smaller when split_size
 /// does not divide the size (torch.split with an int). A dim of size 0 gives one empty piece.
 inline std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0) {
+  detail::check_defined("split", "input", x);
   const int64_t d = normalize_dim(dim, x.dim(), "split");
   const int64_t size = x.shape()[d];
   TD_CHECK(split_size > 0 || (split_size == 0 && size == 0), "split", "split_size must be positive, got ",
@@ -363,6 +383,7 @@ inline std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t di
 /// one smaller (torch.chunk: split_size = ceil(size / chunks), so fewer pieces may come back,
 /// e.g. size 6 in 4 chunks gives 2, 2, 2). A dim of size 0 gives `chunks` empty pieces.
 inline std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0) {
+  detail::check_defined("chunk", "input", x);
   TD_CHECK(chunks > 0, "chunk", "chunks must be positive, got ", chunks);
   const int64_t d = normalize_dim(dim, x.dim(), "chunk");
   const int64_t size = x.shape()[d];

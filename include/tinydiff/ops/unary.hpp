@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/kernels/fast_math.hpp"
 #include "tinydiff/kernels/parallel_ranges.hpp"
 #include "tinydiff/kernels/tiers.hpp"
@@ -26,6 +27,7 @@ void record_unary(const Tensor& y, const char* name, const Tensor& x, Derivative
 
 /// y = e^x.  dy/dx = e^x = y.
 inline Tensor exp(const Tensor& x) {
+  detail::check_defined("exp", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::exp(v); });
   detail::record_unary(y, "exp", x, [](float, float yi) { return yi; });
   return y;
@@ -33,6 +35,7 @@ inline Tensor exp(const Tensor& x) {
 
 /// y = ln x.  dy/dx = 1 / x.
 inline Tensor log(const Tensor& x) {
+  detail::check_defined("log", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::log(v); });
   detail::record_unary(y, "log", x, [](float xi, float) { return 1.0f / xi; });
   return y;
@@ -40,6 +43,7 @@ inline Tensor log(const Tensor& x) {
 
 /// y = sqrt(x).  dy/dx = 1 / (2 sqrt(x)) = 0.5 / y.
 inline Tensor sqrt(const Tensor& x) {
+  detail::check_defined("sqrt", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::sqrt(v); });
   detail::record_unary(y, "sqrt", x, [](float, float yi) { return 0.5f / yi; });
   return y;
@@ -47,6 +51,7 @@ inline Tensor sqrt(const Tensor& x) {
 
 /// y = x^p for a constant p.  dy/dx = p x^(p-1).
 inline Tensor pow(const Tensor& x, float p) {
+  detail::check_defined("pow", "input", x);
   Tensor y = detail::map(x, [p](float v) { return std::pow(v, p); });
   detail::record_unary(y, "pow", x, [p](float xi, float) { return p == 0.0f ? 0.0f : p * std::pow(xi, p - 1.0f); });
   return y;
@@ -54,6 +59,7 @@ inline Tensor pow(const Tensor& x, float p) {
 
 /// y = sin x.  dy/dx = cos x.
 inline Tensor sin(const Tensor& x) {
+  detail::check_defined("sin", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::sin(v); });
   detail::record_unary(y, "sin", x, [](float xi, float) { return std::cos(xi); });
   return y;
@@ -61,6 +67,7 @@ inline Tensor sin(const Tensor& x) {
 
 /// y = cos x.  dy/dx = -sin x.
 inline Tensor cos(const Tensor& x) {
+  detail::check_defined("cos", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::cos(v); });
   detail::record_unary(y, "cos", x, [](float xi, float) { return -std::sin(xi); });
   return y;
@@ -68,6 +75,7 @@ inline Tensor cos(const Tensor& x) {
 
 /// y = |x|.  dy/dx = sign(x), 0 at 0 (as PyTorch).
 inline Tensor abs(const Tensor& x) {
+  detail::check_defined("abs", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::fabs(v); });
   detail::record_unary(y, "abs", x, [](float xi, float) { return xi > 0.0f ? 1.0f : (xi < 0.0f ? -1.0f : 0.0f); });
   return y;
@@ -75,6 +83,7 @@ inline Tensor abs(const Tensor& x) {
 
 /// y = min(max(x, lo), hi).  dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch).
 inline Tensor clamp(const Tensor& x, float lo, float hi) {
+  detail::check_defined("clamp", "input", x);
   TD_CHECK(!(lo > hi), "clamp", "min ", lo, " is greater than max ", hi);
   Tensor y = detail::map(x, [lo, hi](float v) { return v < lo ? lo : (v > hi ? hi : v); });
   detail::record_unary(y, "clamp", x, [lo, hi](float xi, float) { return (xi >= lo && xi <= hi) ? 1.0f : 0.0f; });
@@ -83,6 +92,7 @@ inline Tensor clamp(const Tensor& x, float lo, float hi) {
 
 /// y = tanh x.  dy/dx = 1 - y^2.
 inline Tensor tanh(const Tensor& x) {
+  detail::check_defined("tanh", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::tanh(v); });
   detail::record_unary(y, "tanh", x, [](float, float yi) { return 1.0f - yi * yi; });
   return y;
@@ -96,6 +106,7 @@ inline float sigmoid_scalar(float v) { return kernels::fast_sigmoid(v); }
 
 /// y = 1 / (1 + e^-x).  dy/dx = y (1 - y).
 inline Tensor sigmoid(const Tensor& x) {
+  detail::check_defined("sigmoid", "input", x);
   Tensor y = detail::map(x, detail::sigmoid_scalar);
   detail::record_unary(y, "sigmoid", x, [](float, float yi) { return yi * (1.0f - yi); });
   return y;
@@ -103,6 +114,7 @@ inline Tensor sigmoid(const Tensor& x) {
 
 /// y = max(x, 0).  dy/dx = 1 for x > 0, else 0.
 inline Tensor relu(const Tensor& x) {
+  detail::check_defined("relu", "input", x);
   Tensor y = detail::map(x, [](float v) { return v > 0.0f ? v : 0.0f; });
   detail::record_unary(y, "relu", x, [](float xi, float) { return xi > 0.0f ? 1.0f : 0.0f; });
   return y;
@@ -113,6 +125,7 @@ inline Tensor relu(const Tensor& x) {
 /// hottest elementwise loops of a convolutional network, and there they are vectorised for the
 /// CPU the program runs on, whatever flags it was built with.
 inline Tensor silu(const Tensor& x) {
+  detail::check_defined("silu", "input", x);
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
   float* py = y.data();
@@ -136,6 +149,7 @@ inline Tensor silu(const Tensor& x) {
 
 /// y = erf x.  dy/dx = 2 / sqrt(pi) e^(-x^2).
 inline Tensor erf(const Tensor& x) {
+  detail::check_defined("erf", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::erf(v); });
   detail::record_unary(y, "erf", x, [](float xi, float) { return 1.12837916709551257f * std::exp(-xi * xi); });
   return y;
@@ -143,6 +157,7 @@ inline Tensor erf(const Tensor& x) {
 
 /// y = ln(1 + x), accurate for small x.  dy/dx = 1 / (1 + x).
 inline Tensor log1p(const Tensor& x) {
+  detail::check_defined("log1p", "input", x);
   Tensor y = detail::map(x, [](float v) { return std::log1p(v); });
   detail::record_unary(y, "log1p", x, [](float xi, float) { return 1.0f / (1.0f + xi); });
   return y;

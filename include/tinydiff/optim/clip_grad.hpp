@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/ops/map.hpp"
 
 namespace tinydiff::optim {
@@ -21,11 +22,12 @@ namespace tinydiff::optim {
 /// @param norm_type   q of the q-norm; INFINITY for the largest |g|
 /// @return the total norm before clipping (log it: a spike shows a diverging run)
 inline float clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type = 2.0) {
+  tinydiff::detail::check_defined_list("clip_grad_norm_", "parameters", parameters);
   TD_CHECK(norm_type > 0.0, "clip_grad_norm_", "norm_type must be positive, got ", norm_type);
   const bool inf = std::isinf(norm_type);
   std::vector<Tensor> grads;
   for (const Tensor& p : parameters)
-    if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
+    if (p.grad().defined()) grads.push_back(p.grad());
   double total = 0.0;
   for (const Tensor& g : grads) {
     const float* d = g.data();
@@ -64,10 +66,11 @@ inline float clip_grad_norm(const std::vector<Tensor>& parameters, double max_no
 
 /// Clamps every gradient element to [-clip_value, clip_value].
 inline void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) {
+  tinydiff::detail::check_defined_list("clip_grad_value_", "parameters", parameters);
   TD_CHECK(clip_value >= 0.0, "clip_grad_value_", "clip_value must be >= 0, got ", clip_value);
   const auto c = static_cast<float>(clip_value);
   for (const Tensor& p : parameters) {
-    if (!p.defined() || !p.grad().defined()) continue;
+    if (!p.grad().defined()) continue;
     float* d = p.grad().data();
     for (int64_t i = 0, n = p.grad().numel(); i < n; ++i) d[i] = std::min(std::max(d[i], -c), c);
   }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tinydiff/core/autograd.hpp"
+#include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/tensor.hpp"
@@ -98,7 +99,8 @@ class Optimizer {
     OptimizerParamGroup g = group;
     if (!g.has_options()) g.set_options(defaults_->clone());
     for (const Tensor& p : g.params()) {
-      TD_CHECK(p.defined(), name_, "parameter ", state_.size(), " is undefined");
+      if (!p.defined())
+        tinydiff::detail::throw_undefined_tensor(name_, tinydiff::detail::concat("params[", state_.size(), "]"));
       TD_CHECK(p.is_leaf(), name_, "can't optimize a non-leaf tensor (parameter ", state_.size(), ", shape ",
                shape_str(p.shape()), ")");
       TD_CHECK(seen_.insert(p.impl()).second, name_, "a parameter (shape ", shape_str(p.shape()),
