@@ -118,6 +118,11 @@ TEST_CASE("batches are shuffled epochs: a stop mid-epoch or at an epoch's end re
     REQUIRE(train(second) == 0);
     check_same_tensors(dir / "whole/checkpoint.safetensors", split + "/checkpoint.safetensors");
   }
+  // A batch larger than the training set would make epochs of no batches.
+  TrainRun too_big = ten_digits(dir / "big");
+  too_big.train.batch = 11;
+  CHECK_THROWS_WITH_AS(train(too_big), doctest::Contains("--batch 11 is larger than the 10 training images"),
+                       tinydiff::Error);
 }
 
 TEST_CASE("a checkpoint without the loader's state (written before shuffled epochs) is refused on resume") {
