@@ -5,8 +5,8 @@
 //                                                        (what io::load(module / EMA /
 //                                                        optimiser, path) run)
 //   ddpm::load_training_checkpoint                       all three under model./ema./optim.,
-//                                                        the "format", "model", "step" and
-//                                                        "rng" metadata
+//                                                        the "format", "model", "step",
+//                                                        "rng" and "loader" metadata
 //   ddpm::unet_config_from_json / diffusion_config_from_json on the "model" and "diffusion"
 //                                                        metadata (the run's configuration,
 //                                                        range-checked before any model is built)

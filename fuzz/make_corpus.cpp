@@ -108,6 +108,7 @@ void checkpoint_corpus(const std::string& dir) {
     meta["train"] = train.dump();
     meta["step"] = "1";
     meta["rng"] = ddpm::rng_to_string(state.rng);
+    meta["loader"] = ddpm::loader_to_string(state.loader);
     io::save_safetensors(dir + "/" + name, {}, meta);
   }
 }

@@ -1,6 +1,6 @@
 // data::TensorDataset and data::DataLoader: rows and batches hold the right samples, every
 // sample comes once per epoch, shuffling is reproducible by seed and differs between epochs,
-// drop_last, prefetching changes nothing, and bad arguments are errors.
+// drop_last, prefetching changes nothing, a saved state resumes exactly, and bad arguments are errors.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -29,24 +29,40 @@ data::TensorDataset numbered(int64_t n) {
   return data::TensorDataset({x, IndexTensor({n, 2}, y)});
 }
 
-// The sample ids of each batch of one epoch (checking each row's columns agree).
+// The sample ids of a batch of numbered() (checking each row's columns agree).
+std::vector<int64_t> batch_ids(const data::Batch& batch) {
+  const Tensor& x = batch.tensor(0);
+  const IndexTensor& y = batch.index(1);
+  REQUIRE(x.dim() == 2);
+  REQUIRE(x.size(1) == 3);
+  REQUIRE(y.shape == Shape{x.size(0), 2});
+  std::vector<int64_t> ids;
+  for (int64_t r = 0; r < x.size(0); ++r) {
+    const int64_t id = y.data[r * 2];
+    CHECK(y.data[r * 2 + 1] == -id);
+    CHECK(x.data()[r * 3] == static_cast<float>(id));
+    CHECK(x.data()[r * 3 + 2] == static_cast<float>(100 * id));
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+// The sample ids of each batch of one epoch.
 std::vector<std::vector<int64_t>> epoch_ids(data::DataLoader& loader) {
   std::vector<std::vector<int64_t>> batches;
-  for (const data::Batch& batch : loader) {
-    const Tensor& x = batch.tensor(0);
-    const IndexTensor& y = batch.index(1);
-    REQUIRE(x.dim() == 2);
-    REQUIRE(x.size(1) == 3);
-    REQUIRE(y.shape == Shape{x.size(0), 2});
-    std::vector<int64_t> ids;
-    for (int64_t r = 0; r < x.size(0); ++r) {
-      const int64_t id = y.data[r * 2];
-      CHECK(y.data[r * 2 + 1] == -id);
-      CHECK(x.data()[r * 3] == static_cast<float>(id));
-      CHECK(x.data()[r * 3 + 2] == static_cast<float>(100 * id));
-      ids.push_back(id);
-    }
-    batches.push_back(ids);
+  for (const data::Batch& batch : loader) batches.push_back(batch_ids(batch));
+  return batches;
+}
+
+// The next `count` batches as a training loop of so many steps draws them: an epoch after
+// another, each begun when the last one ends. The first begin() resumes a loaded state.
+std::vector<std::vector<int64_t>> take(data::DataLoader& loader, int64_t count) {
+  std::vector<std::vector<int64_t>> batches;
+  data::DataLoader::iterator it;  // at the end: the first step begins an epoch
+  for (int64_t step = 0; step < count; ++step) {
+    if (it != loader.end()) ++it;
+    if (it == loader.end()) it = loader.begin();
+    batches.push_back(batch_ids(*it));
   }
   return batches;
 }
@@ -168,6 +184,82 @@ TEST_CASE("DataLoader prefetch gives the same batches as no prefetch, also when 
   }
 }
 
+TEST_CASE("DataLoader state: k batches, save, a new loader loads it and goes on as the first one would") {
+  data::TensorDataset ds = numbered(23);
+  for (bool drop_last : {false, true})
+    for (bool prefetch : {false, true}) {
+      // 5 batches an epoch (the last one short), or 4 with drop_last: 12 steps cross 2 or 3 epochs.
+      const auto options = data::DataLoaderOptions(5).shuffle(true).seed(9).drop_last(drop_last).prefetch(prefetch);
+      const int64_t steps = 12, per_epoch = drop_last ? 4 : 5;
+      data::DataLoader whole(ds, options);
+      const auto expected = take(whole, steps);
+      for (int64_t k = 0; k <= steps; ++k) {
+        CAPTURE(drop_last);
+        CAPTURE(prefetch);
+        CAPTURE(k);
+        data::DataLoader first(ds, options);
+        auto got = take(first, k);
+        const data::DataLoader::State saved = first.state();
+        CHECK(saved.epoch == k / per_epoch);  // the epoch the next batch comes from
+        CHECK(saved.position == (k % per_epoch) * 5);
+        data::DataLoader second(ds, options);
+        second.load_state(saved);
+        const data::DataLoader::State loaded = second.state();  // a loaded state reads back as it was
+        CHECK(loaded.epoch == saved.epoch);
+        CHECK(loaded.position == saved.position);
+        CHECK(loaded.generator == saved.generator);
+        const auto rest = take(second, steps - k);
+        got.insert(got.end(), rest.begin(), rest.end());
+        CHECK(got == expected);
+      }
+    }
+  // A range-for left in the middle of an epoch: the restored loader's next range-for finishes it.
+  data::DataLoader left(ds, data::DataLoaderOptions(5).shuffle(true).seed(4));
+  data::DataLoader reference(ds, data::DataLoaderOptions(5).shuffle(true).seed(4));
+  const auto full = epoch_ids(reference);
+  int64_t seen = 0;
+  for (const data::Batch& batch : left) {
+    CHECK(batch_ids(batch) == full[0]);
+    if (++seen == 1) break;
+  }
+  data::DataLoader restored(ds, data::DataLoaderOptions(5).shuffle(true).seed(4));
+  restored.load_state(left.state());
+  CHECK(epoch_ids(restored) == std::vector<std::vector<int64_t>>(full.begin() + 1, full.end()));
+  CHECK(epoch_ids(restored) == epoch_ids(reference));  // and the epoch after it
+}
+
+TEST_CASE("DataLoader state with the caller's generator: the caller restores it, the loader redraws its epoch") {
+  data::TensorDataset ds = numbered(17);
+  // A loop that also draws from the shared generator after every batch (as augmentation does).
+  auto run = [&](data::DataLoader& loader, Generator& gen, int64_t count) {
+    std::vector<std::vector<int64_t>> batches;
+    data::DataLoader::iterator it;
+    for (int64_t step = 0; step < count; ++step) {
+      if (it != loader.end()) ++it;
+      if (it == loader.end()) it = loader.begin();
+      batches.push_back(batch_ids(*it));
+      batches.back().push_back(static_cast<int64_t>(gen.uniform_int(1000)));
+    }
+    return batches;
+  };
+  Generator gen_whole(8);
+  data::DataLoader whole(ds, data::DataLoaderOptions(4).shuffle(true).generator(&gen_whole));
+  const auto expected = run(whole, gen_whole, 10);
+  for (int64_t k : {3, 4, 6}) {
+    CAPTURE(k);
+    Generator gen_first(8);
+    data::DataLoader first(ds, data::DataLoaderOptions(4).shuffle(true).generator(&gen_first));
+    auto got = run(first, gen_first, k);
+    Generator gen_second(99);
+    gen_second.set_state(gen_first.state());
+    data::DataLoader second(ds, data::DataLoaderOptions(4).shuffle(true).generator(&gen_second));
+    second.load_state(first.state());
+    const auto rest = run(second, gen_second, 10 - k);
+    got.insert(got.end(), rest.begin(), rest.end());
+    CHECK(got == expected);
+  }
+}
+
 TEST_CASE("data errors: batch_size 0, mismatched sizes, wrong column kind, out of range") {
   data::TensorDataset ds = numbered(4);
   check_error([&] { (void)data::DataLoader(ds, data::DataLoaderOptions(0)); }, "data::DataLoader", {"batch_size", "0"});
@@ -179,4 +271,11 @@ TEST_CASE("data errors: batch_size 0, mismatched sizes, wrong column kind, out o
   check_error([&] { ds.get(4); }, "data::TensorDataset::get", {"index 4", "[0, 4)"});
   check_error([&] { ds.get(0).index(0); }, "data::Example", {"column 0", "IndexTensor"});
   check_error([&] { ds.get(0).tensor(5); }, "data::Example", {"column 5"});
+  data::DataLoader loader(ds, data::DataLoaderOptions(2));
+  data::DataLoader::State far;
+  far.position = 4;
+  check_error([&] { loader.load_state(far); }, "data::DataLoader::load_state", {"position 4", "4 samples"});
+  far.position = 0;
+  far.epoch = -1;
+  check_error([&] { loader.load_state(far); }, "data::DataLoader::load_state", {"epoch", "-1"});
 }

@@ -4,7 +4,8 @@
 //   model.<name>   the trained weights (PyTorch state_dict names after the prefix)
 //   ema.<...>      the EMA's averaged weights and update count
 //   optim.<...>    AdamW's moments and step counts
-//   metadata       format, model / diffusion / training configs (JSON), step, RNG state
+//   metadata       format, model / diffusion / training configs (JSON), step, RNG state, and
+//                  where the batches' DataLoader is ("loader": epoch, position, its RNG state)
 // Beside it, <dir>/ema.safetensors holds the EMA weights alone under their plain
 // names (what `sample` uses, and what loads into PyTorch with strict=True).
 #include <cinttypes>
@@ -57,9 +58,32 @@ inline Metadata weights_metadata(const UNetConfig& model, const DiffusionConfig&
   return {{"format", kWeightsFormat}, {"model", to_json(model).dump()}, {"diffusion", to_json(diffusion).dump()}};
 }
 
+// The "loader" metadata: {"epoch": 3, "position": 1280, "rng": "<96 hex digits>"}.
+inline std::string loader_to_string(const tinydiff::data::DataLoader::State& s) {
+  return nlohmann::json{{"epoch", s.epoch}, {"position", s.position}, {"rng", rng_to_string(s.generator)}}.dump();
+}
+inline tinydiff::data::DataLoader::State loader_from_string(const std::string& text, const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    j = nullptr;
+  }
+  const auto whole = [&](const char* key) { return j.is_object() && j.contains(key) && j[key].is_number_unsigned(); };
+  TD_CHECK(whole("epoch") && whole("position") && j.contains("rng") && j["rng"].is_string(), "checkpoint", "'", source,
+           "' has a malformed 'loader' metadata \"", tinydiff::io::safetensors_detail::excerpt(text),
+           "\" (want {\"epoch\": N, \"position\": N, \"rng\": \"...\"})");
+  tinydiff::data::DataLoader::State s;
+  s.epoch = j["epoch"].get<int64_t>();
+  s.position = j["position"].get<int64_t>();
+  s.generator = rng_from_string(j["rng"].get<std::string>(), source);
+  return s;
+}
+
 struct TrainingState {
   int64_t step = 0;
-  tinydiff::Generator::State rng{};
+  tinydiff::Generator::State rng{};              // timesteps, noise, label dropout
+  tinydiff::data::DataLoader::State loader{};    // which images come next
 };
 
 inline void save_training_checkpoint(const std::string& path, const UNet& model, const tinydiff::optim::EMA& ema,
@@ -74,6 +98,7 @@ inline void save_training_checkpoint(const std::string& path, const UNet& model,
   meta["train"] = train_json.dump();
   meta["step"] = std::to_string(state.step);
   meta["rng"] = rng_to_string(state.rng);
+  meta["loader"] = loader_to_string(state.loader);
   tinydiff::io::save_safetensors(path, tensors, meta);
 }
 
@@ -119,6 +144,14 @@ inline TrainingState load_training_checkpoint(const std::string& path, UNet& mod
   auto rng = file.metadata.find("rng");
   TD_CHECK(rng != file.metadata.end(), "checkpoint", "'", path, "' has no 'rng' metadata");
   state.rng = rng_from_string(rng->second, path);
+  // Checkpoints written before training drew its batches through data::DataLoader (shuffled
+  // epochs; before, images were drawn with replacement) have no loader state to continue from.
+  auto loader = file.metadata.find("loader");
+  TD_CHECK(loader != file.metadata.end(), "checkpoint", "'", path,
+           "' has no 'loader' metadata (the position in the shuffled epochs of training images): it was written "
+           "before ddpm_mnist drew its batches through data::DataLoader and cannot be resumed exactly; start a fresh "
+           "run (its weights still sample: ddpm_mnist sample --ckpt ", path, ")");
+  state.loader = loader_from_string(loader->second, path);
   return state;
 }
 

@@ -3,8 +3,10 @@
 // noised digits, AdamW with linear warmup + cosine decay, gradient clipping, an
 // EMA of the weights, 10% label dropout (so one network learns conditional and
 // unconditional denoising, for classifier-free guidance), periodic sample grids
-// and atomic checkpoints. Every random draw comes from one Generator whose state
-// is checkpointed, so --resume continues exactly (for the same thread count).
+// and atomic checkpoints. Batches are shuffled epochs of the training images
+// (data::DataLoader); the timesteps, noise and label dropout draw from one more
+// Generator. Both states are checkpointed, so --resume continues exactly (for the
+// same thread count).
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -100,7 +102,7 @@ inline int train(const TrainRun& run) {
   std::filesystem::create_directories(run.out_dir);
   const std::string ckpt_path = run.out_dir + "/checkpoint.safetensors";
 
-  const Dataset data = load_training_set(run.dataset, run.data_dir);
+  const Dataset training = load_training_set(run.dataset, run.data_dir);
   const NoiseSchedule schedule = NoiseSchedule::by_name(run.diffusion.schedule, run.diffusion.T);
   const Prediction prediction = prediction_kind(run.diffusion.prediction);
 
@@ -109,22 +111,31 @@ inline int train(const TrainRun& run) {
   optim::AdamW optimizer(model->parameters(), optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
   optim::WarmupCosineLR scheduler(optimizer, std::min(cfg.warmup, cfg.steps), cfg.steps);
   optim::EMA ema(*model, optim::EMAOptions().decay(cfg.ema_decay).warmup(true));
-  Generator gen(cfg.seed + 1);  // batches, timesteps, noise, label dropout
+  Generator gen(cfg.seed + 1);  // timesteps, noise, label dropout
+  // The batches: epochs of the training images in a fresh random order each, without replacement
+  // (PyTorch's DataLoader(shuffle=True, drop_last=True)), shuffled by the loader's own generator
+  // so that they do not move the draws above; the next batch is gathered on a worker thread
+  // while this one trains (a copy, so it changes nothing).
+  const data::TensorDataset train_set({training.images, IndexTensor::of(training.labels)});
+  data::DataLoader loader(
+      train_set, data::DataLoaderOptions(cfg.batch).shuffle(true).drop_last(true).prefetch(true).seed(cfg.seed + 2));
+  TD_CHECK(loader.size() > 0, "train", "--batch ", cfg.batch, " is larger than the ", train_set.size(),
+           " training images");
 
   int64_t step = 0;
   if (!run.resume.empty()) {
     const TrainingState state = load_training_checkpoint(run.resume, *model, ema, optimizer);
     step = state.step;
     gen.set_state(state.rng);
+    loader.load_state(state.loader);
     TD_CHECK(step <= cfg.steps, "train", "checkpoint is at step ", step, ", past the run's ", cfg.steps, " steps");
     std::printf("resumed from %s at step %lld\n", run.resume.c_str(), static_cast<long long>(step));
   }
   scheduler.set_last_epoch(step);
 
-  const auto n_images = data.images.size(0);
   const int64_t null_label = run.model.num_classes;
   std::printf("ddpm_mnist train: %s, %s schedule T=%d, %s prediction, model %lld parameters, %d threads\n",
-              data.description.c_str(), run.diffusion.schedule.c_str(), run.diffusion.T,
+              training.description.c_str(), run.diffusion.schedule.c_str(), run.diffusion.T,
               run.diffusion.prediction.c_str(), static_cast<long long>(model->num_parameters()), get_num_threads());
   std::printf("  %lld steps x batch %lld, AdamW lr %.2g (warmup %lld, cosine), EMA %.4g, output in %s\n",
               static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch), cfg.lr,
@@ -143,7 +154,8 @@ inline int train(const TrainRun& run) {
   TD_CHECK(csv.good(), "train", "cannot write '", csv_path, "'");
 
   auto save_checkpoint = [&](int64_t at) {
-    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, training_json(run), {at, gen.state()});
+    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, training_json(run),
+                             {at, gen.state(), loader.state()});
     optim::EMAGuard use_ema(ema, *model);
     io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
   };
@@ -160,16 +172,19 @@ inline int train(const TrainRun& run) {
   Progress progress(step, cfg.steps, cfg.log_every, cfg.batch);
   const float dropout_threshold = static_cast<float>(cfg.label_dropout);
   int status = 0;
+  data::DataLoader::iterator batch;  // this step's; at the end of an epoch, the next step begins one
   while (step < cfg.steps) {
-    // A batch: random digits, random timesteps, fresh noise, some labels dropped.
-    std::vector<int64_t> index(static_cast<size_t>(cfg.batch)), labels(static_cast<size_t>(cfg.batch));
+    // A batch: the loader's next digits, random timesteps, fresh noise, some labels dropped.
+    if (batch != loader.end()) ++batch;
+    if (batch == loader.end()) batch = loader.begin();
+    const Tensor x0 = batch->tensor(0);
+    const std::vector<int64_t>& digit_labels = batch->index(1).data;
+    std::vector<int64_t> labels(static_cast<size_t>(cfg.batch));
     std::vector<int> t(static_cast<size_t>(cfg.batch));
     for (int64_t i = 0; i < cfg.batch; ++i) {
-      index[i] = static_cast<int64_t>(gen.uniform_int(static_cast<uint64_t>(n_images)));
-      labels[i] = gen.uniform() < dropout_threshold ? null_label : data.labels[index[i]];
+      labels[i] = gen.uniform() < dropout_threshold ? null_label : digit_labels[i];
       t[i] = static_cast<int>(gen.uniform_int(static_cast<uint64_t>(schedule.T())));
     }
-    const Tensor x0 = index_select(data.images, 0, index);
     const Tensor eps = randn(x0.shape(), &gen);
     const Tensor x_t = q_sample(schedule, x0, t, eps);
     const Tensor target = prediction == Prediction::Epsilon ? eps : v_target(schedule, x0, t, eps);

@@ -104,20 +104,27 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) set_num_threads(threads);
     const auto began = std::chrono::steady_clock::now();
-    const ddpm::Dataset data = ddpm::load_dataset("mnist", "");
-    const int64_t n = data.images.size(0), held_out = ddpm::kHeldOutDigits, n_train = n - held_out;
-    const Tensor train_images = narrow(data.images, 0, 0, n_train);
-    const Tensor test_images = narrow(data.images, 0, n_train, held_out);
-    const std::vector<int64_t> train_labels(data.labels.begin(), data.labels.begin() + n_train);
-    const std::vector<int64_t> test_labels(data.labels.begin() + n_train, data.labels.end());
+    const ddpm::Dataset digits = ddpm::load_dataset("mnist", "");
+    const int64_t n = digits.images.size(0), held_out = ddpm::kHeldOutDigits, n_train = n - held_out;
+    const Tensor train_images = narrow(digits.images, 0, 0, n_train);
+    const Tensor test_images = narrow(digits.images, 0, n_train, held_out);
+    const std::vector<int64_t> train_labels(digits.labels.begin(), digits.labels.begin() + n_train);
+    const std::vector<int64_t> test_labels(digits.labels.begin() + n_train, digits.labels.end());
 
     manual_seed(seed);
     vit::VisionTransformer model(config);
     optim::AdamW optimizer(model.parameters(), optim::AdamWOptions(lr).weight_decay(weight_decay));
-    const int64_t steps_per_epoch = n_train / batch, planned = steps_per_epoch * epochs;
+    // A fresh shuffle of the training digits each epoch, the short last batch dropped, the next
+    // batch gathered on a worker thread while this one trains. The shuffle and the translations
+    // draw from one seeded generator, so runs repeat (and match the hand-written loop this
+    // replaced: the same permutations and shifts).
+    Generator gen(seed + 1);
+    const data::TensorDataset train_set({train_images, IndexTensor::of(train_labels)});
+    data::DataLoader loader(train_set,
+                            data::DataLoaderOptions(batch).shuffle(true).generator(&gen).drop_last(true).prefetch(true));
+    const int64_t steps_per_epoch = loader.size(), planned = steps_per_epoch * epochs;
     const int64_t total = max_steps > 0 ? std::min(max_steps, planned) : planned;
     optim::WarmupCosineLR schedule(optimizer, std::min<int64_t>(steps_per_epoch, planned / 10), planned);
-    Generator gen(seed + 1);
     std::printf("mnist_vit: %lld training digits, %lld held out; patch %lld (%lld tokens + class), dim %lld, depth %lld, "
                 "heads %lld, mlp %lld, pool %s: %lld parameters; %d epochs x %lld steps of %lld%s\n",
                 static_cast<long long>(n_train), static_cast<long long>(held_out), static_cast<long long>(config.patch),
@@ -131,22 +138,16 @@ int main(int argc, char** argv) {
     double acc = 0.0, load_sum = 0.0;
     int load_samples = 0;
     for (int epoch = 0; epoch < epochs && step < total; ++epoch) {
-      // A fresh permutation of the training digits each epoch (Fisher-Yates).
-      std::vector<int64_t> order(static_cast<size_t>(n_train));
-      for (int64_t i = 0; i < n_train; ++i) order[i] = i;
-      for (int64_t i = n_train - 1; i > 0; --i) std::swap(order[i], order[gen.uniform_int(static_cast<uint64_t>(i + 1))]);
-      for (int64_t s = 0; s < steps_per_epoch && step < total; ++s) {
-        const std::vector<int64_t> idx(order.begin() + s * batch, order.begin() + (s + 1) * batch);
-        std::vector<int64_t> y;
-        for (int64_t i : idx) y.push_back(train_labels[i]);
-        const Tensor x = translate_randomly(index_select(train_images, 0, idx), shift, gen);
-        const Tensor loss = cross_entropy(model.forward(x), y);
+      for (const data::Batch& b : loader) {
+        const Tensor x = translate_randomly(b.tensor(0), shift, gen);
+        const Tensor loss = cross_entropy(model.forward(x), b.index(1));
         optimizer.zero_grad();
         loss.backward();
         const double current_lr = optimizer.get_lr();
         optimizer.step();
         schedule.step();
         progress.update(++step, loss.item(), current_lr);
+        if (step == total) break;  // --max-steps
       }
       acc = mnist::heldout_accuracy(model, test_images, test_labels, 250);
       load_sum += load_average();

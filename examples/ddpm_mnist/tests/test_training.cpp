@@ -56,6 +56,7 @@ void check_same_tensors(const std::string& a, const std::string& b) {
     CHECK(fa.tensors[i].second.to_vector() == fb.tensors[i].second.to_vector());
   }
   CHECK(fa.metadata.at("rng") == fb.metadata.at("rng"));
+  CHECK(fa.metadata.at("loader") == fb.metadata.at("loader"));
   CHECK(fa.metadata.at("step") == fb.metadata.at("step"));
 }
 }  // namespace
@@ -81,6 +82,68 @@ TEST_CASE("N steps, stop, resume for N more gives the same weights as 2N uninter
   std::string header;
   std::getline(csv, header);
   CHECK(header == "step,loss,lr,grad_norm,images_per_sec");
+}
+
+// The loader's place in a checkpoint: {"epoch": e, "position": p} (its RNG state aside).
+std::pair<int64_t, int64_t> loader_place(const std::string& checkpoint) {
+  const data::DataLoader::State s =
+      loader_from_string(io::load_safetensors(checkpoint).metadata.at("loader"), checkpoint);
+  return {s.epoch, s.position};
+}
+
+TEST_CASE("batches are shuffled epochs: a stop mid-epoch or at an epoch's end resumes to the same weights") {
+  // 10 training digits in batches of 3: an epoch is 3 batches (drop_last), so 6 steps are 2 epochs.
+  TempDir dir;
+  std::vector<uint8_t> pixels(10 * 28 * 28), labels(10);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 37) % 256);
+  for (uint8_t k = 0; k < 10; ++k) labels[k] = k;
+  io::write_idx(dir / "train-images-idx3-ubyte", {10, 28, 28}, pixels);
+  io::write_idx(dir / "train-labels-idx1-ubyte", {10}, labels);
+  auto ten_digits = [&](const std::string& out) {
+    TrainRun run = tiny_run(out);
+    run.data_dir = dir.path.string();
+    return run;
+  };
+  REQUIRE(train(ten_digits(dir / "whole")) == 0);
+  CHECK(loader_place(dir / "whole/checkpoint.safetensors") == std::pair<int64_t, int64_t>{2, 0});
+  for (int64_t stop : {3, 4}) {
+    CAPTURE(stop);
+    const std::string split = dir / ("split" + std::to_string(stop));
+    TrainRun first = ten_digits(split);
+    first.stop_after = stop;
+    REQUIRE(train(first) == 0);
+    CHECK(loader_place(split + "/checkpoint.safetensors") == std::pair<int64_t, int64_t>{stop / 3, 3 * (stop % 3)});
+    TrainRun second = ten_digits(split);
+    second.resume = split + "/checkpoint.safetensors";
+    REQUIRE(train(second) == 0);
+    check_same_tensors(dir / "whole/checkpoint.safetensors", split + "/checkpoint.safetensors");
+  }
+  // A batch larger than the training set would make epochs of no batches.
+  TrainRun too_big = ten_digits(dir / "big");
+  too_big.train.batch = 11;
+  CHECK_THROWS_WITH_AS(train(too_big), doctest::Contains("--batch 11 is larger than the 10 training images"),
+                       tinydiff::Error);
+}
+
+TEST_CASE("a checkpoint without the loader's state (written before shuffled epochs) is refused on resume") {
+  TempDir dir;
+  TrainRun first = tiny_run(dir / "old");
+  first.stop_after = 2;
+  REQUIRE(train(first) == 0);
+  const io::SafetensorsFile file = io::load_safetensors(dir / "old/checkpoint.safetensors");
+  io::Metadata metadata = file.metadata;
+  metadata.erase("loader");
+  io::save_safetensors(dir / "old/checkpoint.safetensors", file.tensors, metadata);
+  TrainRun second = tiny_run(dir / "old");
+  second.resume = dir / "old/checkpoint.safetensors";
+  CHECK_THROWS_WITH_AS(train(second), doctest::Contains("has no 'loader' metadata"), tinydiff::Error);
+  CHECK_THROWS_WITH_AS(train(second), doctest::Contains("start a fresh run"), tinydiff::Error);
+  for (const std::string bad : {"", "{}", "{\"epoch\": -1, \"position\": 0, \"rng\": \"\"}", "[1, 2]"}) {
+    CAPTURE(bad);
+    metadata["loader"] = bad;
+    io::save_safetensors(dir / "old/checkpoint.safetensors", file.tensors, metadata);
+    CHECK_THROWS_WITH_AS(train(second), doctest::Contains("has a malformed 'loader' metadata"), tinydiff::Error);
+  }
 }
 
 TEST_CASE("a checkpoint of another architecture is refused with a clear error") {

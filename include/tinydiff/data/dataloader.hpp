@@ -17,11 +17,21 @@
 /// prefetch: while the caller works on batch k, a worker thread (std::async) gathers batch k + 1.
 /// The order is fixed before any batch is gathered and gathering is a plain copy (no autograd,
 /// no random numbers), so prefetching never changes which batches come out.
+///
+/// state() / load_state(): where the loader is, for checkpoints (PyTorch's StatefulDataLoader
+/// state_dict). A loader given the state of another continues as that one would: its next
+/// begin() resumes the epoch in progress at the next unread batch (the same order, redrawn from
+/// the generator state the epoch was drawn from), later epochs as the other's would be.
+///
+///     data::DataLoader::State saved = loader.state();    // e.g. after the k-th batch of an epoch
+///     data::DataLoader again(dataset, options);  again.load_state(saved);
+///     for (const data::Batch& batch : again) ...        // batch k + 1 of that epoch, and on
 #include <cstdint>
 #include <future>
 #include <iterator>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -57,6 +67,7 @@ class DataLoader {
   struct Epoch {
     std::shared_ptr<const TensorDataset> dataset;
     std::vector<int64_t> order;
+    int64_t first;  // batches start at order[first] (0, or where a restored epoch resumes)
     int64_t batch_size, num_batches;
     bool prefetch;
     int64_t index = 0;  ///< of the current batch
@@ -64,7 +75,7 @@ class DataLoader {
     std::future<Batch> next;
 
     Batch gather(int64_t k) const {
-      const int64_t start = k * batch_size;
+      const int64_t start = first + k * batch_size;
       const int64_t end = std::min<int64_t>(start + batch_size, static_cast<int64_t>(order.size()));
       return dataset->gather(std::vector<int64_t>(order.begin() + start, order.begin() + end));
     }
@@ -99,6 +110,42 @@ class DataLoader {
   }
   const DataLoaderOptions& options() const { return options_; }
 
+  /// Where the loader is: the next batch comes from epoch `epoch` (counting from 0), starting at
+  /// sample `position` of that epoch's order, and that order is (or will be) drawn from a
+  /// generator in state `generator`. Between epochs (before the first, or once an epoch has
+  /// handed out its last batch) position is 0 and generator is the generator as it is now.
+  /// With the caller's generator (options.generator), the caller saves and restores that one
+  /// itself; `generator` is then only used to redraw the order of an epoch in progress.
+  struct State {
+    int64_t epoch = 0;
+    int64_t position = 0;  // samples of the epoch already handed out
+    Generator::State generator{};
+  };
+
+  State state() const {
+    if (resume_) return *resume_;
+    if (epoch_ && epoch_->index + 1 < epoch_->num_batches)  // batches 0..index handed out
+      return {epochs_begun_ - 1, epoch_->first + (epoch_->index + 1) * epoch_->batch_size, epoch_start_};
+    return {epochs_begun_, 0, (options_.generator() ? *options_.generator() : generator_).state()};
+  }
+
+  /// Continues from `saved` (a state() of a loader over the same dataset). The epoch being
+  /// iterated, if any, is no longer tracked; the next begin() starts where `saved` is.
+  void load_state(const State& saved) {
+    TD_CHECK(saved.epoch >= 0, "data::DataLoader::load_state", "epoch must be >= 0, got ", saved.epoch);
+    TD_CHECK(saved.position >= 0 && (saved.position == 0 || saved.position < dataset_->size()),
+             "data::DataLoader::load_state", "position ", saved.position, " is outside the dataset's ",
+             dataset_->size(), " samples (a state of a loader over a different dataset?)");
+    epoch_.reset();
+    epochs_begun_ = saved.epoch;
+    if (saved.position == 0) {
+      resume_.reset();
+      if (!options_.generator()) generator_.set_state(saved.generator);
+    } else {
+      resume_ = saved;
+    }
+  }
+
   class iterator {
    public:
     using iterator_category = std::input_iterator_tag;
@@ -125,28 +172,54 @@ class DataLoader {
     std::shared_ptr<Epoch> epoch_;
   };
 
-  /// Starts an epoch: draws its order (shuffle) and gathers the first batch.
+  /// Starts an epoch: draws its order (shuffle) and gathers the first batch. After load_state
+  /// in the middle of an epoch, resumes that epoch instead.
   iterator begin() {
     auto epoch = std::make_shared<Epoch>();
     epoch->dataset = dataset_;
     epoch->order.resize(static_cast<size_t>(dataset_->size()));
     std::iota(epoch->order.begin(), epoch->order.end(), int64_t{0});
-    Generator& gen = options_.generator() ? *options_.generator() : generator_;
-    if (options_.shuffle())  // Fisher-Yates
-      for (int64_t i = dataset_->size() - 1; i > 0; --i)
-        std::swap(epoch->order[i], epoch->order[gen.uniform_int(static_cast<uint64_t>(i + 1))]);
-    epoch->batch_size = options_.batch_size();
-    epoch->num_batches = size();
+    epoch->first = 0;
+    if (resume_) {  // redraw the interrupted epoch's order from the state it was drawn from
+      Generator replay;
+      replay.set_state(resume_->generator);
+      shuffle(epoch->order, replay);
+      if (!options_.generator()) generator_ = replay;  // where the uninterrupted loader's is now
+      epoch_start_ = resume_->generator;
+      epoch->first = resume_->position;
+      resume_.reset();
+    } else {
+      epoch_start_ = shuffle_generator().state();
+      shuffle(epoch->order, shuffle_generator());
+    }
+    ++epochs_begun_;
+    const int64_t remaining = dataset_->size() - epoch->first, b = options_.batch_size();
+    epoch->batch_size = b;
+    epoch->num_batches = options_.drop_last() ? remaining / b : (remaining + b - 1) / b;
     epoch->prefetch = options_.prefetch();
     epoch->load(0);
+    epoch_ = epoch;
     return iterator(std::move(epoch));
   }
   iterator end() { return iterator(); }
 
  private:
+  Generator& shuffle_generator() { return options_.generator() ? *options_.generator() : generator_; }
+  void shuffle(std::vector<int64_t>& order, Generator& gen) const {
+    if (options_.shuffle())  // Fisher-Yates
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i)
+        std::swap(order[i], order[gen.uniform_int(static_cast<uint64_t>(i + 1))]);
+  }
+
   std::shared_ptr<const TensorDataset> dataset_;
   DataLoaderOptions options_;
   Generator generator_;
+  // For state(): the epoch being iterated, how many epochs have begun, the generator's state
+  // when the current epoch's order was drawn, and a state loaded but not yet resumed.
+  std::shared_ptr<Epoch> epoch_;
+  int64_t epochs_begun_ = 0;
+  Generator::State epoch_start_{};
+  std::optional<State> resume_;
 };
 
 }  // namespace tinydiff::data
