@@ -251,3 +251,26 @@ TEST_CASE("printing shows the values, the shape, and elides long dims") {
   undefined << Tensor();
   CHECK(undefined.str() == "tensor(undefined)");
 }
+
+// The block cache reuses a freed block only at its exact size: memory_reserved (live tensors +
+// cache) grows when a phase allocates other sizes, until empty_cache gives the cached part back.
+TEST_CASE("block cache: memory_reserved, max_memory_reserved, and empty_cache at a change of sizes") {
+  empty_cache();
+  reset_peak_memory_stats();
+  const size_t base = memory_reserved();  // tensors other tests left alive
+  CHECK(cached_bytes() == 0);
+  CHECK(max_memory_reserved() == base);
+  { const Tensor a = empty({1000}); CHECK(memory_reserved() == base + 4032); }  // 4000 bytes, 64-aligned
+  CHECK(cached_bytes() == 4032);
+  CHECK(memory_reserved() == base + 4032);  // freed into the cache, still reserved
+  { const Tensor b = empty({1000}); CHECK(memory_reserved() == base + 4032); }  // a hit: nothing new
+  { const Tensor c = empty({2000}); CHECK(memory_reserved() == base + 4032 + 8000); }  // another size
+  CHECK(cached_bytes() == 4032 + 8000);
+  CHECK(max_memory_reserved() == base + 12032);
+  empty_cache();
+  CHECK(cached_bytes() == 0);
+  CHECK(memory_reserved() == base);
+  CHECK(max_memory_reserved() == base + 12032);  // a high-water mark stays until reset
+  reset_peak_memory_stats();
+  CHECK(max_memory_reserved() == base);
+}

@@ -76,6 +76,10 @@ inline double fid(const tinydiff::Tensor& features_a, const tinydiff::Tensor& fe
   return frechet_distance(fit_gaussian(features_a), fit_gaussian(features_b));
 }
 
+// The all-pairs measures below (nearest digit, precision / recall) work on this many rows at a
+// time: their memory is bounded by a chunk of rows against the other set, not by N x M (or N x N).
+constexpr int64_t kRowsPerChunk = 500;
+
 // For each image of `queries` [N, 1, 28, 28], the Euclidean distance (pixels in
 // [0, 1]) to its nearest image in `references` [M, 1, 28, 28]; returns the mean.
 // ||q - r||^2 = |q|^2 + |r|^2 - 2 q.r, the cross terms as one GEMM.
@@ -86,18 +90,22 @@ inline double mean_nearest_distance(const tinydiff::Tensor& queries, const tinyd
   // Images are stored in [-1, 1]; distances are reported on the [0, 1] pixel scale.
   const Tensor q = (queries + 1.0f) * 0.5f;
   const Tensor r = (references + 1.0f) * 0.5f;
-  std::vector<float> dots(static_cast<size_t>(n * m));
-  kernels::gemm(false, true, n, m, d, 1.0f, q.data(), r.data(), 0.0f, dots.data());
   std::vector<double> r_norm(static_cast<size_t>(m), 0.0);
   for (int64_t j = 0; j < m; ++j)
     for (int64_t k = 0; k < d; ++k) r_norm[j] += double(r.data()[j * d + k]) * r.data()[j * d + k];
+  // The dot products kRowsPerChunk queries at a time, so memory does not grow with N.
+  std::vector<float> dots(static_cast<size_t>(std::min(n, kRowsPerChunk) * m));
   double total = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    double q_norm = 0.0;
-    for (int64_t k = 0; k < d; ++k) q_norm += double(q.data()[i * d + k]) * q.data()[i * d + k];
-    double best = std::numeric_limits<double>::infinity();
-    for (int64_t j = 0; j < m; ++j) best = std::min(best, q_norm + r_norm[j] - 2.0 * dots[i * m + j]);
-    total += std::sqrt(std::max(best, 0.0));
+  for (int64_t start = 0; start < n; start += kRowsPerChunk) {
+    const int64_t rows = std::min(kRowsPerChunk, n - start);
+    kernels::gemm(false, true, rows, m, d, 1.0f, q.data() + start * d, r.data(), 0.0f, dots.data());
+    for (int64_t i = start; i < start + rows; ++i) {
+      double q_norm = 0.0;
+      for (int64_t k = 0; k < d; ++k) q_norm += double(q.data()[i * d + k]) * q.data()[i * d + k];
+      double best = std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < m; ++j) best = std::min(best, q_norm + r_norm[j] - 2.0 * dots[(i - start) * m + j]);
+      total += std::sqrt(std::max(best, 0.0));
+    }
   }
   return total / static_cast<double>(n);
 }
@@ -235,15 +243,18 @@ inline KidResult kid(const tinydiff::Tensor& features_a, const tinydiff::Tensor&
 inline std::vector<float> kth_neighbour_sq_radii(const tinydiff::Tensor& points, int64_t k) {
   const int64_t n = points.size(0);
   TD_CHECK(k >= 1 && k < n, "precision_recall", "k must be in [1, ", n - 1, "] for ", n, " points, got ", k);
-  const tinydiff::Tensor d = pairwise_sq_distances(points, points);
   std::vector<float> radii(static_cast<size_t>(n));
   std::vector<float> row(static_cast<size_t>(n - 1));
-  for (int64_t i = 0; i < n; ++i) {
-    const float* di = d.data() + i * n;
-    std::copy(di, di + i, row.begin());
-    std::copy(di + i + 1, di + n, row.begin() + i);
-    std::nth_element(row.begin(), row.begin() + (k - 1), row.end());
-    radii[i] = row[k - 1];
+  for (int64_t start = 0; start < n; start += kRowsPerChunk) {
+    const int64_t rows = std::min(kRowsPerChunk, n - start);
+    const tinydiff::Tensor d = pairwise_sq_distances(tinydiff::narrow(points, 0, start, rows), points);
+    for (int64_t i = start; i < start + rows; ++i) {
+      const float* di = d.data() + (i - start) * n;
+      std::copy(di, di + i, row.begin());
+      std::copy(di + i + 1, di + n, row.begin() + i);
+      std::nth_element(row.begin(), row.begin() + (k - 1), row.end());
+      radii[i] = row[k - 1];
+    }
   }
   return radii;
 }
@@ -252,16 +263,19 @@ inline std::vector<float> kth_neighbour_sq_radii(const tinydiff::Tensor& points,
 // `support` [M, D]: query q is in when |q - s_j|^2 <= r_j^2 for some j.
 inline double fraction_in_manifold(const tinydiff::Tensor& queries, const tinydiff::Tensor& support, int64_t k) {
   const std::vector<float> radii = kth_neighbour_sq_radii(support, k);
-  const tinydiff::Tensor d = pairwise_sq_distances(queries, support);
   const int64_t n = queries.size(0), m = support.size(0);
   int64_t inside = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* di = d.data() + i * m;
-    for (int64_t j = 0; j < m; ++j)
-      if (di[j] <= radii[j]) {
-        ++inside;
-        break;
-      }
+  for (int64_t start = 0; start < n; start += kRowsPerChunk) {
+    const int64_t rows = std::min(kRowsPerChunk, n - start);
+    const tinydiff::Tensor d = pairwise_sq_distances(tinydiff::narrow(queries, 0, start, rows), support);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* di = d.data() + i * m;
+      for (int64_t j = 0; j < m; ++j)
+        if (di[j] <= radii[j]) {
+          ++inside;
+          break;
+        }
+    }
   }
   return static_cast<double>(inside) / static_cast<double>(n);
 }

@@ -71,21 +71,34 @@ inline Denoiser as_denoiser(UNet& model) {
 }
 
 // Draws n samples with the model as it is now and writes them as a grid PNG.
+// Memory: sampling is a phase of its own, with other tensor sizes than training's, so the blocks
+// training left in the cache are given back first (else both phases' blocks sit side by side),
+// and sampling's own after. The images are drawn `max_batch` at a time (the training batch): a
+// no-grad forward of that many keeps far less alive than a training step of them, so the grid
+// never raises the run's peak.
 inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const DiffusionConfig& diffusion,
-                              int64_t n, int steps, double guidance, uint64_t seed, const std::string& path) {
+                              int64_t n, int steps, double guidance, uint64_t seed, const std::string& path,
+                              int64_t max_batch) {
   SamplerOptions opt;
   opt.kind = "ddim";
   opt.steps = std::min(steps, schedule.T());
   opt.guidance = model.config.num_classes > 0 ? guidance : 1.0;
   opt.prediction = prediction_kind(diffusion.prediction);
+  tinydiff::empty_cache();
   tinydiff::Generator gen(seed);
-  const Tensor x = sample(as_denoiser(model), schedule, opt, {n, model.config.in_channels, 28, 28},
-                          grid_labels(n, model.config.num_classes), model.config.num_classes, gen);
+  const std::vector<int64_t> labels = grid_labels(n, model.config.num_classes);
+  std::vector<Tensor> parts;
+  for (int64_t start = 0; start < n; start += max_batch) {
+    const int64_t len = std::min(max_batch, n - start);
+    parts.push_back(sample(as_denoiser(model), schedule, opt, {len, model.config.in_channels, 28, 28},
+                           std::vector<int64_t>(labels.begin() + start, labels.begin() + start + len),
+                           model.config.num_classes, gen));
+  }
   tinydiff::io::GridOptions grid;
   grid.columns = 10;
   grid.scale = 2;
-  tinydiff::io::save_image_grid(path, x, grid);
-  // Sampling's batch sizes differ from training's: give their cached blocks back.
+  tinydiff::io::save_image_grid(path, tinydiff::concat(parts, 0), grid);
+  parts.clear();
   tinydiff::empty_cache();
 }
 
@@ -238,7 +251,7 @@ inline int train(const TrainRun& run) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples_%06lld.png", static_cast<long long>(step));
       write_sample_grid(*model, schedule, run.diffusion, 20, std::min(cfg.sample_steps, 25), cfg.guidance, 1,
-                        run.out_dir + name);
+                        run.out_dir + name, cfg.batch);
     }
     if (step == run.stop_after) break;
     if (const int signal_number = detail::interrupted()) {
@@ -257,7 +270,7 @@ inline int train(const TrainRun& run) {
     std::fflush(stdout);
     optim::EMAGuard use_ema(ema, *model);
     write_sample_grid(*model, schedule, run.diffusion, 100, cfg.sample_steps, cfg.guidance, 1,
-                      run.out_dir + "/samples.png");
+                      run.out_dir + "/samples.png", cfg.batch);
     std::printf("wrote %s/samples.png (DDIM %d steps, guidance %.2g) and %s\n", run.out_dir.c_str(),
                 cfg.sample_steps, cfg.guidance, ckpt_path.c_str());
   }

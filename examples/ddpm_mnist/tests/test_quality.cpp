@@ -153,6 +153,43 @@ TEST_CASE("k-th neighbour radii and precision / recall against hand-computed val
   CHECK(precision_recall(column({0, 1, 5}), column({2, 10}), 1).precision == doctest::Approx(0.5));
 }
 
+// Eval's all-pairs measures go kRowsPerChunk rows at a time (memory bounded by a chunk, not N x N):
+// over several chunks they agree with the whole matrix at once.
+TEST_CASE("k-th neighbour radii, precision / recall and nearest distances over several chunks of rows") {
+  Generator gen(5);
+  const int64_t n = 2 * kRowsPerChunk + 100, m = 300;
+  const Tensor a = randn({n, 4}, &gen), b = randn({m, 4}, &gen);
+  const Tensor whole = pairwise_sq_distances(a, a);
+  const std::vector<float> radii = kth_neighbour_sq_radii(a, 3);
+  for (const int64_t i : {int64_t{0}, kRowsPerChunk - 1, kRowsPerChunk, n - 1}) {
+    std::vector<float> row;
+    for (int64_t j = 0; j < n; ++j)
+      if (j != i) row.push_back(whole.data()[i * n + j]);
+    std::nth_element(row.begin(), row.begin() + 2, row.end());
+    CHECK(radii[i] == doctest::Approx(row[2]).epsilon(1e-5));
+  }
+  // The fraction of rows of a whole [rows, cols] distance matrix within some column's radius.
+  auto fraction_inside = [](const Tensor& d, const std::vector<float>& col_radii) {
+    const int64_t rows = d.size(0), cols = d.size(1);
+    int64_t inside = 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      bool in = false;
+      for (int64_t j = 0; j < cols && !in; ++j) in = d.data()[i * cols + j] <= col_radii[j];
+      inside += in;
+    }
+    return double(inside) / rows;
+  };
+  const Tensor a_to_b = pairwise_sq_distances(a, b);
+  const PrecisionRecall pr = precision_recall(b, a, 3);
+  CHECK(pr.recall == doctest::Approx(fraction_inside(pairwise_sq_distances(b, a), radii)));  // b in a's balls
+  CHECK(pr.precision == doctest::Approx(fraction_inside(a_to_b, kth_neighbour_sq_radii(b, 3))));  // a in b's
+  // Nearest distance of each of a's n rows (pixels in [-1, 1], distances on [0, 1]) to b's.
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    total += std::sqrt(*std::min_element(a_to_b.data() + i * m, a_to_b.data() + (i + 1) * m)) * 0.5;
+  CHECK(mean_nearest_distance(a, b) == doctest::Approx(total / n).epsilon(1e-4));
+}
+
 TEST_CASE("KID and precision / recall on digits: real vs real, copies of one digit, noise") {
   const Dataset data = load_dataset("mnist", "");
   // Two disjoint sets of 1000 digits, 100 per class each (the set is interleaved by class: 0, 1, ..., 9, 0, ...;

@@ -628,3 +628,38 @@ TEST_CASE("sample draws --n in batches of 100: the first 100 of 1010 are those o
   const uint32_t height = (uint32_t{head[20]} << 24) | (uint32_t{head[21]} << 16) | (uint32_t{head[22]} << 8) | head[23];
   CHECK(height == 2 + 100 * 30);  // IHDR: width at bytes 16-19, height at 20-23 (big-endian)
 }
+
+// The whole train command's memory against its training steps' own, counted as tensor storage
+// taken from the system (max_memory_reserved: live tensors + the block cache), which is the same
+// on every run, unlike the process's RSS. Before the fix a grid drew its 100 images (200 rows
+// with guidance) beside the blocks training had cached: 1.8x the training steps' peak for quick.
+TEST_CASE("memory: the sample grids of a train run stay within 1.2x of its training steps' peak") {
+  TempDir dir;
+  // 64 digits of noise: the embedded 10,000 would outweigh the small model's steps.
+  Generator gen(3);
+  std::vector<uint8_t> pixels(64 * 28 * 28), labels(64);
+  for (uint8_t& p : pixels) p = static_cast<uint8_t>(gen.uniform_int(256));
+  for (uint8_t& l : labels) l = static_cast<uint8_t>(gen.uniform_int(10));
+  io::write_idx(dir / "train-images-idx3-ubyte", {64, 28, 28}, pixels);
+  io::write_idx(dir / "train-labels-idx1-ubyte", {64}, labels);
+  TrainRun run = tiny_run(dir / "run");
+  run.data_dir = dir.path.string();
+  run.train.batch = 32;
+  run.train.steps = 4;
+  run.train.sample_every = 2;  // a grid of 20 in the middle, and the final one of 100
+  run.train.sample_steps = 1;
+  auto peak_of = [](const TrainRun& r) {
+    empty_cache();
+    reset_peak_memory_stats();
+    REQUIRE(train(r) == 0);
+    return max_memory_reserved();
+  };
+  TrainRun steps_only = run;  // the same steps, stopped before any grid
+  steps_only.train.steps = 8;
+  steps_only.stop_after = 4;
+  steps_only.train.sample_every = 0;
+  steps_only.out_dir = dir / "steps_only";
+  const size_t training = peak_of(steps_only), whole = peak_of(run);
+  MESSAGE("peak reserved: training steps ", training, " bytes, whole run ", whole, " bytes");
+  CHECK(whole <= training * 6 / 5);
+}

@@ -4,6 +4,7 @@
 // Tensors hold a std::shared_ptr<Storage>; reshape and detach share it, every
 // other op writes a fresh one. 64-byte alignment lets the kernels use aligned
 // AVX-512 loads and keeps rows from straddling cache lines.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +14,10 @@
 #include <new>
 #include <unordered_map>
 #include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
 
 #include "tinydiff/core/error.hpp"
 
@@ -24,7 +29,12 @@ namespace detail {
 // returning them to the system saves the page faults and zeroing of fresh
 // memory (several percent of a step). Blocks are reused only at their exact
 // size, so the cache never holds more than the largest set of tensors alive at
-// once. empty_cache() gives the memory back, as torch.cuda.empty_cache does.
+// once -- of one phase. A phase with other sizes (sampling after training) finds
+// none of its sizes there and allocates beside them: call empty_cache() at such a
+// change, as torch.cuda.empty_cache does. "Reserved" bytes are those taken from
+// the system and not yet given back (in tensors or in the cache), PyTorch's
+// memory_reserved(); their high-water mark tells a program's peak without
+// reading the process's RSS.
 class BlockCache {
  public:
   // Never destroyed: tensors in static storage may release blocks at exit.
@@ -43,7 +53,14 @@ class BlockCache {
         return block;
       }
     }
-    return std::aligned_alloc(64, bytes);
+    // A miss: fresh memory from the system (the hit above, the hot path, counts nothing).
+    void* block = std::aligned_alloc(64, bytes);
+    if (block) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      reserved_bytes_ += bytes;
+      peak_reserved_bytes_ = std::max(peak_reserved_bytes_, reserved_bytes_);
+    }
+    return block;
   }
   void release(void* block, size_t bytes) {
     {
@@ -53,6 +70,7 @@ class BlockCache {
         cached_bytes_ += bytes;
         return;
       }
+      reserved_bytes_ -= bytes;
     }
     std::free(block);
   }
@@ -61,11 +79,28 @@ class BlockCache {
     for (auto& entry : free_)
       for (void* block : entry.second) std::free(block);
     free_.clear();
+    reserved_bytes_ -= cached_bytes_;
     cached_bytes_ = 0;
+#ifdef __GLIBC__
+    // glibc keeps freed chunks below its mmap threshold in its heap; hand their pages back too.
+    malloc_trim(0);
+#endif
   }
   size_t cached_bytes() {
     std::lock_guard<std::mutex> lock(mutex_);
     return cached_bytes_;
+  }
+  size_t reserved_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reserved_bytes_;
+  }
+  size_t peak_reserved_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return peak_reserved_bytes_;
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_reserved_bytes_ = reserved_bytes_;
   }
 
  private:
@@ -73,6 +108,8 @@ class BlockCache {
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_bytes_ = 0;
+  size_t reserved_bytes_ = 0;       // in tensors + in the cache
+  size_t peak_reserved_bytes_ = 0;  // since the start or the last reset_peak_memory_stats()
 };
 }  // namespace detail
 
@@ -80,6 +117,12 @@ class BlockCache {
 inline void empty_cache() { detail::BlockCache::instance().empty(); }
 // Bytes held in the cache (not in use by any tensor).
 inline size_t cached_bytes() { return detail::BlockCache::instance().cached_bytes(); }
+// Bytes of tensor storage taken from the system: in live tensors plus cached (torch.cuda.memory_reserved).
+inline size_t memory_reserved() { return detail::BlockCache::instance().reserved_bytes(); }
+// The high-water mark of memory_reserved() (torch.cuda.max_memory_reserved).
+inline size_t max_memory_reserved() { return detail::BlockCache::instance().peak_reserved_bytes(); }
+// Starts max_memory_reserved() again from what is reserved now (torch.cuda.reset_peak_memory_stats).
+inline void reset_peak_memory_stats() { detail::BlockCache::instance().reset_peak(); }
 
 class Storage {
  public:
