@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tinydiff/core/arg.hpp"
 #include "tinydiff/optim/optimizer.hpp"
 
 namespace tinydiff::optim {
