@@ -6,6 +6,7 @@
 #include "tinydiff/core/factories.hpp"
 #include "tinydiff/core/generator.hpp"
 #include "tinydiff/core/index_tensor.hpp"
+#include "tinydiff/core/named_tensors.hpp"
 #include "tinydiff/core/parallel.hpp"
 #include "tinydiff/core/shape.hpp"
 #include "tinydiff/core/tensor.hpp"

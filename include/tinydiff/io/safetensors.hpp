@@ -39,13 +39,14 @@
 #include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/error.hpp"
 #include "tinydiff/core/index_tensor.hpp"
+#include "tinydiff/core/named_tensors.hpp"
 #include "tinydiff/core/shape.hpp"
 #include "tinydiff/core/tensor.hpp"
 #include "tinydiff/io/atomic_file.hpp"
 
 namespace tinydiff::io {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedTensors = tinydiff::NamedTensors;  // core/named_tensors.hpp
 using NamedIndexTensors = std::vector<std::pair<std::string, IndexTensor>>;
 using Metadata = std::map<std::string, std::string>;
 

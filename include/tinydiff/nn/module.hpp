@@ -28,29 +28,16 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/arg.hpp"  // TINYDIFF_ARG, for the layers' options
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/core/error.hpp"
+#include "tinydiff/core/named_tensors.hpp"
 #include "tinydiff/core/tensor.hpp"
-
-// TINYDIFF_ARG(type, name): an option with a chainable setter and a getter, as
-// LibTorch's TORCH_ARG: `LinearOptions(3, 4).bias(false)` sets, `.bias()` reads.
-// Follow it with `= default_value;` to give the field a default.
-#define TINYDIFF_ARG(T, name)                                        \
- public:                                                             \
-  auto name(const T& new_##name)->decltype(*this) {                  \
-    this->name##_ = new_##name;                                      \
-    return *this;                                                    \
-  }                                                                  \
-  const T& name() const noexcept { return this->name##_; }           \
-  T& name() noexcept { return this->name##_; }                       \
-                                                                     \
- private:                                                            \
-  T name##_
 
 namespace tinydiff::nn {
 
-/// (name, tensor) pairs in a fixed order: state dicts, named parameters. Same type as io::NamedTensors.
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+/// (name, tensor) pairs in a fixed order: state dicts, named parameters (core/named_tensors.hpp).
+using NamedTensors = tinydiff::NamedTensors;
 
 class Module {
  public:

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/arg.hpp"
 #include "tinydiff/kernels/parallel_ranges.hpp"
 #include "tinydiff/kernels/tiers.hpp"
 #include "tinydiff/ops/map.hpp"

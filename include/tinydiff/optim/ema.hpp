@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "tinydiff/core/arg.hpp"
 #include "tinydiff/core/autograd.hpp"
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/factories.hpp"

@@ -29,13 +29,13 @@
 #include "tinydiff/core/check_defined.hpp"
 #include "tinydiff/core/checked.hpp"
 #include "tinydiff/core/factories.hpp"
+#include "tinydiff/core/named_tensors.hpp"
 #include "tinydiff/core/tensor.hpp"
-#include "tinydiff/nn/module.hpp"
 #include "tinydiff/ops/map.hpp"
 
 namespace tinydiff::optim {
 
-using NamedTensors = nn::NamedTensors;
+using NamedTensors = tinydiff::NamedTensors;  // core/named_tensors.hpp
 
 /// Hyperparameters of one parameter group; each optimiser derives its own.
 struct OptimizerOptions {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tinydiff/core/arg.hpp"
 #include "tinydiff/optim/optimizer.hpp"
 
 namespace tinydiff::optim {
