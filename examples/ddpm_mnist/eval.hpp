@@ -71,13 +71,13 @@ inline int eval_command(const EvalRun& run) {
     // In batches of 100, so memory stays flat for large N.
     std::vector<Tensor> parts;
     SamplingProgress progress(run.n, 100, opt.steps);
-    for (int64_t start = 0; start < run.n; start += 100) {
-      const int64_t len = std::min<int64_t>(100, run.n - start);
-      const std::vector<int64_t> labels(intended.begin() + start, intended.begin() + start + len);
-      parts.push_back(sample(as_denoiser(*loaded.model), schedule, opt, {len, 1, 28, 28}, labels, classes, gen,
-                             [&progress](int, int, const Tensor&, const Tensor&) { progress.step(); }));
-      progress.batch_done(len);
-    }
+    sample_in_batches(
+        as_denoiser(*loaded.model), schedule, opt, 1, intended, classes, gen, 100,
+        [&](int64_t, const Tensor& images) {
+          parts.push_back(images);
+          progress.batch_done(images.size(0));
+        },
+        [&progress](int64_t, int, int, const Tensor&, const Tensor&) { progress.step(); });
     samples = concat(parts, 0);
     // Unconditional samples (no classes, or guidance 0) have no intended label.
     if (classes == 0 || opt.guidance == 0.0) intended.clear();

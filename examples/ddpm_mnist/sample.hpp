@@ -92,15 +92,12 @@ inline int sample_command(const SampleRun& run) {
   std::vector<Tensor> grid_parts;
   int64_t in_grid = 0;
   SamplingProgress progress(run.n, kSampleBatch, opt.steps);
-  for (int64_t start = 0; start < run.n; start += kSampleBatch) {
-    const int64_t len = std::min(kSampleBatch, run.n - start);
-    const std::vector<int64_t> batch_labels(labels.begin() + start, labels.begin() + start + len);
-    const StepCallback on_step = [&](int i, int t, const Tensor& x_t, const Tensor& x0) {
-      if (start == 0 && record) record(i, t, x_t, x0);
-      progress.step();
-    };
-    const Tensor x = sample(as_denoiser(model), schedule, opt, {len, model.config.in_channels, 28, 28}, batch_labels,
-                            classes, gen, on_step);
+  const BatchStepCallback on_step = [&](int64_t start, int i, int t, const Tensor& x_t, const Tensor& x0) {
+    if (start == 0 && record) record(i, t, x_t, x0);
+    progress.step();
+  };
+  const BatchCallback on_batch = [&](int64_t, const Tensor& x) {
+    const int64_t len = x.size(0);
     if (!run.idx_prefix.empty()) {
       const std::vector<uint8_t> bytes = to_bytes(x);
       image_bytes.insert(image_bytes.end(), bytes.begin(), bytes.end());
@@ -111,7 +108,9 @@ inline int sample_command(const SampleRun& run) {
       in_grid += take;
     }
     progress.batch_done(len);
-  }
+  };
+  sample_in_batches(as_denoiser(model), schedule, opt, model.config.in_channels, labels, classes, gen, kSampleBatch,
+                    on_batch, on_step);
 
   io::GridOptions grid;
   grid.columns = 10;

@@ -342,4 +342,26 @@ inline Tensor sample(const Denoiser& model, const NoiseSchedule& schedule, const
   return sample_from(model, schedule, opt, tinydiff::randn(shape, &gen), labels, null_label, gen, on_step);
 }
 
+// One 28x28 image of `channels` per label, drawn `batch` at a time one batch after another from
+// `gen`, so that memory is bounded by the batch, not by labels.size(): on_batch(start, images)
+// receives each batch's images (samples start .. start + len - 1) and on_step(start, i, t, x_t, x0)
+// each step of each batch. (sample, eval and train's sample grids draw their images this way.)
+using BatchCallback = std::function<void(int64_t start, const Tensor& images)>;
+using BatchStepCallback = std::function<void(int64_t start, int i, int t, const Tensor& x_t, const Tensor& x0)>;
+inline void sample_in_batches(const Denoiser& model, const NoiseSchedule& schedule, const SamplerOptions& opt,
+                              int64_t channels, const std::vector<int64_t>& labels, int64_t null_label,
+                              tinydiff::Generator& gen, int64_t batch, const BatchCallback& on_batch,
+                              const BatchStepCallback& on_step = nullptr) {
+  TD_CHECK(batch > 0, "sample", "the batch must be positive, got ", batch);
+  const int64_t n = static_cast<int64_t>(labels.size());
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t len = std::min(batch, n - start);
+    const std::vector<int64_t> batch_labels(labels.begin() + start, labels.begin() + start + len);
+    StepCallback step_of_batch;
+    if (on_step)
+      step_of_batch = [&on_step, start](int i, int t, const Tensor& x_t, const Tensor& x0) { on_step(start, i, t, x_t, x0); };
+    on_batch(start, sample(model, schedule, opt, {len, channels, 28, 28}, batch_labels, null_label, gen, step_of_batch));
+  }
+}
+
 }  // namespace ddpm

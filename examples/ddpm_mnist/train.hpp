@@ -86,14 +86,10 @@ inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const 
   opt.prediction = prediction_kind(diffusion.prediction);
   tinydiff::empty_cache();
   tinydiff::Generator gen(seed);
-  const std::vector<int64_t> labels = grid_labels(n, model.config.num_classes);
   std::vector<Tensor> parts;
-  for (int64_t start = 0; start < n; start += max_batch) {
-    const int64_t len = std::min(max_batch, n - start);
-    parts.push_back(sample(as_denoiser(model), schedule, opt, {len, model.config.in_channels, 28, 28},
-                           std::vector<int64_t>(labels.begin() + start, labels.begin() + start + len),
-                           model.config.num_classes, gen));
-  }
+  sample_in_batches(as_denoiser(model), schedule, opt, model.config.in_channels,
+                    grid_labels(n, model.config.num_classes), model.config.num_classes, gen, max_batch,
+                    [&parts](int64_t, const Tensor& images) { parts.push_back(images); });
   tinydiff::io::GridOptions grid;
   grid.columns = 10;
   grid.scale = 2;
