@@ -281,6 +281,18 @@ inline void weight_chunk4(const TierKernels& tier, const float* x, const float* 
   for (int k = 0; k < 36; ++k) conv_gemm(true, C, K, P, V + k * v_stride, dM + k * m_stride, dU + k * C * K, true);
 }
 
+// out = the convolution of `in` with the 3x3 filters w under shape s (+ b when not null): w's
+// transform into U (rotated with flip, for the input gradient, where s has the channels swapped),
+// then the F(2x2, 3x3) or F(4x4, 3x3) pass that s.tile names.
+inline void transform_and_run(const float* in, const float* w, bool flip, const float* b, float* out,
+                              const WinogradShape& s) {
+  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(s.points() * s.out_channels * s.in_channels));
+  const bool f4 = s.tile == 4;
+  transform_weights(w, s.out_channels, s.in_channels, flip, s.tile, f4, U);
+  if (f4) winograd4_run(in, U, b, out, s);
+  else winograd2_run(in, U, b, out, s);
+}
+
 }  // namespace winograd_detail
 
 // y [N, Cout, H, W] = conv2d(x [N, Cin, H, W], w [Cout, Cin, 3, 3], stride 1, padding 1) (+ b [Cout] when not null).
@@ -288,11 +300,7 @@ inline void weight_chunk4(const TierKernels& tier, const float* x, const float* 
 inline void winograd_conv3x3_forward(const float* x, const float* w, const float* b, float* y,
                                      const WinogradShape& s) {
   if (s.batch == 0 || s.out_channels == 0 || s.height == 0 || s.width == 0) return;
-  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(s.points() * s.out_channels * s.in_channels));
-  const bool f4 = s.tile == 4;
-  winograd_detail::transform_weights(w, s.out_channels, s.in_channels, false, s.tile, f4, U);
-  if (f4) winograd_detail::winograd4_run(x, U, b, y, s);
-  else winograd_detail::winograd2_run(x, U, b, y, s);
+  winograd_detail::transform_and_run(x, w, /*flip=*/false, b, y, s);
 }
 
 // dx [N, Cin, H, W] = the input gradient of that conv for dy [N, Cout, H, W]: the conv of dy
@@ -302,11 +310,7 @@ inline void winograd_conv3x3_backward_input(const float* dy, const float* w, flo
   WinogradShape t = s;
   t.in_channels = s.out_channels;
   t.out_channels = s.in_channels;
-  float* U = thread_scratch(ScratchSlot::kWeights, static_cast<size_t>(t.points() * t.out_channels * t.in_channels));
-  const bool f4 = s.tile == 4;
-  winograd_detail::transform_weights(w, t.out_channels, t.in_channels, true, t.tile, f4, U);
-  if (f4) winograd_detail::winograd4_run(dy, U, nullptr, dx, t);
-  else winograd_detail::winograd2_run(dy, U, nullptr, dx, t);
+  winograd_detail::transform_and_run(dy, w, /*flip=*/true, nullptr, dx, t);
 }
 
 // dw [Cout, Cin, 3, 3] = the weight gradient of that conv for x [N, Cin, H, W] and dy [N, Cout, H, W].

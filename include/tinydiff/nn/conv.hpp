@@ -19,6 +19,23 @@ namespace detail {
 inline void print_int2(std::ostream& out, const char* name, const Int2& v) {
   out << ", " << name << "=(" << v.h << ", " << v.w << ")";
 }
+
+/// The channel checks every convolution module makes on its options (Conv1d, Conv2d, ConvTranspose2d).
+inline void check_conv_channels(const char* module, int64_t in_channels, int64_t out_channels, int64_t groups) {
+  TD_CHECK(in_channels > 0 && out_channels > 0 && groups > 0, module,
+           "in_channels, out_channels and groups must be positive, got ", in_channels, ", ", out_channels, ", ",
+           groups);
+  TD_CHECK(in_channels % groups == 0 && out_channels % groups == 0, module, "in_channels ", in_channels,
+           " and out_channels ", out_channels, " must be divisible by groups ", groups);
+}
+
+/// check_conv_channels and a positive kernel size (Conv2d, ConvTranspose2d).
+inline void check_conv2d_options(const char* module, int64_t in_channels, int64_t out_channels, int64_t groups,
+                                 Int2 kernel_size) {
+  check_conv_channels(module, in_channels, out_channels, groups);
+  TD_CHECK(kernel_size.h > 0 && kernel_size.w > 0, module, "kernel_size must be positive, got (", kernel_size.h,
+           ", ", kernel_size.w, ")");
+}
 }  // namespace detail
 
 struct Conv2dOptions {
@@ -39,13 +56,7 @@ class Conv2d : public UnaryModule {
   /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Conv2d(const Conv2dOptions& options_, Generator* gen = nullptr) : UnaryModule("Conv2d"), options(options_) {
     const auto& o = options;
-    TD_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0, "Conv2d",
-             "in_channels, out_channels and groups must be positive, got ", o.in_channels(), ", ", o.out_channels(),
-             ", ", o.groups());
-    TD_CHECK(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, "Conv2d", "in_channels ",
-             o.in_channels(), " and out_channels ", o.out_channels(), " must be divisible by groups ", o.groups());
-    TD_CHECK(o.kernel_size().h > 0 && o.kernel_size().w > 0, "Conv2d", "kernel_size must be positive, got (",
-             o.kernel_size().h, ", ", o.kernel_size().w, ")");
+    detail::check_conv2d_options("Conv2d", o.in_channels(), o.out_channels(), o.groups(), o.kernel_size());
     weight = register_parameter(
         "weight", empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size().h, o.kernel_size().w}));
     if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));
@@ -94,14 +105,7 @@ class ConvTranspose2d : public UnaryModule {
   explicit ConvTranspose2d(const ConvTranspose2dOptions& options_, Generator* gen = nullptr)
       : UnaryModule("ConvTranspose2d"), options(options_) {
     const auto& o = options;
-    TD_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0, "ConvTranspose2d",
-             "in_channels, out_channels and groups must be positive, got ", o.in_channels(), ", ", o.out_channels(),
-             ", ", o.groups());
-    TD_CHECK(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, "ConvTranspose2d",
-             "in_channels ", o.in_channels(), " and out_channels ", o.out_channels(), " must be divisible by groups ",
-             o.groups());
-    TD_CHECK(o.kernel_size().h > 0 && o.kernel_size().w > 0, "ConvTranspose2d", "kernel_size must be positive, got (",
-             o.kernel_size().h, ", ", o.kernel_size().w, ")");
+    detail::check_conv2d_options("ConvTranspose2d", o.in_channels(), o.out_channels(), o.groups(), o.kernel_size());
     weight = register_parameter(
         "weight", empty({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size().h, o.kernel_size().w}));
     if (o.bias()) bias = register_parameter("bias", empty({o.out_channels()}));

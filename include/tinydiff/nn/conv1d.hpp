@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "tinydiff/core/factories.hpp"
+#include "tinydiff/nn/conv.hpp"  // detail::check_conv_channels
 #include "tinydiff/nn/init.hpp"
 #include "tinydiff/nn/module.hpp"
 #include "tinydiff/ops/conv1d.hpp"
@@ -32,11 +33,7 @@ class Conv1d : public UnaryModule {
   /// Initial values are drawn from `gen`, or the default generator when null.
   explicit Conv1d(const Conv1dOptions& options_, Generator* gen = nullptr) : UnaryModule("Conv1d"), options(options_) {
     const auto& o = options;
-    TD_CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0, "Conv1d",
-             "in_channels, out_channels and groups must be positive, got ", o.in_channels(), ", ", o.out_channels(),
-             ", ", o.groups());
-    TD_CHECK(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, "Conv1d", "in_channels ",
-             o.in_channels(), " and out_channels ", o.out_channels(), " must be divisible by groups ", o.groups());
+    detail::check_conv_channels("Conv1d", o.in_channels(), o.out_channels(), o.groups());
     TD_CHECK(o.kernel_size() > 0, "Conv1d", "kernel_size must be positive, got ", o.kernel_size());
     TD_CHECK(o.stride() > 0 && o.dilation() > 0 && o.padding() >= 0, "Conv1d", "stride ", o.stride(),
              " and dilation ", o.dilation(), " must be positive and padding ", o.padding(), " non-negative");

@@ -34,6 +34,16 @@
 #include "tinydiff/core/named_tensors.hpp"
 #include "tinydiff/core/tensor.hpp"
 
+namespace tinydiff::detail {
+/// Entry i of a module container (`owner`: ModuleList, Sequential) as type M; throws if it is not one.
+template <typename M, typename Entry>
+std::shared_ptr<M> entry_as(const std::shared_ptr<Entry>& entry, size_t i, const char* owner) {
+  auto typed = std::dynamic_pointer_cast<M>(entry);
+  TD_CHECK(typed != nullptr, owner, "entry ", i, " (", entry->name(), ") is not of the requested type");
+  return typed;
+}
+}  // namespace tinydiff::detail
+
 namespace tinydiff::nn {
 
 /// (name, tensor) pairs in a fixed order: state dicts, named parameters (core/named_tensors.hpp).
@@ -293,9 +303,7 @@ class ModuleList : public Module {
   /// Entry i as type M; throws if it is not one.
   template <typename M>
   std::shared_ptr<M> ptr(size_t i) const {
-    auto typed = std::dynamic_pointer_cast<M>(ptr(i));
-    TD_CHECK(typed != nullptr, "ModuleList", "entry ", i, " (", modules_[i]->name(), ") is not of the requested type");
-    return typed;
+    return tinydiff::detail::entry_as<M>(ptr(i), i, "ModuleList");
   }
   template <typename M>
   M& at(size_t i) const {

@@ -51,9 +51,7 @@ class Sequential : public UnaryModule {
   /// Entry i as type M; throws if it is not one.
   template <typename M>
   std::shared_ptr<M> ptr(size_t i) const {
-    auto typed = std::dynamic_pointer_cast<M>(ptr(i));
-    TD_CHECK(typed != nullptr, "Sequential", "entry ", i, " (", modules_[i]->name(), ") is not of the requested type");
-    return typed;
+    return tinydiff::detail::entry_as<M>(ptr(i), i, "Sequential");
   }
   std::vector<std::shared_ptr<UnaryModule>>::const_iterator begin() const { return modules_.begin(); }
   std::vector<std::shared_ptr<UnaryModule>>::const_iterator end() const { return modules_.end(); }

@@ -41,10 +41,7 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tens
            "running_mean and running_var must both be given or both be undefined");
   TD_CHECK(training || running_mean.defined(), "batch_norm",
            "evaluation (training=false) needs running_mean and running_var");
-  detail::check_norm_param(running_mean, {C}, "batch_norm", "running_mean", x.shape());
-  detail::check_norm_param(running_var, {C}, "batch_norm", "running_var", x.shape());
-  detail::check_norm_param(weight, {C}, "batch_norm", "weight", x.shape());
-  detail::check_norm_param(bias, {C}, "batch_norm", "bias", x.shape());
+  detail::check_channel_params("batch_norm", x, running_mean, running_var, weight, bias);
   const int64_t M = N * S;
   TD_CHECK(!training || M > 1, "batch_norm", "expected more than 1 value per channel when training, got input of shape ",
            shape_str(x.shape()));
@@ -112,10 +109,7 @@ inline Tensor instance_norm(const Tensor& x, const Tensor& running_mean = Tensor
            "running_mean and running_var must both be given or both be undefined");
   TD_CHECK(use_input_stats || running_mean.defined(), "instance_norm",
            "use_input_stats=false needs running_mean and running_var");
-  detail::check_norm_param(running_mean, {C}, "instance_norm", "running_mean", x.shape());
-  detail::check_norm_param(running_var, {C}, "instance_norm", "running_var", x.shape());
-  detail::check_norm_param(weight, {C}, "instance_norm", "weight", x.shape());
-  detail::check_norm_param(bias, {C}, "instance_norm", "bias", x.shape());
+  detail::check_channel_params("instance_norm", x, running_mean, running_var, weight, bias);
   TD_CHECK(eps >= 0.0, "instance_norm", "eps must be non-negative, got ", eps);
   int64_t S = 1;
   for (int64_t d = 2; d < x.dim(); ++d) S *= x.size(d);

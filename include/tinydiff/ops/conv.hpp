@@ -55,6 +55,17 @@ inline int64_t transposed_output_size(const char* op, int64_t in, int64_t kernel
                                     output_padding, op, "output size");
   return checked_sub(grown, checked_mul(2, padding, op, "2 * padding"), op, "output size");
 }
+/// The kernel window's fields of p: its size, stride, padding and dilation.
+inline void set_window(kernels::ConvParams& p, int64_t kh, int64_t kw, Int2 stride, Int2 padding, Int2 dilation) {
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = stride.h;
+  p.stride_w = stride.w;
+  p.pad_h = padding.h;
+  p.pad_w = padding.w;
+  p.dilation_h = dilation.h;
+  p.dilation_w = dilation.w;
+}
 }  // namespace detail
 
 /// y = conv2d(x, w, b): x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw], b [Cout] (optional),
@@ -96,14 +107,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
   p.in_w = w;
   p.out_h = (padded_h - extent_h) / stride.h + 1;
   p.out_w = (padded_w - extent_w) / stride.w + 1;
-  p.kernel_h = kh;
-  p.kernel_w = kw;
-  p.stride_h = stride.h;
-  p.stride_w = stride.w;
-  p.pad_h = padding.h;
-  p.pad_w = padding.w;
-  p.dilation_h = dilation.h;
-  p.dilation_w = dilation.w;
+  detail::set_window(p, kh, kw, stride, padding, dilation);
   kernels::check_conv_sizes(p, op);
 
   Tensor y = Tensor::empty({n, cout, p.out_h, p.out_w});
@@ -184,14 +188,7 @@ inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tens
   p.in_w = out_w;
   p.out_h = h;  // given, not derived: with output_padding >= stride C's own formula would differ
   p.out_w = w;
-  p.kernel_h = kh;
-  p.kernel_w = kw;
-  p.stride_h = stride.h;
-  p.stride_w = stride.w;
-  p.pad_h = padding.h;
-  p.pad_w = padding.w;
-  p.dilation_h = dilation.h;
-  p.dilation_w = dilation.w;
+  detail::set_window(p, kh, kw, stride, padding, dilation);
   kernels::check_conv_sizes(p, op);
 
   Tensor y = Tensor::empty({n, cout, out_h, out_w});

@@ -20,6 +20,28 @@ inline void check_norm_param(const Tensor& p, const Shape& expected, const char*
   TD_CHECK(p.shape() == expected, op, which, " of shape ", shape_str(p.shape()), " does not match expected ",
            shape_str(expected), " for input of shape ", shape_str(x_shape));
 }
+
+/// Checks that x is defined and that normalized_shape is non-empty and matches x's trailing dims
+/// (layer_norm, rms_norm).
+inline void check_normalized_shape(const char* op, const Tensor& x, const Shape& normalized_shape) {
+  check_defined(op, "input", x);
+  const auto k = static_cast<int64_t>(normalized_shape.size());
+  bool matches = k >= 1 && x.dim() >= k;
+  for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];
+  TD_CHECK(matches, op, "normalized_shape ", shape_str(normalized_shape),
+           " must be non-empty and match the trailing dims of input of shape ", shape_str(x.shape()));
+}
+
+/// Checks the optional per-channel tensors of x [N, C, *] (batch_norm, instance_norm): each
+/// defined one has shape [C].
+inline void check_channel_params(const char* op, const Tensor& x, const Tensor& running_mean,
+                                 const Tensor& running_var, const Tensor& weight, const Tensor& bias) {
+  const Shape channels{x.size(1)};
+  check_norm_param(running_mean, channels, op, "running_mean", x.shape());
+  check_norm_param(running_var, channels, op, "running_var", x.shape());
+  check_norm_param(weight, channels, op, "weight", x.shape());
+  check_norm_param(bias, channels, op, "bias", x.shape());
+}
 }  // namespace detail
 
 /// Group norm over x [N, C, *]: the C channels split into num_groups groups; each
@@ -71,12 +93,8 @@ inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weig
 ///     dweight = sum g xhat,  dbias = sum g   (over the leading dims)
 inline Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                          const Tensor& bias = Tensor(), double eps = 1e-5) {
-  detail::check_defined("layer_norm", "input", x);
+  detail::check_normalized_shape("layer_norm", x, normalized_shape);
   const auto k = static_cast<int64_t>(normalized_shape.size());
-  bool matches = k >= 1 && x.dim() >= k;
-  for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];
-  TD_CHECK(matches, "layer_norm", "normalized_shape ", shape_str(normalized_shape),
-           " must be non-empty and match the trailing dims of input of shape ", shape_str(x.shape()));
   TD_CHECK(eps >= 0.0, "layer_norm", "eps must be non-negative, got ", eps);
   detail::check_norm_param(weight, normalized_shape, "layer_norm", "weight", x.shape());
   detail::check_norm_param(bias, normalized_shape, "layer_norm", "bias", x.shape());

@@ -20,12 +20,8 @@ namespace tinydiff {
 /// eps defaults to float32's machine epsilon (torch.finfo(torch.float32).eps), as PyTorch's eps=None.
 inline Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                        std::optional<double> eps = std::nullopt) {
-  detail::check_defined("rms_norm", "input", x);
+  detail::check_normalized_shape("rms_norm", x, normalized_shape);
   const auto k = static_cast<int64_t>(normalized_shape.size());
-  bool matches = k >= 1 && x.dim() >= k;
-  for (int64_t i = 0; matches && i < k; ++i) matches = x.size(x.dim() - k + i) == normalized_shape[i];
-  TD_CHECK(matches, "rms_norm", "normalized_shape ", shape_str(normalized_shape),
-           " must be non-empty and match the trailing dims of input of shape ", shape_str(x.shape()));
   const double e = eps ? *eps : static_cast<double>(FLT_EPSILON);
   TD_CHECK(e >= 0.0, "rms_norm", "eps must be non-negative, got ", e);
   detail::check_norm_param(weight, normalized_shape, "rms_norm", "weight", x.shape());
