@@ -6,7 +6,8 @@
 #     CKPT     ema.safetensors (or checkpoint.safetensors) of a training run
 #     OUTDIR   where each setting's JSON goes (OUTDIR/<sampler>-<steps>-g<guidance>.json)
 #     N        samples per setting (1000 = 100 per class)
-#     SETTING  sampler:steps:guidance, e.g. ddim:50:1 ddpm:250:1.5
+#     SETTING  sampler:steps:guidance[:spacing], e.g. ddim:50:1 ddpm:250:1.5 dpmpp2m:15:2:trailing
+#              (spacing: uniform, trailing or logsnr; eval's default when left out)
 #
 # Needs the built binaries (build-release, as scripts/run.sh builds them, plus the
 # mnist_classifier target); trains the judge classifier once if OUTDIR/../classifier
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 4 ]; then
-  sed -n '2,13p' "$0" >&2
+  sed -n '2,14p' "$0" >&2
   exit 2
 fi
 ckpt=$1 outdir=$2 n=$3
@@ -27,12 +28,13 @@ if [ ! -f "$judge" ]; then
 fi
 files=()
 for setting in "$@"; do
-  IFS=: read -r sampler steps guidance <<<"$setting"
-  json="$outdir/$sampler-$steps-g$guidance.json"
+  IFS=: read -r sampler steps guidance spacing <<<"$setting"
+  name="$sampler-$steps-g$guidance${spacing:+-$spacing}"
+  json="$outdir/$name.json"
   if [ ! -f "$json" ]; then
     start=$(date +%s)
     "$bin/ddpm_mnist/ddpm_mnist" eval --classifier "$judge" --ckpt "$ckpt" --n "$n" --sampler "$sampler" \
-      --steps "$steps" --guidance "$guidance" --json "$json" >"$outdir/$sampler-$steps-g$guidance.log"
+      --steps "$steps" --guidance "$guidance" ${spacing:+--spacing "$spacing"} --json "$json" >"$outdir/$name.log"
     echo "$setting: $(($(date +%s) - start)) s" >&2
   fi
   files+=("$json")

@@ -19,8 +19,8 @@ def row(path):
     def fraction(key):
         return "-" if r.get(key) is None else "{:.3f}".format(r[key])
 
-    return "| {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {:.3f} |".format(
-        s.get("kind", "-").upper(), s.get("steps", "-"), s.get("guidance", float("nan")), r["n"], r["fid"],
+    return "| {} | {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {:.3f} |".format(
+        s.get("kind", "-").upper(), s.get("steps", "-"), s.get("spacing", "-"), s.get("guidance", float("nan")), r["n"], r["fid"],
         r["fid_floor"], r["fid_ratio"], kid("kid"), kid("kid_floor"), fraction("precision"), fraction("recall"),
         "-" if acc is None else "{:.3f}".format(acc), r["nearest_train_distance"])
 
@@ -28,9 +28,9 @@ def row(path):
 def main(paths):
     if not paths:
         sys.exit("usage: quality_table.py EVAL.json...")
-    print("| sampler | steps | guidance s | N | FID | floor | FID / floor | KID ± s.e. | KID floor | precision | recall "
+    print("| sampler | steps | spacing | guidance s | N | FID | floor | FID / floor | KID ± s.e. | KID floor | precision | recall "
           "| label accuracy | nearest-train distance |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in paths:
         print(row(p))
 

@@ -10,6 +10,7 @@
 // names (what `sample` uses, and what loads into PyTorch with strict=True).
 #include <cinttypes>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,12 @@
 
 #include "config.hpp"
 #include "unet.hpp"
+
+// The full preset's EMA weights, kept in the repository (weights/README.md: the command and
+// revision that trained them, and their measured quality). The build passes the absolute path.
+#ifndef DDPM_MNIST_SHIPPED_WEIGHTS
+#define DDPM_MNIST_SHIPPED_WEIGHTS "examples/ddpm_mnist/weights/full_ema.safetensors"
+#endif
 
 namespace ddpm {
 
@@ -159,6 +166,19 @@ inline TrainingState load_training_checkpoint(const std::string& path, UNet& mod
 // ones with use_ema = false) or from a weights file (plain state_dict names). The
 // architecture comes from the file's metadata; a file without it (e.g. saved from
 // PyTorch) is read as `fallback`.
+// The checkpoint `sample` and `eval` draw from: the one given, or else the shipped weights
+// (saying so on stdout, so a user knows which model drew the digits).
+inline std::string checkpoint_or_shipped(const std::string& given, const char* command) {
+  if (!given.empty()) return given;
+  const std::string shipped = DDPM_MNIST_SHIPPED_WEIGHTS;
+  if (!std::ifstream(shipped).good())
+    throw tinydiff::Error(std::string(command) + ": no --ckpt given, and the shipped weights are not at '" + shipped +
+                          "' (pass --ckpt with a checkpoint.safetensors or ema.safetensors of your own)");
+  std::printf("%s: no --ckpt given: using the shipped weights %s (full preset; weights/README.md)\n", command,
+              shipped.c_str());
+  return shipped;
+}
+
 struct LoadedModel {
   std::shared_ptr<UNet> model;
   DiffusionConfig diffusion;

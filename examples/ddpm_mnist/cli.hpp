@@ -30,6 +30,9 @@ struct CommandLine {
   // train: the run settings (resume.hpp's names) given on the command line, a --preset counting
   // as every training setting; with --resume, the others come from the checkpoint.
   std::vector<std::string> train_settings_given;
+  // train: the output flags given ("out", "sample-every", ...); with --resume, the others are the
+  // checkpoint's preset's, and the output folder the checkpoint's own.
+  std::vector<std::string> train_outputs_given;
   SampleRun sample;
   EvalRun eval;
 };
@@ -270,8 +273,10 @@ class Cli {
            train_cmd_->add_option("--guidance", o.guidance, "guidance scale of the sample grids")
                ->check(CLI::NonNegativeNumber & finite()),
            [](TrainConfig& c, const TrainConfig& f) { c.guidance = f.guidance; });
-    train_cmd_->add_option("--out", train.out_dir, "output folder (checkpoints, log.csv, sample grids)")
-        ->capture_default_str();
+    out_opt_ = train_cmd_->add_option("--out", train.out_dir,
+                                      "output folder (checkpoints, log.csv, sample grids; with --resume: the "
+                                      "checkpoint's folder)")
+                   ->capture_default_str();
     train_cmd_->add_option("--resume", train.resume,
                            "continue from this checkpoint, with its run's settings (flags given must agree)")
         ->check(CLI::ExistingFile);
@@ -295,7 +300,8 @@ class Cli {
     sample_cmd_ = app_.add_subcommand("sample", "draw samples from a checkpoint");
     sample_cmd_->add_option("--threads", line_.threads, "worker threads (default: all cores)")
         ->check(cli_detail::thread_range());
-    sample_cmd_->add_option("--ckpt", sample.ckpt, "checkpoint.safetensors or ema.safetensors")->required()
+    sample_cmd_->add_option("--ckpt", sample.ckpt,
+                            "checkpoint.safetensors or ema.safetensors (default: the shipped full-preset weights)")
         ->check(CLI::ExistingFile);
     sample_cmd_->add_option("--n", sample.n, "number of samples")->capture_default_str()->check(CLI::Range(1, 100000));
     add_sampler_flags(*sample_cmd_, sample.sampler);
@@ -331,7 +337,8 @@ class Cli {
     cmd->add_option("--threads", line_.threads, "worker threads (default: all cores)")->check(cli_detail::thread_range());
     cmd->add_option("--classifier", eval.classifier, "weights written by mnist_classifier")->capture_default_str()
         ->check(CLI::ExistingFile);
-    cmd->add_option("--ckpt", eval.ckpt, "draw the samples from this checkpoint")->check(CLI::ExistingFile);
+    cmd->add_option("--ckpt", eval.ckpt, "draw the samples from this checkpoint (default: the shipped weights)")
+        ->check(CLI::ExistingFile);
     cmd->add_option("--idx", eval.idx_prefix, "or read PREFIX-images-idx3-ubyte.gz (+ PREFIX-labels-idx1-ubyte.gz)");
     cmd->add_option("--n", eval.n, "samples to draw (classes 0..9 in turn)")->capture_default_str()
         ->check(CLI::Range(2, 9000));
@@ -376,10 +383,13 @@ class Cli {
     const bool preset_given = preset_opt_->count() > 0;
     if (preset_given) line.train_settings_given = training_settings();
     for (const TrainFlag& flag : train_flags_) {
+      if (preset_given && !flag.run_setting) line.train_outputs_given.push_back(flag.name);
       if (flag.option->count() == 0) continue;
       flag.apply(train.train, flags_);
       if (flag.run_setting && !contains(overridden, flag.name)) line.train_settings_given.push_back(flag.name);
+      if (!flag.run_setting) line.train_outputs_given.push_back(flag.name);
     }
+    if (out_opt_->count() > 0) line.train_outputs_given.push_back("out");
     for (const auto& [name, option] : model_options_)
       if (option->count() > 0 && !contains(overridden, name)) line.train_settings_given.push_back(name);
     train.overrides = overridden;
@@ -391,6 +401,7 @@ class Cli {
   CLI::App* train_cmd_ = nullptr;
   CLI::App* sample_cmd_ = nullptr;
   CLI::Option* preset_opt_ = nullptr;
+  CLI::Option* out_opt_ = nullptr;
   std::string preset_name_ = "quick";
   TrainConfig flags_;  // the training flags' values, applied over the preset
   std::vector<TrainFlag> train_flags_;

@@ -30,10 +30,10 @@ namespace ddpm {
 
 struct EvalRun {
   std::string classifier = "mnist_classifier.safetensors";
-  std::string ckpt;        // draw samples from this checkpoint, or
+  std::string ckpt;        // draw samples from this checkpoint (empty, and no --idx: the shipped weights), or
   std::string idx_prefix;  // read PREFIX-images-idx3-ubyte.gz (+ PREFIX-labels-idx1-ubyte.gz if present)
   int64_t n = 1000;        // samples to draw (100 per class for 1000)
-  SamplerOptions sampler;
+  SamplerOptions sampler = default_sampling();
   uint64_t seed = 1;
   int64_t pr_k = 3;        // precision / recall: balls to the k-th nearest neighbour
   int64_t kid_subsets = 10;
@@ -47,7 +47,8 @@ constexpr int64_t kReferenceDigits = 1000;
 // The samples are judged against the embedded digits' held-out part (data.hpp: kHeldOutDigits).
 inline int eval_command(const EvalRun& run) {
   using namespace tinydiff;
-  TD_CHECK(run.ckpt.empty() != run.idx_prefix.empty(), "eval", "give exactly one of --ckpt and --idx");
+  TD_CHECK(run.ckpt.empty() || run.idx_prefix.empty(), "eval", "give one of --ckpt and --idx, not both");
+  const std::string ckpt = run.idx_prefix.empty() ? checkpoint_or_shipped(run.ckpt, "eval") : "";
   mnist::Classifier judge;
   io::load(judge, run.classifier);
   judge.eval();
@@ -56,8 +57,8 @@ inline int eval_command(const EvalRun& run) {
   Tensor samples;
   std::vector<int64_t> intended;
   std::string source;
-  if (!run.ckpt.empty()) {
-    LoadedModel loaded = load_model_for_sampling(run.ckpt, true, UNetConfig{}, DiffusionConfig{});
+  if (!ckpt.empty()) {
+    LoadedModel loaded = load_model_for_sampling(ckpt, true, UNetConfig{}, DiffusionConfig{});
     const NoiseSchedule schedule = NoiseSchedule::by_name(loaded.diffusion.schedule, loaded.diffusion.T);
     SamplerOptions opt = run.sampler;
     opt.prediction = prediction_kind(loaded.diffusion.prediction);
@@ -66,7 +67,7 @@ inline int eval_command(const EvalRun& run) {
     intended = grid_labels(run.n, classes);
     Generator gen(run.seed);
     std::printf("drawing %lld samples from %s (%s, %d steps, guidance %.3g)...\n", static_cast<long long>(run.n),
-                run.ckpt.c_str(), opt.kind.c_str(), opt.steps, opt.guidance);
+                ckpt.c_str(), opt.kind.c_str(), opt.steps, opt.guidance);
     std::fflush(stdout);
     // In batches of 100, so memory stays flat for large N.
     std::vector<Tensor> parts;
@@ -81,7 +82,7 @@ inline int eval_command(const EvalRun& run) {
     samples = concat(parts, 0);
     // Unconditional samples (no classes, or guidance 0) have no intended label.
     if (classes == 0 || opt.guidance == 0.0) intended.clear();
-    source = run.ckpt;
+    source = ckpt;
   } else {
     const Tensor raw = io::load_idx_images(run.idx_prefix + "-images-idx3-ubyte.gz");
     samples = raw * 2.0f - 1.0f;
@@ -168,7 +169,7 @@ inline int eval_command(const EvalRun& run) {
                         {"pr_k", run.pr_k}, {"histogram", histogram},
                         {"nearest_train_distance", nearest_samples}, {"nearest_train_distance_real", nearest_real}};
     if (!intended.empty()) j["label_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
-    if (!run.ckpt.empty())
+    if (!ckpt.empty())
       j["sampler"] = {{"kind", run.sampler.kind}, {"steps", run.sampler.steps}, {"spacing", run.sampler.spacing},
                       {"guidance", run.sampler.guidance},
                       {"eta", run.sampler.eta}, {"seed", run.seed}};

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     std::printf("ddpm_mnist: %s\n", tinydiff::cpu_info().summary().c_str());
     switch (command.command) {
       case ddpm::CommandLine::Command::Train:
-        if (!command.train.resume.empty()) ddpm::adopt_checkpoint_settings(command.train, command.train_settings_given);
+        if (!command.train.resume.empty()) ddpm::adopt_checkpoint_settings(command.train, command.train_settings_given,
+                                                                          command.train_outputs_given);
         return ddpm::train(command.train);
       case ddpm::CommandLine::Command::Sample:
         return ddpm::sample_command(command.sample);

@@ -10,6 +10,7 @@
 //   - `--override NAME=VALUE` changes one on purpose (not the architecture: the weights fix it).
 // Settings are named as their flags: "lr" is --lr.
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -131,8 +132,11 @@ inline TrainRun checkpoint_run(const std::string& path) {
 }
 
 // `run` with every setting that is not in `given` (nor overridden) taken from the checkpoint's
-// run; the preset's name too, unless "preset" is in `given`.
-inline void adopt_checkpoint_settings(TrainRun& run, const std::vector<std::string>& given) {
+// run; the preset's name too, unless "preset" is in `given`. What the run writes and where
+// (`outputs_given` names the output flags given, and "out"): as the checkpoint's preset writes
+// (a resumed full run keeps its grids every 2,500 steps), into the checkpoint's own folder.
+inline void adopt_checkpoint_settings(TrainRun& run, const std::vector<std::string>& given,
+                                      const std::vector<std::string>& outputs_given = {}) {
   const TrainRun saved = checkpoint_run(run.resume);
   const nlohmann::json saved_settings = run_settings(saved);
   auto named = [](const std::vector<std::string>& names, const std::string& name) {
@@ -141,6 +145,18 @@ inline void adopt_checkpoint_settings(TrainRun& run, const std::vector<std::stri
   for (const auto& [name, value] : saved_settings.items())
     if (!named(given, name) && !named(run.overrides, name)) set_run_setting(run, name, value);
   if (!named(given, "preset")) run.train.preset = saved.train.preset;
+  if (saved.train.preset == "quick" || saved.train.preset == "full" || saved.train.preset == "test") {
+    const TrainConfig writes = preset(saved.train.preset);
+    if (!named(outputs_given, "sample-every")) run.train.sample_every = writes.sample_every;
+    if (!named(outputs_given, "checkpoint-every")) run.train.checkpoint_every = writes.checkpoint_every;
+    if (!named(outputs_given, "log-every")) run.train.log_every = writes.log_every;
+    if (!named(outputs_given, "guidance")) run.train.guidance = writes.guidance;
+    run.train.sample_steps = writes.sample_steps;
+  }
+  if (!named(outputs_given, "out")) {
+    const std::filesystem::path folder = std::filesystem::path(run.resume).parent_path();
+    run.out_dir = folder.empty() ? "." : folder.string();
+  }
 }
 
 // A setting's value as one would type it after its flag: 0.002, 1,2,2, cosine.

@@ -17,11 +17,11 @@
 namespace ddpm {
 
 struct SampleRun {
-  std::string ckpt;
+  std::string ckpt;             // empty: the shipped weights (checkpoint_or_shipped)
   bool raw_weights = false;     // sample with the raw weights instead of the EMA
   int64_t n = 100;
   int64_t label = -1;           // -1: classes 0..9 in turn; else this class for every sample
-  SamplerOptions sampler;
+  SamplerOptions sampler = default_sampling();
   uint64_t seed = 1;
   std::string out = "samples.png";
   int scale = 3;
@@ -50,7 +50,8 @@ inline std::vector<uint8_t> to_bytes(const Tensor& images) {
 
 inline int sample_command(const SampleRun& run) {
   using namespace tinydiff;
-  LoadedModel loaded = load_model_for_sampling(run.ckpt + "", !run.raw_weights, run.fallback_model, run.fallback_diffusion);
+  const std::string ckpt = checkpoint_or_shipped(run.ckpt, "sample");
+  LoadedModel loaded = load_model_for_sampling(ckpt, !run.raw_weights, run.fallback_model, run.fallback_diffusion);
   UNet& model = *loaded.model;
   const NoiseSchedule schedule = NoiseSchedule::by_name(loaded.diffusion.schedule, loaded.diffusion.T);
   SamplerOptions opt = run.sampler;

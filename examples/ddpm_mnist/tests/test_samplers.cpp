@@ -311,7 +311,7 @@ TEST_CASE("sample refuses an unknown sampler or spacing, naming it") {
                        "sampling_timesteps: unknown spacing 'karras' (uniform, trailing or logsnr)", tinydiff::Error);
 }
 
-TEST_CASE("command line: --sampler and --spacing reach sample and eval; defaults DDIM on uniform steps") {
+TEST_CASE("command line: --sampler and --spacing reach sample and eval; defaults the fast default_sampling()") {
   auto parse = [](const std::string& line) {
     std::vector<std::string> args = {"ddpm_mnist"};
     std::istringstream words(line);
@@ -326,9 +326,14 @@ TEST_CASE("command line: --sampler and --spacing reach sample and eval; defaults
   const CommandLine e = parse("eval --ckpt " + file + " --sampler unipc --spacing trailing");
   CHECK(e.eval.sampler.kind == "unipc");
   CHECK(e.eval.sampler.spacing == "trailing");
-  const CommandLine d = parse("eval --ckpt " + file);
-  CHECK(d.eval.sampler.kind == "ddim");
-  CHECK(d.eval.sampler.spacing == "uniform");
+  for (const CommandLine& d : {parse("eval --ckpt " + file), parse("sample")}) {
+    const SamplerOptions& opt = d.command == CommandLine::Command::Eval ? d.eval.sampler : d.sample.sampler;
+    CHECK(opt.kind == "dpmpp2m");
+    CHECK(opt.spacing == "trailing");
+    CHECK(opt.steps == default_sampling().steps);
+    CHECK(opt.guidance == 1.5);
+  }
+  CHECK(parse("sample").sample.ckpt.empty());  // the shipped weights (checkpoint_or_shipped)
   CHECK_THROWS_AS(parse("eval --spacing leading"), CLI::ValidationError);
   CHECK_THROWS_AS(parse("sample --ckpt " + file + " --sampler heun"), CLI::ValidationError);
 }

@@ -589,6 +589,31 @@ TEST_CASE("command line: the settings given are recorded, a preset counting as a
   CHECK(preset.train.train.seed == 3);
 }
 
+TEST_CASE("resume without --out writes beside its checkpoint, at its preset's intervals, unless flags say otherwise") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "full-run");
+  run.train.preset = "full";  // what the checkpoint records; its writing intervals are the full preset's
+  run.train.steps = 2;
+  REQUIRE(train(run) == 0);
+  const std::string ckpt = dir / "full-run/checkpoint.safetensors";
+  const TrainConfig full = preset("full");
+
+  CommandLine bare = parse("train --resume " + ckpt);
+  CHECK(bare.train_outputs_given.empty());
+  adopt_checkpoint_settings(bare.train, bare.train_settings_given, bare.train_outputs_given);
+  CHECK(bare.train.out_dir == dir / "full-run");  // not the default runs/quick
+  CHECK(bare.train.train.sample_every == full.sample_every);
+  CHECK(bare.train.train.checkpoint_every == full.checkpoint_every);
+  CHECK(bare.train.train.guidance == full.guidance);
+
+  CommandLine given = parse("train --resume " + ckpt + " --out " + (dir / "elsewhere") + " --sample-every 7");
+  CHECK(given.train_outputs_given == std::vector<std::string>{"sample-every", "out"});
+  adopt_checkpoint_settings(given.train, given.train_settings_given, given.train_outputs_given);
+  CHECK(given.train.out_dir == dir / "elsewhere");
+  CHECK(given.train.train.sample_every == 7);
+  CHECK(given.train.train.checkpoint_every == full.checkpoint_every);
+}
+
 TEST_CASE("command line: model flags that cannot build a U-Net are usage errors, not failures later") {
   CHECK(parse_error("train --groups 3 --base 8").find("does not divide") != std::string::npos);
   CHECK(parse_error("train --mults 1,2,2,2,2,2,2").find("1 to 6 levels") != std::string::npos);
