@@ -17,7 +17,7 @@
 #include <tinydiff/tinydiff.hpp>
 
 #include "config.hpp"
-#include "unet.hpp"
+#include "../unet.hpp"
 
 namespace ddpm {
 
