@@ -25,7 +25,7 @@
 #include <tinydiff/tinydiff.hpp>
 
 #include "bench_common.hpp"
-#include "checkpoint.hpp"
+#include "app/checkpoint.hpp"
 #include "samplers.hpp"
 
 namespace {

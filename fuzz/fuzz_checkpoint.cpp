@@ -17,8 +17,8 @@
 
 #include <tinydiff/tinydiff.hpp>
 
-#include "checkpoint.hpp"
-#include "config.hpp"
+#include "app/checkpoint.hpp"
+#include "app/config.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "app/cli.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -14,8 +14,8 @@
 #include <tinydiff/io/idx.hpp>
 #include <tinydiff/tinydiff.hpp>
 
-#include "checkpoint.hpp"
-#include "config.hpp"
+#include "app/checkpoint.hpp"
+#include "app/config.hpp"
 
 namespace {
 

@@ -1,5 +1,6 @@
 #pragma once
-// The forward (noising) process of DDPM and what training needs from it.
+// The forward (noising) process of DDPM and what training needs from it, ending in
+// diffusion_loss: the loss of Algorithm 1 (Ho et al. 2020).
 //
 //   q(x_t | x_0) = N( sqrt(abar_t) x_0, (1 - abar_t) I ),  abar_t = prod_{s<=t} (1 - beta_s)
 //
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include <tinydiff/tinydiff.hpp>
+
+#include "unet.hpp"
 
 namespace ddpm {
 
@@ -121,6 +124,35 @@ inline std::vector<double> min_snr_weights(const NoiseSchedule& s, Prediction ki
     w.push_back(std::min(snr, gamma) / (kind == Prediction::Epsilon ? snr : snr + 1.0));
   }
   return w;
+}
+
+// Per-sample values v_i as a [B, 1, 1, 1] tensor, to scale a batch of images or losses.
+inline Tensor batch_column(const std::vector<double>& values) {
+  Tensor c = Tensor::empty({static_cast<int64_t>(values.size()), 1, 1, 1});
+  for (size_t i = 0; i < values.size(); ++i) c.data()[i] = static_cast<float>(values[i]);
+  return c;
+}
+
+// What the network learns to predict, and how the timesteps are weighted.
+struct LossOptions {
+  Prediction prediction = Prediction::Epsilon;
+  double min_snr_gamma = 0.0;  // 0: plain MSE
+};
+
+// The loss of Algorithm 1 (Ho et al. 2020) on a batch of clean images x_0, given the drawn
+// timesteps t ~ Uniform{0, ..., T-1} and noise eps ~ N(0, I):
+//   x_t  = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+//   loss = mean_i  w_i || target_i - model(x_t, t, y)_i ||^2
+// with target eps (or v), and w_i = 1 (or the min-SNR-gamma weight of t_i). `labels` are the
+// class labels y (empty for an unconditional model).
+inline Tensor diffusion_loss(UNet& model, const NoiseSchedule& s, const LossOptions& opt, const Tensor& x0,
+                             const std::vector<int>& t, const Tensor& eps, const std::vector<int64_t>& labels) {
+  const Tensor x_t = q_sample(s, x0, t, eps);
+  const Tensor target = opt.prediction == Prediction::Epsilon ? eps : v_target(s, x0, t, eps);
+  const Tensor prediction = model.forward(x_t, t, labels);
+  if (opt.min_snr_gamma <= 0) return tinydiff::mse_loss(prediction, target);
+  const Tensor w = batch_column(min_snr_weights(s, opt.prediction, t, opt.min_snr_gamma));
+  return tinydiff::mean(w * tinydiff::mse_loss(prediction, target, tinydiff::Reduction::None));
 }
 
 }  // namespace ddpm

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "../ddpm_mnist/data.hpp"
-#include "../ddpm_mnist/progress.hpp"
+#include "../ddpm_mnist/app/data.hpp"
+#include "../ddpm_mnist/app/progress.hpp"
 #include "accuracy.hpp"
 #include "classifier.hpp"
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "../ddpm_mnist/data.hpp"
-#include "../ddpm_mnist/progress.hpp"
+#include "../ddpm_mnist/app/data.hpp"
+#include "../ddpm_mnist/app/progress.hpp"
 #include "../mnist_classifier/accuracy.hpp"
 #include "vit.hpp"
 

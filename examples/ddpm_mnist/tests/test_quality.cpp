@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "../data.hpp"
-#include "../progress.hpp"
-#include "../quality.hpp"
+#include "../app/data.hpp"
+#include "../app/progress.hpp"
+#include "../app/quality.hpp"
 
 using namespace ddpm;
 using namespace tinydiff;

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "../cli.hpp"
+#include "../app/cli.hpp"
 #include "../diffusion.hpp"
 #include "../samplers.hpp"
 

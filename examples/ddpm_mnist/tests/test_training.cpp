@@ -10,8 +10,8 @@
 #include <sstream>
 #include <string>
 
-#include "../cli.hpp"
-#include "../train.hpp"
+#include "../app/cli.hpp"
+#include "../app/train.hpp"
 
 using namespace ddpm;
 using namespace tinydiff;

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <string>
 
-#include "../checkpoint.hpp"
+#include "../app/checkpoint.hpp"
 
 using namespace ddpm;
 using namespace tinydiff;

@@ -82,23 +82,25 @@ constexpr int64_t kRowsPerChunk = 500;
 
 // For each image of `queries` [N, 1, 28, 28], the Euclidean distance (pixels in
 // [0, 1]) to its nearest image in `references` [M, 1, 28, 28]; returns the mean.
-// ||q - r||^2 = |q|^2 + |r|^2 - 2 q.r, the cross terms as one GEMM.
+// ||q - r||^2 = |q|^2 + |r|^2 - 2 q.r, the cross terms as one matmul per chunk of queries.
 inline double mean_nearest_distance(const tinydiff::Tensor& queries, const tinydiff::Tensor& references) {
   using namespace tinydiff;
   const int64_t n = queries.size(0), m = references.size(0), d = queries.numel() / n;
   TD_CHECK(references.numel() / m == d, "nearest", "image sizes differ");
+  NoGradGuard no_grad;
   // Images are stored in [-1, 1]; distances are reported on the [0, 1] pixel scale.
-  const Tensor q = (queries + 1.0f) * 0.5f;
-  const Tensor r = (references + 1.0f) * 0.5f;
+  const Tensor q = reshape((queries + 1.0f) * 0.5f, {n, d});
+  const Tensor r = reshape((references + 1.0f) * 0.5f, {m, d});
+  const Tensor r_columns = transpose(r, 0, 1);  // [d, m]
   std::vector<double> r_norm(static_cast<size_t>(m), 0.0);
   for (int64_t j = 0; j < m; ++j)
     for (int64_t k = 0; k < d; ++k) r_norm[j] += double(r.data()[j * d + k]) * r.data()[j * d + k];
   // The dot products kRowsPerChunk queries at a time, so memory does not grow with N.
-  std::vector<float> dots(static_cast<size_t>(std::min(n, kRowsPerChunk) * m));
   double total = 0.0;
   for (int64_t start = 0; start < n; start += kRowsPerChunk) {
     const int64_t rows = std::min(kRowsPerChunk, n - start);
-    kernels::gemm(false, true, rows, m, d, 1.0f, q.data() + start * d, r.data(), 0.0f, dots.data());
+    const Tensor dot_chunk = matmul(narrow(q, 0, start, rows), r_columns);  // [rows, m]
+    const float* dots = dot_chunk.data();
     for (int64_t i = start; i < start + rows; ++i) {
       double q_norm = 0.0;
       for (int64_t k = 0; k < d; ++k) q_norm += double(q.data()[i * d + k]) * q.data()[i * d + k];

@@ -20,7 +20,7 @@
 #include <tinydiff/io/idx.hpp>
 #include <tinydiff/tinydiff.hpp>
 
-#include "../mnist_classifier/classifier.hpp"
+#include "../../mnist_classifier/classifier.hpp"
 #include "data.hpp"
 #include "progress.hpp"
 #include "quality.hpp"

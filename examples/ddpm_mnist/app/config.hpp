@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <tinydiff/io/safetensors.hpp>
 
-#include "diffusion.hpp"
-#include "unet.hpp"
+#include "../diffusion.hpp"
+#include "../unet.hpp"
 
 namespace ddpm {
 

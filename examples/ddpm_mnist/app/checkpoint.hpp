@@ -18,7 +18,7 @@
 #include <tinydiff/tinydiff.hpp>
 
 #include "config.hpp"
-#include "unet.hpp"
+#include "../unet.hpp"
 
 // The full preset's EMA weights, kept in the repository (weights/README.md: the command and
 // revision that trained them, and their measured quality). The build passes the absolute path.

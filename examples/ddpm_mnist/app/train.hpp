@@ -1,9 +1,8 @@
 #pragma once
-// The training loop: epsilon- (or v-) prediction with an MSE loss on randomly
-// noised digits, AdamW with linear warmup + cosine decay, gradient clipping, an
-// EMA of the weights, 10% label dropout (so one network learns conditional and
-// unconditional denoising, for classifier-free guidance), periodic sample grids
-// and atomic checkpoints. Batches are shuffled epochs of the training images
+// The training loop around training_step (../training_step.hpp: epsilon- or v-prediction,
+// AdamW with linear warmup + cosine decay, gradient clipping, an EMA of the weights, label
+// dropout for classifier-free guidance): batches, log lines and log.csv, periodic sample grids,
+// atomic checkpoints, and a clean stop on a signal or a non-finite loss. Batches are shuffled epochs of the training images
 // (data::DataLoader); the timesteps, noise and label dropout draw from one more
 // Generator. Both states are checkpointed, so --resume continues exactly (for the
 // same thread count).
@@ -22,14 +21,15 @@
 #include <tinydiff/io/png.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "../diffusion.hpp"
+#include "../samplers.hpp"
+#include "../training_step.hpp"
+#include "../unet.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "data.hpp"
-#include "diffusion.hpp"
 #include "progress.hpp"
 #include "resume.hpp"
-#include "samplers.hpp"
-#include "unet.hpp"
 
 namespace ddpm {
 
@@ -44,18 +44,6 @@ inline std::atomic<int>& interrupted() {
 inline void on_stop_signal(int signal_number) { interrupted() = signal_number; }
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 }  // namespace detail
-
-// Whether every value of the tensors is finite. (x * 0 is 0 for a finite x and NaN for an
-// infinite or NaN one, so one sum tells, in a loop the compiler vectorises.)
-inline bool all_finite(const std::vector<tinydiff::Tensor>& tensors) {
-  for (const tinydiff::Tensor& t : tensors) {
-    const float* p = t.data();
-    float probe = 0.0f;
-    for (int64_t i = 0; i < t.numel(); ++i) probe += p[i] * 0.0f;
-    if (probe != 0.0f) return false;
-  }
-  return true;
-}
 
 // Labels for a grid of n samples: class i % num_classes (rows of 0..9 for 10 columns).
 inline std::vector<int64_t> grid_labels(int64_t n, int64_t num_classes) {
@@ -113,13 +101,15 @@ inline int train(const TrainRun& run) {
 
   const Dataset training = load_training_set(run.dataset, run.data_dir);
   const NoiseSchedule schedule = NoiseSchedule::by_name(run.diffusion.schedule, run.diffusion.T);
-  const Prediction prediction = prediction_kind(run.diffusion.prediction);
 
   manual_seed(cfg.seed);  // the initial weights
   auto model = std::make_shared<UNet>(run.model);
   optim::AdamW optimizer(model->parameters(), optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
   optim::WarmupCosineLR scheduler(optimizer, std::min(cfg.warmup, cfg.steps), cfg.steps);
   optim::EMA ema(*model, optim::EMAOptions().decay(cfg.ema_decay).warmup(true));
+  Trainer trainer{*model, optimizer, scheduler, ema, schedule,
+                  LossOptions{prediction_kind(run.diffusion.prediction), cfg.min_snr_gamma}, cfg.grad_clip,
+                  static_cast<float>(cfg.label_dropout)};
   Generator gen(cfg.seed + 1);  // timesteps, noise, label dropout
   // The batches: epochs of the training images in a fresh random order each, without replacement
   // (PyTorch's DataLoader(shuffle=True, drop_last=True)), shuffled by the loader's own generator
@@ -142,7 +132,6 @@ inline int train(const TrainRun& run) {
   }
   scheduler.set_last_epoch(step);
 
-  const int64_t null_label = run.model.num_classes;
   std::printf("ddpm_mnist train: %s, %s schedule T=%d, %s prediction, model %lld parameters, %d threads\n",
               training.description.c_str(), run.diffusion.schedule.c_str(), run.diffusion.T,
               run.diffusion.prediction.c_str(), static_cast<long long>(model->num_parameters()), get_num_threads());
@@ -179,59 +168,29 @@ inline int train(const TrainRun& run) {
   for (size_t i = 0; i < std::size(detail::kStopSignals); ++i)
     previous_handlers[i] = std::signal(detail::kStopSignals[i], detail::on_stop_signal);
   Progress progress(step, cfg.steps, cfg.log_every, cfg.batch);
-  const float dropout_threshold = static_cast<float>(cfg.label_dropout);
   int status = 0;
   data::DataLoader::iterator batch;  // this step's; at the end of an epoch, the next step begins one
   while (step < cfg.steps) {
-    // A batch: the loader's next digits, random timesteps, fresh noise, some labels dropped.
     if (batch != loader.end()) ++batch;
     if (batch == loader.end()) batch = loader.begin();
-    const Tensor x0 = batch->tensor(0);
-    const std::vector<int64_t>& digit_labels = batch->index(1).data;
-    std::vector<int64_t> labels(static_cast<size_t>(cfg.batch));
-    std::vector<int> t(static_cast<size_t>(cfg.batch));
-    for (int64_t i = 0; i < cfg.batch; ++i) {
-      labels[i] = gen.uniform() < dropout_threshold ? null_label : digit_labels[i];
-      t[i] = static_cast<int>(gen.uniform_int(static_cast<uint64_t>(schedule.T())));
-    }
-    const Tensor eps = randn(x0.shape(), &gen);
-    const Tensor x_t = q_sample(schedule, x0, t, eps);
-    const Tensor target = prediction == Prediction::Epsilon ? eps : v_target(schedule, x0, t, eps);
-
-    const Tensor out = model->forward(x_t, t, run.model.num_classes > 0 ? labels : std::vector<int64_t>{});
-    Tensor loss;
-    if (cfg.min_snr_gamma > 0) {
-      const Tensor w = per_sample(t, [&](int k) {
-        const double snr = schedule.snr(k);
-        return std::min(snr, cfg.min_snr_gamma) / (prediction == Prediction::Epsilon ? snr : snr + 1.0);
-      });
-      loss = mean(w * mse_loss(out, target, Reduction::None));
-    } else {
-      loss = mse_loss(out, target);
-    }
-    const float loss_value = loss.item();
-    if (!std::isfinite(loss_value)) {
-      progress.message("training stopped: the loss is " + std::to_string(loss_value) + " at step " +
+    const StepResult result = training_step(trainer, batch->tensor(0), batch->index(1).data, gen);
+    if (result.status == StepResult::Status::LossNotFinite) {
+      progress.message("training stopped: the loss is " + std::to_string(result.loss) + " at step " +
                        std::to_string(step + 1) + "; " + last_good_checkpoint() + ". Try a lower --lr.");
       status = 3;
       break;
     }
-    optimizer.zero_grad();
-    loss.backward();
-    const float grad_norm = cfg.grad_clip > 0 ? optim::clip_grad_norm_(model->parameters(), cfg.grad_clip) : 0.0f;
-    const double lr = optimizer.get_lr();
-    optimizer.step();
     // An exploding update (a too high --lr) can make the weights non-finite while the loss that
-    // led to it was finite: stop before they reach the EMA or a checkpoint.
-    if (!all_finite(model->parameters())) {
+    // led to it was finite: training_step stopped before they reached the EMA, and so a checkpoint.
+    if (result.status == StepResult::Status::WeightsNotFinite) {
       progress.message("training stopped: the weights are no longer finite after the update of step " +
                        std::to_string(step + 1) + "; " + last_good_checkpoint() + ". Try a lower --lr or a --grad-clip.");
       status = 3;
       break;
     }
-    scheduler.step();
-    ema.update();
     ++step;
+    const float loss_value = result.loss, grad_norm = result.grad_norm;
+    const double lr = result.lr;
 
     progress.update(step, loss_value, lr);
     if (step % cfg.log_every == 0 || step == cfg.steps) {

@@ -11,7 +11,7 @@
 
 #include "checkpoint.hpp"
 #include "progress.hpp"
-#include "samplers.hpp"
+#include "../samplers.hpp"
 #include "train.hpp"
 
 namespace ddpm {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -223,56 +224,27 @@ class Cli {
         ->check(cli_detail::thread_range());
     preset_opt_ = train_cmd_->add_option("--preset", preset_name_, "recipe: quick or full")->capture_default_str()
                       ->check(CLI::IsMember({"quick", "full", "test"}));
-    // Training settings override the preset's values; applied after the preset is chosen.
+    // Training settings override the preset's values; applied after the preset is chosen. One row a
+    // flag: its name, where its value goes in TrainConfig, its help and its check.
     using cli_detail::count_range;
     using cli_detail::finite;
     using cli_detail::optional_count_range;
-    TrainConfig& o = flags_;
-    setting("steps", train_cmd_->add_option("--steps", o.steps, "training steps")->check(count_range()),
-            [](TrainConfig& c, const TrainConfig& f) { c.steps = f.steps; });
-    setting("batch", train_cmd_->add_option("--batch", o.batch, "batch size")->check(count_range()),
-            [](TrainConfig& c, const TrainConfig& f) { c.batch = f.batch; });
-    setting("lr", train_cmd_->add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.lr = f.lr; });
-    setting("warmup", train_cmd_->add_option("--warmup", o.warmup, "LR warmup steps")->check(optional_count_range()),
-            [](TrainConfig& c, const TrainConfig& f) { c.warmup = f.warmup; });
-    setting("weight-decay",
-            train_cmd_->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")
-                ->check(CLI::NonNegativeNumber & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.weight_decay = f.weight_decay; });
-    setting("grad-clip",
-            train_cmd_->add_option("--grad-clip", o.grad_clip, "max gradient norm (0 = off)")
-                ->check(CLI::NonNegativeNumber & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.grad_clip = f.grad_clip; });
-    setting("ema-decay",
-            train_cmd_->add_option("--ema-decay", o.ema_decay, "EMA decay")->check(CLI::Range(0.0, 1.0) & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.ema_decay = f.ema_decay; });
-    setting("label-dropout",
-            train_cmd_->add_option("--label-dropout", o.label_dropout, "fraction of labels dropped for CFG")
-                ->check(CLI::Range(0.0, 1.0) & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.label_dropout = f.label_dropout; });
-    setting("min-snr",
-            train_cmd_->add_option("--min-snr", o.min_snr_gamma, "min-SNR-gamma loss weighting (0 = off)")
-                ->check(CLI::NonNegativeNumber & finite()),
-            [](TrainConfig& c, const TrainConfig& f) { c.min_snr_gamma = f.min_snr_gamma; });
-    setting("seed", train_cmd_->add_option("--seed", o.seed, "random seed")->check(cli_detail::seed_range()),
-            [](TrainConfig& c, const TrainConfig& f) { c.seed = f.seed; });
+    const CLI::Validator fraction = CLI::Range(0.0, 1.0) & finite(), non_negative = CLI::NonNegativeNumber & finite();
+    setting("steps", &TrainConfig::steps, "training steps", count_range());
+    setting("batch", &TrainConfig::batch, "batch size", count_range());
+    setting("lr", &TrainConfig::lr, "peak learning rate (AdamW)", CLI::PositiveNumber & finite());
+    setting("warmup", &TrainConfig::warmup, "LR warmup steps", optional_count_range());
+    setting("weight-decay", &TrainConfig::weight_decay, "AdamW weight decay", non_negative);
+    setting("grad-clip", &TrainConfig::grad_clip, "max gradient norm (0 = off)", non_negative);
+    setting("ema-decay", &TrainConfig::ema_decay, "EMA decay", fraction);
+    setting("label-dropout", &TrainConfig::label_dropout, "fraction of labels dropped for CFG", fraction);
+    setting("min-snr", &TrainConfig::min_snr_gamma, "min-SNR-gamma loss weighting (0 = off)", non_negative);
+    setting("seed", &TrainConfig::seed, "random seed", cli_detail::seed_range());
     // How often things are written: they change what a run leaves behind, not the run itself.
-    output("sample-every",
-           train_cmd_->add_option("--sample-every", o.sample_every, "sample grid every N steps (0 = off)")
-               ->check(optional_count_range()),
-           [](TrainConfig& c, const TrainConfig& f) { c.sample_every = f.sample_every; });
-    output("checkpoint-every",
-           train_cmd_->add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps")
-               ->check(optional_count_range()),
-           [](TrainConfig& c, const TrainConfig& f) { c.checkpoint_every = f.checkpoint_every; });
-    output("log-every",
-           train_cmd_->add_option("--log-every", o.log_every, "log line every N steps")->check(count_range()),
-           [](TrainConfig& c, const TrainConfig& f) { c.log_every = f.log_every; });
-    output("guidance",
-           train_cmd_->add_option("--guidance", o.guidance, "guidance scale of the sample grids")
-               ->check(CLI::NonNegativeNumber & finite()),
-           [](TrainConfig& c, const TrainConfig& f) { c.guidance = f.guidance; });
+    output("sample-every", &TrainConfig::sample_every, "sample grid every N steps (0 = off)", optional_count_range());
+    output("checkpoint-every", &TrainConfig::checkpoint_every, "checkpoint every N steps", optional_count_range());
+    output("log-every", &TrainConfig::log_every, "log line every N steps", count_range());
+    output("guidance", &TrainConfig::guidance, "guidance scale of the sample grids", non_negative);
     out_opt_ = train_cmd_->add_option("--out", train.out_dir,
                                       "output folder (checkpoints, log.csv, sample grids; with --resume: the "
                                       "checkpoint's folder)")
@@ -355,18 +327,27 @@ class Cli {
         ->capture_default_str()->check(CLI::Range(1, 100));
   }
 
-  using Apply = void (*)(TrainConfig&, const TrainConfig&);
+  // A training flag: CLI11 writes its value into flags_, and apply() copies it over the preset.
   struct TrainFlag {
     std::string name;
     CLI::Option* option;
-    Apply apply;
+    std::function<void(TrainConfig&, const TrainConfig&)> apply;
     bool run_setting;  // changes the run (compared on resume), or only what it writes
   };
-  void setting(const std::string& name, CLI::Option* option, Apply apply) {
-    train_flags_.push_back({name, option, apply, true});
+  template <typename T>
+  void add_train_flag(const std::string& name, T TrainConfig::*field, const std::string& help,
+                      const CLI::Validator& check, bool run_setting) {
+    CLI::Option* option = train_cmd_->add_option("--" + name, flags_.*field, help)->check(check);
+    train_flags_.push_back(
+        {name, option, [field](TrainConfig& c, const TrainConfig& f) { c.*field = f.*field; }, run_setting});
   }
-  void output(const std::string& name, CLI::Option* option, Apply apply) {
-    train_flags_.push_back({name, option, apply, false});
+  template <typename T>
+  void setting(const std::string& name, T TrainConfig::*field, const std::string& help, const CLI::Validator& check) {
+    add_train_flag(name, field, help, check, true);
+  }
+  template <typename T>
+  void output(const std::string& name, T TrainConfig::*field, const std::string& help, const CLI::Validator& check) {
+    add_train_flag(name, field, help, check, false);
   }
 
   static bool contains(const std::vector<std::string>& names, const std::string& name) {
