@@ -5,9 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <utility>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <tinydiff/tinydiff.hpp>
 #include <tinydiff/testing/gradcheck.hpp>
@@ -146,5 +153,82 @@ inline std::vector<std::string> keys_of(const tinydiff::nn::NamedTensors& named)
   for (const auto& entry : named) keys.push_back(entry.first);
   return keys;
 }
+
+// Runs f, expecting a tinydiff::Error whose message contains every one of `parts`.
+inline void expect_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {
+  std::string message;
+  bool thrown = false;
+  try {
+    f();
+  } catch (const tinydiff::Error& e) {
+    thrown = true;
+    message = e.what();
+  } catch (const std::exception& e) {
+    FAIL("threw a std::exception that is not tinydiff::Error: ", e.what());
+  }
+  INFO("message: ", message);
+  REQUIRE(thrown);
+  for (const char* part : parts) {
+    INFO("expected to contain: ", part);
+    CHECK(message.find(part) != std::string::npos);
+  }
+}
+
+// Uniform values in [lo, hi).
+inline tinydiff::Tensor uniform(const tinydiff::Shape& shape, float lo, float hi, tinydiff::Generator& gen) {
+  tinydiff::Tensor t = tinydiff::Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = lo + (hi - lo) * gen.uniform();
+  return t;
+}
+
+// t, made a leaf that requires grad when `on`.
+inline tinydiff::Tensor with_grad(tinydiff::Tensor t, bool on) {
+  if (on) t.requires_grad_();
+  return t;
+}
+
+// Which operands of a two-input op require grad in a gradcheck: both, only the first, only the second.
+inline const std::vector<std::pair<bool, bool>> kMasks = {{true, true}, {true, false}, {false, true}};
+
+// t has `shape` and exactly the values `expected` (for ops that copy values and compute nothing).
+inline void check_exact(const tinydiff::Tensor& t, const tinydiff::Shape& shape, const std::vector<float>& expected) {
+  REQUIRE(t.defined());
+  INFO("got ", t);
+  CHECK(t.shape() == shape);
+  CHECK(t.to_vector() == expected);
+}
+
+// The additive causal mask [n, n]: -inf above the diagonal.
+inline tinydiff::Tensor causal_mask(int64_t n) {
+  tinydiff::Tensor mask = tinydiff::zeros({n, n});
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) mask.data()[i * n + j] = -std::numeric_limits<float>::infinity();
+  return mask;
+}
+
+// A fresh directory under the system temp directory, removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() /
+           ("tinydiff_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  // The names in the directory, sorted.
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(path)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
 
 }  // namespace test_helpers

@@ -1,4 +1,4 @@
-"""PyTorch fixtures for attention (tests/test_parity_attention.cpp): scaled-dot-product
+"""PyTorch fixtures for attention (tests/parity/test_parity_attention.cpp): scaled-dot-product
 attention and nn.MultiheadAttention, forward and every gradient with random upstream gradients.
 
 Torch 1.13 (Debian) has no F.scaled_dot_product_attention, so the reference computes its

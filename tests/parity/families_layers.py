@@ -1,4 +1,4 @@
-"""PyTorch reference fixtures for the layers of issue #17 (tests/test_parity_layers.cpp).
+"""PyTorch reference fixtures for the layers of issue #17 (tests/parity/test_parity_layers.cpp).
 
 One family, "layers": each case is one module (BatchNorm1d/2d, InstanceNorm2d, RMSNorm,
 Conv1d, MaxPool2d, AvgPool2d, Upsample, a Sequential of them, a ModuleDict). Its tensors:

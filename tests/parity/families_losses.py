@@ -1,4 +1,4 @@
-"""PyTorch fixtures for the losses (tests/test_parity_losses.cpp): nll_loss and cross_entropy with
+"""PyTorch fixtures for the losses (tests/parity/test_parity_losses.cpp): nll_loss and cross_entropy with
 class-index targets over [N, C] and [N, C, d1, d2] (class weights, ignore_index, label smoothing),
 cross_entropy with probability targets, binary_cross_entropy(_with_logits) with weight and
 pos_weight, l1 / smooth_l1 / huber and kl_div, each for every reduction, forward and every gradient

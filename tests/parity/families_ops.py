@@ -1,4 +1,4 @@
-"""PyTorch fixtures for the index, pad, repeat and factory ops of issue #17 (tests/test_parity_ops.cpp):
+"""PyTorch fixtures for the index, pad, repeat and factory ops of issue #17 (tests/parity/test_parity_ops.cpp):
 
   ops    gather, index_select and embedding with int64 indices ("index", I64), pad in every mode
          (constant with a value, reflect, replicate, circular, negative pads), Tensor.repeat,

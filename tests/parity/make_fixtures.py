@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference fixtures for tests/test_parity.cpp.
+"""PyTorch reference fixtures for tests/parity/test_parity.cpp.
 
   /usr/bin/python3 make_fixtures.py OUTDIR
 

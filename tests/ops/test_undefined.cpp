@@ -5,10 +5,7 @@
 // fails when a public function there has no row, so a new op cannot be left out silently.
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,6 +13,7 @@
 #include <tinydiff/io/png.hpp>
 #include <tinydiff/tinydiff.hpp>
 
+#include "ops/public_ops.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
@@ -242,26 +240,6 @@ std::vector<Case> cases() {
   };
 }
 
-// The public functions in the ops headers: lines "inline <type> name(" outside `namespace detail`
-// blocks, and not Tensor's methods (they call these functions).
-std::set<std::string> public_ops() {
-  const std::regex function(R"(^inline [\w:<>, ]+?\b(operator\S+?|\w+)\()");
-  std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(TINYDIFF_SOURCE_DIR "/include/tinydiff/ops")) {
-    std::ifstream in(entry.path());
-    bool in_detail = false;
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind("namespace detail {", 0) == 0 || line.rfind("namespace tinydiff::detail {", 0) == 0)
-        in_detail = true;
-      if (line.rfind("}  // namespace detail", 0) == 0) in_detail = false;
-      std::smatch m;
-      if (!in_detail && line.find("Tensor::") == std::string::npos && std::regex_search(line, m, function))
-        names.insert(m[1]);
-    }
-  }
-  return names;
-}
-
 }  // namespace
 
 TEST_CASE("an undefined tensor argument is reported under the op's name and the argument's name") {
@@ -280,10 +258,10 @@ TEST_CASE("an undefined tensor argument is reported under the op's name and the 
 TEST_CASE("every public function in include/tinydiff/ops has a row in the undefined-tensor table") {
   std::set<std::string> covered;
   for (const Case& c : cases()) covered.insert(c.fn.empty() ? c.op : c.fn);
-  const std::set<std::string> names = public_ops();
+  const std::set<std::string> names = test_helpers::public_ops(TINYDIFF_SOURCE_DIR "/include/tinydiff/ops");
   CHECK(names.size() >= 90);  // the scan found the headers (98 names when written)
   for (const std::string& name : names) {
-    INFO("ops/ function without a row in tests/test_undefined.cpp: ", name);
+    INFO("ops/ function without a row in tests/ops/test_undefined.cpp: ", name);
     CHECK(covered.count(name) == 1);
   }
 }

@@ -17,24 +17,14 @@
 #include <tinydiff/tinydiff.hpp>
 #include <zlib.h>
 
+#include "test_helpers.hpp"
+
 using namespace tinydiff;
 namespace fs = std::filesystem;
+using test_helpers::TempDir;
 
 namespace {
 
-// A fresh directory for this test program's files, removed at exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tinydiff_test_serialize_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 const TempDir& temp() {
   static TempDir dir;
   return dir;

@@ -1,30 +1,46 @@
-// Forward values and error messages of the index, pad, repeat and factory ops of issue #17:
-// gather and index_select with an IndexTensor, embedding with an IndexTensor, pad (constant,
-// reflect, replicate, circular, negative pads), repeat, select, eye, linspace, randperm.
-// Expected values are hand-computed (or PyTorch 1.13's, where it says so);
-// tests/test_gradcheck_index.cpp checks the gradients, tests/test_parity_ops.cpp PyTorch parity.
+// The index ops (ops/index.hpp, ops/pad.hpp): index_select, gather, embedding with an
+// IndexTensor, pad (constant, reflect, replicate, circular, negative pads), repeat, select.
+// Expected values are hand-computed (or PyTorch 1.13's, where it says so); gradchecks; errors.
+// (PyTorch parity: tests/parity/test_parity_ops.cpp.)
+//
+// gradcheck compares backward() with central differences of <f(x), g> for a random upstream
+// gradient g. Tolerance (unless a test says otherwise): the gradcheck defaults, step h = 1e-3,
+// |analytic - numeric| <= 1e-3 + 1e-2 |numeric|.
+// These ops copy values, so they are linear in x and the central difference is exact up to float
+// rounding. Repeated indices, overlapping reflected borders and repeated tiles check that the
+// backward adds, not overwrites.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cstdint>
+#include <string>
 #include <vector>
 
+#include <tinydiff/tinydiff.hpp>
+
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
 using namespace test_helpers;
 
 namespace {
-// t has `shape` and exactly the values `expected` (these ops copy values, they compute nothing).
-void check_exact(const Tensor& t, const Shape& shape, const std::vector<float>& expected) {
-  REQUIRE(t.defined());
-  INFO("got ", t);
-  CHECK(t.shape() == shape);
-  CHECK(t.to_vector() == expected);
-}
+
 // [0, 1, ..., n-1] in `shape`.
 Tensor iota(const Shape& shape) { return arange(static_cast<double>(shape_numel(shape))).reshape(shape); }
+
 }  // namespace
+
+TEST_CASE("index_select with repeated indices") {
+  Tensor x = tensor({1, 2, 3, 4, 5, 6}, {3, 2});
+  check_values(index_select(x, 0, {2, 0, 2}), {3, 2}, {5, 6, 1, 2, 5, 6});
+  check_values(index_select(x, 1, {1, 1, 0, 1}), {3, 4}, {2, 2, 1, 2, 4, 4, 3, 4, 6, 6, 5, 6});
+  check_values(index_select(x, -1, {0}), {3, 1}, {1, 3, 5});
+  check_values(index_select(x, 0, {}), {0, 2}, {});
+  Tensor t = arange(24).reshape({2, 3, 4});
+  Tensor s = index_select(t, 1, {2, 2});
+  CHECK(s.shape() == Shape{2, 2, 4});
+  CHECK(s.at({1, 0, 3}) == t.at({1, 2, 3}));
+  CHECK(s.at({0, 1, 1}) == t.at({0, 2, 1}));
+}
 
 TEST_CASE("gather: along each dim, a smaller index, repeated indices, 0-d") {
   const Tensor x = iota({3, 4});  // [[0 1 2 3] [4 5 6 7] [8 9 10 11]]
@@ -157,42 +173,102 @@ TEST_CASE("select: one index of a dim, the dim removed; negative index; errors")
   check_error([&] { select(x, 2, 0); }, "select", {"dim 2"});
 }
 
-TEST_CASE("eye and linspace: values as torch.eye and torch.linspace; errors") {
-  check_exact(eye(3), {3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
-  check_exact(eye(2, 3), {2, 3}, {1, 0, 0, 0, 1, 0});
-  check_exact(eye(3, 1), {3, 1}, {1, 0, 0});
-  check_exact(eye(3, 0), {3, 0}, {});
-  check_error([] { eye(-1); }, "eye", {"n = -1"});
-  check_error([] { eye(2, -2); }, "eye", {"m = -2"});
-  check_exact(linspace(0, 1, 5), {5}, {0, 0.25f, 0.5f, 0.75f, 1});
-  check_exact(linspace(3, -3, 4), {4}, {3, 1, -1, -3});
-  check_exact(linspace(2, 3, 1), {1}, {2});
-  check_exact(linspace(2, 3, 0), {0}, {});
-  // both ends exact even when the step is not a float (PyTorch: -1.3, ..., 2.7 in float32)
-  const std::vector<float> v = linspace(-1.3, 2.7, 7).to_vector();
-  CHECK(v.front() == -1.3f);
-  CHECK(v.back() == 2.7f);
-  CHECK(v[3] == doctest::Approx(0.7f).epsilon(1e-6));
-  check_error([] { linspace(0, 1, -1); }, "linspace", {"-1"});
+GRADCHECKED_OPS("index_select");
+TEST_CASE("gradcheck: index_select with repeated indices (accumulation)") {
+  Generator gen(26);
+  Tensor x = normal({4, 3}, gen);
+  expect_gradcheck([](const std::vector<Tensor>& v) { return index_select(v[0], 0, {2, 0, 2, 2, 3}); }, {x},
+                   "index_select dim 0");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return index_select(v[0], 1, {1, 1, 0}); }, {x},
+                   "index_select dim 1");
+  Tensor y = normal({2, 3, 4}, gen);
+  expect_gradcheck([](const std::vector<Tensor>& v) { return index_select(v[0], -2, {0, 2, 0}); }, {y},
+                   "index_select middle dim");
+  // Accumulation checked by hand too: row 2 picked three times gets 3 g.
+  Tensor z = ones({3, 2}).requires_grad_();
+  index_select(z, 0, {2, 2, 0, 2}).backward(full({4, 2}, 1.0f));
+  CHECK(z.grad().to_vector() == std::vector<float>{1, 1, 0, 0, 3, 3});
 }
 
-TEST_CASE("randperm: a permutation of 0..n-1, the same for the same seed, different for another") {
-  Generator a(7), b(7), c(8);
-  const IndexTensor p = randperm(50, &a);
-  CHECK(p.shape == Shape{50});
-  std::vector<int64_t> sorted = p.data;
-  std::sort(sorted.begin(), sorted.end());
-  for (int64_t i = 0; i < 50; ++i) CHECK(sorted[static_cast<size_t>(i)] == i);
-  CHECK(randperm(50, &b).data == p.data);
-  CHECK(randperm(50, &c).data != p.data);
-  // every position gets every value over many draws (Fisher-Yates reaches all of them)
-  std::vector<int> seen(16, 0);
-  for (int t = 0; t < 200; ++t) {
-    const IndexTensor q = randperm(4, &a);
-    for (size_t i = 0; i < 4; ++i) seen[i * 4 + static_cast<size_t>(q.data[i])] = 1;
+GRADCHECKED_OPS("gather");
+TEST_CASE("gradcheck: gather along each dim, with repeated and out-of-order indices") {
+  Generator gen(81);
+  Tensor x = normal({3, 4, 2}, gen);
+  struct Case {
+    int64_t dim;
+    IndexTensor index;
+  };
+  const std::vector<Case> cases = {
+      {0, IndexTensor({2, 4, 2}, {2, 2, 0, 1, 1, 1, 0, 2, 2, 0, 0, 0, 1, 2, 1, 1})},
+      {1, IndexTensor({3, 5, 1}, {3, 3, 0, 1, 3, 2, 2, 2, 0, 1, 0, 1, 2, 3, 0})},
+      {-1, IndexTensor({2, 3, 3}, {1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1})},
+  };
+  for (const Case& c : cases)
+    expect_gradcheck([c](const std::vector<Tensor>& v) { return gather(v[0], c.dim, c.index); }, {x},
+                     "gather dim " + std::to_string(c.dim) + " index " + shape_str(c.index.shape));
+}
+
+TEST_CASE("gradcheck: index_select and embedding with an IndexTensor") {
+  Generator gen(82);
+  Tensor x = normal({3, 4}, gen);
+  const IndexTensor picks = IndexTensor::of({3, 0, 3, 1});
+  expect_gradcheck([picks](const std::vector<Tensor>& v) { return index_select(v[0], 1, picks); }, {x},
+                   "index_select dim 1");
+  expect_gradcheck([](const std::vector<Tensor>& v) { return index_select(v[0], 0, IndexTensor::of({2, 2})); }, {x},
+                   "index_select dim 0, one row twice");
+  Tensor w = normal({5, 3}, gen);
+  const IndexTensor tokens({2, 3}, {4, 0, 4, 1, 1, 2});
+  expect_gradcheck([tokens](const std::vector<Tensor>& v) { return embedding(tokens, v[0]); }, {w},
+                   "embedding [2, 3] indices");
+}
+
+GRADCHECKED_OPS("pad");
+TEST_CASE("gradcheck: pad in every mode, positive and negative pads") {
+  Generator gen(83);
+  Tensor x = normal({2, 2, 5}, gen);
+  Tensor img = normal({1, 2, 3, 4}, gen);
+  struct Case {
+    std::string mode;
+    std::vector<int64_t> pads;
+    bool image;
+  };
+  const std::vector<Case> cases = {
+      {"constant", {1, 2}, false},         {"constant", {-1, 2, 0, 1, 1, 0}, false},
+      {"constant", {2, -3, 1, 1}, true},   {"reflect", {3, 4}, false},
+      {"reflect", {-1, 2}, false},         {"reflect", {1, 2, 2, 1}, true},
+      {"replicate", {4, 6}, false},        {"replicate", {-2, 3, 2, 0}, true},
+      {"circular", {2, 5}, false},         {"circular", {3, -1}, false},
+      {"circular", {1, 2, 3, 1}, true},
+  };
+  for (const Case& c : cases) {
+    std::string what = "pad " + c.mode;
+    for (int64_t p : c.pads) what += " " + std::to_string(p);
+    expect_gradcheck([c](const std::vector<Tensor>& v) { return pad(v[0], c.pads, c.mode, c.mode == "constant" ? 0.5f : 0.0f); },
+                     {c.image ? img : x}, what);
   }
-  CHECK(std::count(seen.begin(), seen.end(), 1) == 16);
-  CHECK(randperm(0, &a).numel() == 0);
-  CHECK(randperm(1).data == std::vector<int64_t>{0});
-  check_error([&] { randperm(-1, &a); }, "randperm", {"-1"});
+}
+
+GRADCHECKED_OPS("repeat", "select");
+TEST_CASE("gradcheck: repeat and select") {
+  Generator gen(84);
+  Tensor x = normal({2, 3}, gen);
+  for (const std::vector<int64_t>& sizes : {std::vector<int64_t>{2, 1}, {1, 3}, {2, 2, 2}, {3, 1, 1}})
+    expect_gradcheck([sizes](const std::vector<Tensor>& v) { return repeat(v[0], sizes); }, {x},
+                     "repeat " + shape_str(sizes));
+  for (int64_t dim : {0, 1, -1})
+    for (int64_t index : {0, -1})
+      expect_gradcheck([dim, index](const std::vector<Tensor>& v) { return select(v[0], dim, index); }, {x},
+                       "select dim " + std::to_string(dim) + " index " + std::to_string(index));
+}
+
+TEST_CASE("narrow, slice, index_select out of range") {
+  Tensor x = ones({4, 5});
+  expect_error([&] { narrow(x, 1, 3, 3); }, {"narrow", "[4, 5]", "[3, 6)"});
+  expect_error([&] { narrow(x, 0, -1, 2); }, {"narrow", "[4, 5]"});
+  expect_error([&] { narrow(x, 0, 1, -1); }, {"narrow", "[4, 5]"});
+  expect_error([&] { narrow(x, 2, 0, 1); }, {"narrow", "dim 2"});
+  expect_error([&] { slice(x, -3, 0, 1); }, {"slice", "dim -3"});
+  expect_error([&] { index_select(x, 0, {0, 4}); }, {"index_select", "index 4", "[4, 5]"});
+  expect_error([&] { index_select(x, 1, {-1}); }, {"index_select", "index -1", "[4, 5]"});
+  expect_error([&] { index_select(x, 3, {0}); }, {"index_select", "dim 3"});
 }

@@ -11,7 +11,8 @@
 #include <tinydiff/testing/gradcheck.hpp>
 #include <tinydiff/tinydiff.hpp>
 
-#include "reference_conv.hpp"
+#include "ops/reference_conv.hpp"
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
@@ -131,15 +132,7 @@ TEST_CASE("conv_transpose2d: forward and gradients match the nested-loop referen
     const RefConvT ref(x, w, b, c);
     const Tensor y = conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.groups, c.dilation);
     REQUIRE(y.shape() == Shape{ref.N, ref.Cout, ref.OH, ref.OW});
-    CHECK(scaled_error(y, ref.forward()) < 1e-5);
-
-    const Tensor g = randn(y.shape(), &gen);
-    y.backward(g);
-    std::vector<double> dx, dw, db;
-    ref.backward(g, dx, dw, db);
-    CHECK(scaled_error(x.grad(), dx) < 1e-5);
-    CHECK(scaled_error(w.grad(), dw) < 1e-5);
-    if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
+    check_against_reference(ref, y, gen);
     ++checked;
   }
   // 4 kernels x 3 paddings x 2 groups x 2 bias x 7 allowed (stride, dilation, output_padding) + 2 mixed.
@@ -163,14 +156,7 @@ TEST_CASE("conv_transpose2d: larger cases (the U-Net upsampler among them) match
         const RefConvT ref(x, w, b, c);
         const Tensor y = conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.groups, c.dilation);
         if (c.kernel.h == 4) CHECK(y.shape() == Shape{n, 12, 28, 2 * width});  // 4x4, stride 2, padding 1 doubles the size
-        CHECK(scaled_error(y, ref.forward()) < 1e-5);
-        const Tensor g = randn(y.shape(), &gen);
-        y.backward(g);
-        std::vector<double> dx, dw, db;
-        ref.backward(g, dx, dw, db);
-        CHECK(scaled_error(x.grad(), dx) < 1e-5);
-        CHECK(scaled_error(w.grad(), dw) < 1e-5);
-        if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
+        check_against_reference(ref, y, gen);
       }
 }
 
@@ -186,44 +172,32 @@ TEST_CASE("conv_transpose2d is the adjoint of conv2d: <conv2d(a, w), b> = <a, co
   CHECK(dot(ca, b) == doctest::Approx(dot(a, tb)).epsilon(1e-5));
 }
 
+GRADCHECKED_OPS("conv_transpose2d");
 TEST_CASE("conv_transpose2d: gradcheck over the sweep at small sizes") {
-  // Linear in x, in w and in b separately: central differences have no truncation error,
-  // so a large step only shrinks float32 rounding noise.
-  // eps = 1e-2, |analytic - numeric| <= 1e-3 + 1e-3 |numeric|.
-  testing::GradcheckOptions options;
-  options.eps = 1e-2;
-  options.atol = 1e-3;
-  options.rtol = 1e-3;
   Generator gen(20);
-  int checked = 0, skipped = 0;
-  double worst = 0.0;  // the largest error/bound seen (passes when <= 1)
+  ConvGradcheckSweep sweep{200};
   for (const ConvTConfig& c : conv_transpose_sweep()) {
     // N = 2, Cin = 2 (groups 1) or 4 (groups 2), Cout = 3 or 4, a 4x3 input.
     const int64_t cin = 2 * c.groups, cout_g = c.groups == 1 ? 3 : 2, h = 4, w = 3;
     if (convt_out_size(h, c.kernel.h, c.stride.h, c.padding.h, c.output_padding.h, c.dilation.h) <= 0 ||
         convt_out_size(w, c.kernel.w, c.stride.w, c.padding.w, c.output_padding.w, c.dilation.w) <= 0) {
-      ++skipped;  // a 1x1 kernel with padding 2 crops away the whole output
+      ++sweep.skipped;  // a 1x1 kernel with padding 2 crops away the whole output
       continue;
     }
     INFO(c.str());
     const Tensor x = randn({2, cin, h, w}, &gen).requires_grad_();
     const Tensor wt = randn({cin, cout_g, c.kernel.h, c.kernel.w}, &gen).requires_grad_();
     const Tensor b = c.bias ? randn({cout_g * c.groups}, &gen).requires_grad_() : Tensor();
-    options.seed = 200 + static_cast<uint64_t>(checked);
-    const auto result = testing::gradcheck(
+    sweep.check(
         [&c](const std::vector<Tensor>& in) {
           return conv_transpose2d(in[0], in[1], in[2], c.stride, c.padding, c.output_padding, c.groups,
                                   c.dilation);
         },
-        {x, wt, b}, options);
-    INFO(result.message);
-    CHECK(result.passed);
-    worst = std::fmax(worst, result.worst_ratio);
-    ++checked;
+        {x, wt, b});
   }
-  MESSAGE("conv_transpose2d gradcheck: ", checked, " configurations checked, ", skipped,
-          " skipped (output would be empty); worst error/bound ", worst);
-  CHECK(checked >= 300);
+  MESSAGE("conv_transpose2d gradcheck: ", sweep.checked, " configurations checked, ", sweep.skipped,
+          " skipped (output would be empty); worst error/bound ", sweep.worst);
+  CHECK(sweep.checked >= 300);
 }
 
 TEST_CASE("conv_transpose2d: argument errors name the op and the shapes") {

@@ -1,7 +1,7 @@
 // batch_norm, instance_norm, rms_norm and conv1d: forward against naive double-precision
 // loops, backward by gradcheck (random upstream gradient), argument errors.
 //
-// gradcheck tolerance: atol 2e-3, rtol 1e-2 with step h = 1e-3 (as tests/test_norm.cpp: a
+// gradcheck tolerance: atol 2e-3, rtol 1e-2 with step h = 1e-3 (as tests/ops/test_norm.cpp: a
 // normalisation divides by a standard deviation computed in float32, so a central difference
 // of the float forward carries ~1e-4 relative noise).
 #include <doctest/doctest.h>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
@@ -90,6 +91,7 @@ TEST_CASE("batch_norm forward: batch statistics, running update (unbiased var), 
   }
 }
 
+GRADCHECKED_OPS("batch_norm");
 TEST_CASE("gradcheck: batch_norm in training and evaluation, with and without affine") {
   Generator gen(1712);
   const auto opt = norm_tolerance();
@@ -158,6 +160,7 @@ TEST_CASE("instance_norm: each plane normalised; running statistics averaged ove
   check_error([&] { instance_norm(x, zeros({2}), ones({2})); }, "instance_norm", {"running_mean of shape [2]"});
 }
 
+GRADCHECKED_OPS("instance_norm");
 TEST_CASE("gradcheck: instance_norm with and without running statistics") {
   Generator gen(1714);
   const auto opt = norm_tolerance();
@@ -195,6 +198,7 @@ TEST_CASE("rms_norm forward against a naive loop; eps defaults to float32's epsi
   check_error([&] { rms_norm(x, {4}, {}, -0.1); }, "rms_norm", {"eps", "-0.1"});
 }
 
+GRADCHECKED_OPS("rms_norm");
 TEST_CASE("gradcheck: rms_norm with and without weight") {
   Generator gen(1716);
   const auto opt = norm_tolerance();
@@ -208,6 +212,7 @@ TEST_CASE("gradcheck: rms_norm with and without weight") {
                   "rms_norm [2, 2, 3] over (2, 3)");
 }
 
+GRADCHECKED_OPS("conv1d");
 TEST_CASE("conv1d forward against a naive loop, and gradcheck") {
   Generator gen(1717);
   struct Config {

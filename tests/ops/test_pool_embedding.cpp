@@ -11,6 +11,7 @@
 
 #include <tinydiff/testing/gradcheck.hpp>
 
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 #include <tinydiff/tinydiff.hpp>
 
@@ -98,6 +99,7 @@ TEST_CASE("pools match a naive reference over stride and padding variants") {
   CHECK(worst_m == 0.0);
 }
 
+GRADCHECKED_OPS("avg_pool2d", "max_pool2d");
 TEST_CASE("pool gradcheck with stride and padding variants") {
   // Tolerance: h = 1e-3, atol = 1e-3, rtol = 1e-2 (the defaults). Pools are piecewise
   // linear; max-pool inputs are distinct and 0.05 apart, so no argmax changes within h.
@@ -131,6 +133,7 @@ TEST_CASE("max_pool2d sends the gradient to the first maximum on ties, as PyTorc
   check_elements(z.grad(), {0, 0, 0, 0, 10, 0, 0, 0, 0});
 }
 
+GRADCHECKED_OPS("upsample_nearest2d");
 TEST_CASE("upsample_nearest2d: values, shapes, gradcheck") {
   Tensor x = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
   check_elements(upsample_nearest2d(x, 2), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
@@ -172,6 +175,7 @@ TEST_CASE("pool and upsample argument errors name the op and the shapes") {
   check_error([&] { upsample_nearest2d(x, {2, 0}); }, "upsample_nearest2d", {"(2, 0)", "[1, 2, 4, 4]"});
 }
 
+GRADCHECKED_OPS("embedding");
 TEST_CASE("embedding: rows, gradient accumulates into repeated rows, gradcheck, errors") {
   Tensor weight = arange(12).reshape({4, 3});  // row i = 3i, 3i+1, 3i+2
   Tensor y = embedding({2, 0, 2, 3}, weight);
@@ -240,6 +244,7 @@ TEST_CASE("dropout: statistics over 100k elements, scaling, eval mode, seeds") {
   CHECK(d1 == dropout(x, 0.3).to_vector());
 }
 
+GRADCHECKED_OPS("dropout");
 TEST_CASE("dropout backward uses the saved mask; gradcheck with a re-seeded generator") {
   Generator gen(5);
   Tensor x = randn({4, 6}, &gen).requires_grad_();

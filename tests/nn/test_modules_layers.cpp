@@ -1,7 +1,7 @@
 // The layers of issue #17 as modules: BatchNorm1d/2d, InstanceNorm2d, RMSNorm, Conv1d,
 // MaxPool2d, AvgPool2d, Upsample, ModuleDict. Shapes, train()/eval() behaviour, bad
 // options and inputs, state_dict keys and a save/load round trip through a file.
-// (Their values against PyTorch: tests/test_parity_layers.cpp.)
+// (Their values against PyTorch: tests/parity/test_parity_layers.cpp.)
 #include <doctest/doctest.h>
 
 #include <filesystem>

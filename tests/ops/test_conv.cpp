@@ -11,7 +11,8 @@
 #include <tinydiff/testing/gradcheck.hpp>
 #include <tinydiff/tinydiff.hpp>
 
-#include "reference_conv.hpp"
+#include "ops/reference_conv.hpp"
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
@@ -120,15 +121,7 @@ TEST_CASE("conv2d: forward and gradients match the nested-loop reference over th
     const RefConv ref(x, w, b, c);
     const Tensor y = conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups);
     REQUIRE(y.shape() == Shape{ref.N, ref.Cout, ref.OH, ref.OW});
-    CHECK(scaled_error(y, ref.forward()) < 1e-5);
-
-    const Tensor g = randn(y.shape(), &gen);
-    y.backward(g);
-    std::vector<double> dx, dw, db;
-    ref.backward(g, dx, dw, db);
-    CHECK(scaled_error(x.grad(), dx) < 1e-5);
-    CHECK(scaled_error(w.grad(), dw) < 1e-5);
-    if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
+    check_against_reference(ref, y, gen);
     ++checked;
   }
   CHECK(checked == 194);
@@ -151,54 +144,35 @@ TEST_CASE("conv2d: larger cases match the reference on every kernel path") {
         const Tensor b = c.bias ? randn({24}, &gen).requires_grad_() : Tensor();
         const RefConv ref(x, w, b, c);
         const Tensor y = conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups);
-        CHECK(scaled_error(y, ref.forward()) < 1e-5);
-        const Tensor g = randn(y.shape(), &gen);
-        y.backward(g);
-        std::vector<double> dx, dw, db;
-        ref.backward(g, dx, dw, db);
-        CHECK(scaled_error(x.grad(), dx) < 1e-5);
-        CHECK(scaled_error(w.grad(), dw) < 1e-5);
-        if (c.bias) CHECK(scaled_error(b.grad(), db) < 1e-5);
+        check_against_reference(ref, y, gen);
       }
 }
 
+GRADCHECKED_OPS("conv2d");
 TEST_CASE("conv2d: gradcheck over the sweep at small sizes") {
-  // conv2d is linear in x, in w and in b separately, so central differences have no
-  // truncation error and a large step only shrinks float32 rounding noise:
-  // eps = 1e-2, |analytic - numeric| <= 1e-3 + 1e-3 |numeric|.
-  testing::GradcheckOptions options;
-  options.eps = 1e-2;
-  options.atol = 1e-3;
-  options.rtol = 1e-3;
   Generator gen(9);
-  int checked = 0, skipped = 0;
-  double worst = 0.0;  // the largest error/bound seen (passes when <= 1)
+  ConvGradcheckSweep sweep{100};
   for (const ConvConfig& c : conv_sweep()) {
     // N = 2, Cin = 2 (groups 1) or 4 (groups 2), Cout = 3 or 4, a 6x5 image.
     const int64_t cin = 2 * c.groups, cout = c.groups == 1 ? 3 : 4, h = 6, w = 5;
     if (conv_out_size(h, c.kernel.h, c.stride.h, c.padding.h, c.dilation.h) <= 0 ||
         conv_out_size(w, c.kernel.w, c.stride.w, c.padding.w, c.dilation.w) <= 0) {
-      ++skipped;  // the dilated 4x4 kernel does not fit an unpadded 6x5 image
+      ++sweep.skipped;  // the dilated 4x4 kernel does not fit an unpadded 6x5 image
       continue;
     }
     INFO(c.str());
     const Tensor x = randn({2, cin, h, w}, &gen).requires_grad_();
     const Tensor wt = randn({cout, 2, c.kernel.h, c.kernel.w}, &gen).requires_grad_();
     const Tensor b = c.bias ? randn({cout}, &gen).requires_grad_() : Tensor();
-    options.seed = 100 + static_cast<uint64_t>(checked);
-    const auto result = testing::gradcheck(
+    sweep.check(
         [&c](const std::vector<Tensor>& in) {
           return conv2d(in[0], in[1], in[2], c.stride, c.padding, c.dilation, c.groups);
         },
-        {x, wt, b}, options);
-    INFO(result.message);
-    CHECK(result.passed);
-    worst = std::fmax(worst, result.worst_ratio);
-    ++checked;
+        {x, wt, b});
   }
-  MESSAGE("conv2d gradcheck: ", checked, " configurations checked, ", skipped,
-          " skipped (output would be empty); worst error/bound ", worst);
-  CHECK(checked >= 180);
+  MESSAGE("conv2d gradcheck: ", sweep.checked, " configurations checked, ", sweep.skipped,
+          " skipped (output would be empty); worst error/bound ", sweep.worst);
+  CHECK(sweep.checked >= 180);
 }
 
 TEST_CASE("conv2d: argument errors name the op and the shapes") {

@@ -2,11 +2,11 @@
 // with index and probability targets, binary_cross_entropy(_with_logits), l1, smooth_l1, huber,
 // kl_div) and their nn:: modules: forward values against plain loops written from PyTorch's
 // documented formulas, gradcheck for every reduction (a random upstream gradient), and errors.
-// (Parity with PyTorch itself: tests/test_parity_losses.cpp.)
+// (Parity with PyTorch itself: tests/parity/test_parity_losses.cpp.)
 //
 // gradcheck tolerance: the defaults (h = 1e-3, |a - n| <= 1e-3 + 1e-2 |n|); inputs stay at least
 // 0.1 away from the kinks (|x - t| = 0, = beta, = delta) and probabilities in [0.1, 0.9]. The
-// softmax-based losses (cross_entropy) use h = 1e-2, as tests/test_activation_loss.cpp: their
+// softmax-based losses (cross_entropy) use h = 1e-2, as "cross_entropy gradcheck ..." below: their
 // float32 log_softmax rounds the summed loss (~10) by ~1e-6, too much against 2h = 2e-3.
 #include <doctest/doctest.h>
 
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 
 using namespace tinydiff;
@@ -98,6 +99,7 @@ TEST_CASE("l1, smooth_l1 and huber losses: values against their formulas") {
         doctest::Approx(0.7 * smooth_l1_loss(x, t, Reduction::Sum, 0.7).item()).epsilon(1e-5));
 }
 
+GRADCHECKED_OPS("l1_loss", "smooth_l1_loss", "huber_loss");
 TEST_CASE("gradcheck: l1, smooth_l1, huber for every reduction, input and target") {
   Generator gen(102);
   Tensor t = randn({3, 5}, &gen);
@@ -117,6 +119,7 @@ TEST_CASE("gradcheck: l1, smooth_l1, huber for every reduction, input and target
   }
 }
 
+GRADCHECKED_OPS("binary_cross_entropy");
 TEST_CASE("binary_cross_entropy: values, weights, PyTorch's clamp at log = -100, gradcheck") {
   Generator gen(103);
   Tensor p = uniform_in({4, 3}, gen, 0.1f, 0.9f), t = uniform_in({4, 3}, gen, 0.0f, 1.0f);
@@ -142,6 +145,7 @@ TEST_CASE("binary_cross_entropy: values, weights, PyTorch's clamp at log = -100,
   CHECK(edge.data()[1] == doctest::Approx(100.0));
 }
 
+GRADCHECKED_OPS("binary_cross_entropy_with_logits");
 TEST_CASE("binary_cross_entropy_with_logits: equals bce(sigmoid(x)), stable for large |x|, pos_weight, gradcheck") {
   Generator gen(104);
   Tensor x = randn({4, 3}, &gen) * 2.0f, t = uniform_in({4, 3}, gen, 0.0f, 1.0f);
@@ -173,6 +177,7 @@ TEST_CASE("binary_cross_entropy_with_logits: equals bce(sigmoid(x)), stable for 
   for (int i = 0; i < 4; ++i) CHECK(big.grad().data()[i] == doctest::Approx(expected_grad[i]));
 }
 
+GRADCHECKED_OPS("kl_div");
 TEST_CASE("kl_div: values for each reduction (batchmean too) and log_target, gradcheck") {
   Generator gen(105);
   Tensor x = log_softmax(randn({3, 4}, &gen), 1);
@@ -203,6 +208,7 @@ TEST_CASE("kl_div: values for each reduction (batchmean too) and log_target, gra
   }
 }
 
+GRADCHECKED_OPS("nll_loss");
 TEST_CASE("nll_loss: [N, C] and [N, C, d1, d2], class weights, ignore_index, weighted mean") {
   Generator gen(106);
   Tensor x = randn({3, 4, 2, 2}, &gen);
@@ -376,4 +382,110 @@ TEST_CASE("loss errors name the loss and what was wrong") {
               {"pos_weight of shape [3]", "[3, 4]"});
   check_error([&] { kl_div(x, x, "batchsum"); }, "kl_div", {"reduction", "'batchsum'"});
   check_error([&] { kl_div(zeros({0, 2}), zeros({0, 2}), "batchmean"); }, "kl_div", {"batchmean", "[0, 2]"});
+}
+
+TEST_CASE("mse_loss with Mean, Sum, None") {
+  Tensor input = tensor({1, 2, 3, 0.5f}, {2, 2});
+  Tensor target = tensor({0, 2, 5, 1}, {2, 2});
+  // squared differences: 1, 0, 4, 0.25
+  check_values(mse_loss(input, target), {}, {5.25f / 4.0f});
+  check_values(mse_loss(input, target, Reduction::Mean), {}, {5.25f / 4.0f});
+  check_values(mse_loss(input, target, Reduction::Sum), {}, {5.25f});
+  check_values(mse_loss(input, target, Reduction::None), {2, 2}, {1, 0, 4, 0.25f});
+  check_values(mse_loss(input, input), {}, {0});
+}
+
+GRADCHECKED_OPS("mse_loss");
+TEST_CASE("gradcheck: mse_loss w.r.t. input and target, each reduction") {
+  Generator gen(18);
+  for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None})
+    for (const auto& mask : kMasks)
+      for (const Shape& shape : {Shape{5}, Shape{3, 4}}) {
+        Tensor input = with_grad(uniform(shape, -1.5f, 1.5f, gen), mask.first);
+        Tensor target = with_grad(uniform(shape, -1.5f, 1.5f, gen), mask.second);
+        const std::string what = "mse_loss reduction=" + std::to_string(static_cast<int>(reduction)) + " " +
+                                 shape_str(shape) + " grad=(" + (mask.first ? "input" : "-") + "," +
+                                 (mask.second ? "target" : "-") + ")";
+        expect_gradcheck([reduction](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1], reduction); },
+                         {input, target}, what);
+      }
+}
+
+TEST_CASE("cross_entropy: against -log_softmax[label], reductions, label smoothing") {
+  Generator gen(17);
+  Tensor logits = randn({5, 4}, &gen) * 2.0f;
+  const std::vector<int64_t> labels = {0, 3, 1, 1, 2};
+  Tensor lp = log_softmax(logits, 1);
+  std::vector<double> per(5);
+  double total = 0.0;
+  for (int64_t n = 0; n < 5; ++n) total += per[n] = -lp.at({n, labels[n]});
+  Tensor none = cross_entropy(logits, labels, Reduction::None);
+  REQUIRE(none.shape() == Shape{5});
+  for (int64_t n = 0; n < 5; ++n) CHECK(none.data()[n] == doctest::Approx(per[n]).epsilon(1e-6));
+  Tensor mean = cross_entropy(logits, labels);
+  CHECK(mean.dim() == 0);
+  CHECK(mean.item() == doctest::Approx(total / 5).epsilon(1e-6));
+  CHECK(cross_entropy(logits, labels, Reduction::Sum).item() == doctest::Approx(total).epsilon(1e-6));
+
+  // Label smoothing eps: l_n = (1 - eps)(-lp[n, label]) + eps/C sum_c (-lp[n, c]), as PyTorch.
+  const double eps = 0.1;
+  double smoothed = 0.0;
+  for (int64_t n = 0; n < 5; ++n) {
+    double row = 0.0;
+    for (int64_t c = 0; c < 4; ++c) row -= lp.at({n, c});
+    smoothed += (1 - eps) * per[n] + eps / 4 * row;
+  }
+  CHECK(cross_entropy(logits, labels, Reduction::Mean, eps).item() == doctest::Approx(smoothed / 5).epsilon(1e-6));
+
+  // Hand case: uniform logits give log C.
+  CHECK(cross_entropy(zeros({2, 3}), {0, 2}).item() == doctest::Approx(std::log(3.0)).epsilon(1e-6));
+  // Stable with huge logits: the right class at +1000 costs ~0, the wrong one ~1000.
+  Tensor huge = tensor({1000.0f, 0.0f, -1000.0f, 0.0f}, {2, 2});
+  Tensor l = cross_entropy(huge, {0, 0}, Reduction::None);
+  CHECK(l.data()[0] == doctest::Approx(0.0));
+  CHECK(l.data()[1] == doctest::Approx(1000.0));
+}
+
+GRADCHECKED_OPS("cross_entropy");
+TEST_CASE("cross_entropy gradcheck for every reduction and with label smoothing") {
+  // Tolerance: h = 1e-2, atol = 1e-3, rtol = 1e-2. The larger step keeps float32
+  // rounding of the scalar (sum/mean) loss, ~1e-6 of ~10, small against 2h.
+  testing::GradcheckOptions opt;
+  opt.eps = 1e-2;
+  Generator gen(19);
+  Tensor logits = (randn({6, 5}, &gen) * 2.0f).requires_grad_();
+  const std::vector<int64_t> labels = {4, 0, 2, 2, 1, 3};
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None})
+    for (double eps : {0.0, 0.2}) {
+      expect_gradcheck([&labels, r, eps](const std::vector<Tensor>& in) { return cross_entropy(in[0], labels, r, eps); },
+                      {logits}, opt, "cross_entropy reduction " + std::to_string(int(r)) + " eps " + std::to_string(eps));
+    }
+  // The gradient of the mean loss is (softmax - onehot) / N.
+  Tensor x = logits.detach().clone().requires_grad_();
+  Tensor y = cross_entropy(x, labels);
+  CHECK(y.grad_fn_name() == "cross_entropy");
+  y.backward();
+  Tensor s = softmax(x.detach(), 1);
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t c = 0; c < 5; ++c)
+      CHECK(x.grad().at({n, c}) ==
+            doctest::Approx((s.at({n, c}) - (c == labels[n] ? 1.0f : 0.0f)) / 6.0f).epsilon(1e-5));
+}
+
+TEST_CASE("cross_entropy argument errors name the op and the shapes") {
+  Tensor logits = randn({3, 4});
+  check_error([&] { cross_entropy(randn({4}), {1}); }, "cross_entropy", {"[4]"});
+  check_error([&] { cross_entropy(randn({2, 3, 4}), {1, 1}); }, "cross_entropy", {"[2, 3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 1}); }, "cross_entropy", {"2 labels", "[3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 4, 1}); }, "cross_entropy", {"target 4", "position [1]", "[0, 4)", "[3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 1, -1}); }, "cross_entropy", {"target -1", "position [2]", "[3, 4]"});
+  check_error([&] { cross_entropy(logits, {0, 1, 2}, Reduction::Mean, 1.5); }, "cross_entropy",
+              {"label_smoothing", "1.5"});
+  check_error([&] { cross_entropy(zeros({0, 4}), std::vector<int64_t>{}); }, "cross_entropy", {"[0, 4]"});
+  CHECK(cross_entropy(zeros({0, 4}), std::vector<int64_t>{}, Reduction::Sum).item() == 0.0f);
+}
+
+TEST_CASE("mse_loss with different shapes") {
+  expect_error([] { mse_loss(ones({2, 3}), ones({3, 2})); }, {"mse_loss", "[2, 3]", "[3, 2]"});
+  expect_error([] { mse_loss(ones({2, 3}), ones({3}), Reduction::None); }, {"mse_loss", "[2, 3]", "[3]"});
 }

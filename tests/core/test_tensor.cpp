@@ -274,3 +274,43 @@ TEST_CASE("block cache: memory_reserved, max_memory_reserved, and empty_cache at
   reset_peak_memory_stats();
   CHECK(max_memory_reserved() == base);
 }
+
+TEST_CASE("eye and linspace: values as torch.eye and torch.linspace; errors") {
+  check_exact(eye(3), {3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  check_exact(eye(2, 3), {2, 3}, {1, 0, 0, 0, 1, 0});
+  check_exact(eye(3, 1), {3, 1}, {1, 0, 0});
+  check_exact(eye(3, 0), {3, 0}, {});
+  check_error([] { eye(-1); }, "eye", {"n = -1"});
+  check_error([] { eye(2, -2); }, "eye", {"m = -2"});
+  check_exact(linspace(0, 1, 5), {5}, {0, 0.25f, 0.5f, 0.75f, 1});
+  check_exact(linspace(3, -3, 4), {4}, {3, 1, -1, -3});
+  check_exact(linspace(2, 3, 1), {1}, {2});
+  check_exact(linspace(2, 3, 0), {0}, {});
+  // both ends exact even when the step is not a float (PyTorch: -1.3, ..., 2.7 in float32)
+  const std::vector<float> v = linspace(-1.3, 2.7, 7).to_vector();
+  CHECK(v.front() == -1.3f);
+  CHECK(v.back() == 2.7f);
+  CHECK(v[3] == doctest::Approx(0.7f).epsilon(1e-6));
+  check_error([] { linspace(0, 1, -1); }, "linspace", {"-1"});
+}
+
+TEST_CASE("randperm: a permutation of 0..n-1, the same for the same seed, different for another") {
+  Generator a(7), b(7), c(8);
+  const IndexTensor p = randperm(50, &a);
+  CHECK(p.shape == Shape{50});
+  std::vector<int64_t> sorted = p.data;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 50; ++i) CHECK(sorted[static_cast<size_t>(i)] == i);
+  CHECK(randperm(50, &b).data == p.data);
+  CHECK(randperm(50, &c).data != p.data);
+  // every position gets every value over many draws (Fisher-Yates reaches all of them)
+  std::vector<int> seen(16, 0);
+  for (int t = 0; t < 200; ++t) {
+    const IndexTensor q = randperm(4, &a);
+    for (size_t i = 0; i < 4; ++i) seen[i * 4 + static_cast<size_t>(q.data[i])] = 1;
+  }
+  CHECK(std::count(seen.begin(), seen.end(), 1) == 16);
+  CHECK(randperm(0, &a).numel() == 0);
+  CHECK(randperm(1).data == std::vector<int64_t>{0});
+  check_error([&] { randperm(-1, &a); }, "randperm", {"-1"});
+}

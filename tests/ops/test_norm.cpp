@@ -10,6 +10,7 @@
 
 #include <tinydiff/testing/gradcheck.hpp>
 
+#include "ops/gradchecked.hpp"
 #include "test_helpers.hpp"
 #include <tinydiff/tinydiff.hpp>
 
@@ -124,6 +125,7 @@ TEST_CASE("group_norm forward matches a naive per-group loop") {
   }
 }
 
+GRADCHECKED_OPS("group_norm");
 TEST_CASE("group_norm gradcheck: groups 1, 2 and C, with and without affine, [N,C,H,W] and [N,C,L]") {
   // Tolerance: h = 1e-3, atol = 2e-3, rtol = 1e-2 (float32 forward, outputs of order 1).
   testing::GradcheckOptions opt;
@@ -191,6 +193,7 @@ TEST_CASE("group_norm computes only the needed gradients and records nothing und
   CHECK(!group_norm(x, 2, w, b).requires_grad());
 }
 
+GRADCHECKED_OPS("layer_norm");
 TEST_CASE("layer_norm forward matches a naive loop; gradcheck over the last 1 and 2 dims") {
   Generator gen(21);
   // Tolerance: h = 1e-3, atol = 2e-3, rtol = 1e-2.
