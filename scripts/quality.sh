@@ -7,7 +7,7 @@
 #     OUTDIR   where each setting's JSON goes (OUTDIR/<sampler>-<steps>-g<guidance>.json)
 #     N        samples per setting (1000 = 100 per class)
 #     SETTING  sampler:steps:guidance[:spacing], e.g. ddim:50:1 ddpm:250:1.5 dpmpp2m:15:2:trailing
-#              (spacing: uniform, trailing or logsnr; eval's default when left out)
+#              (spacing: uniform, trailing or logsnr; uniform when left out)
 #
 # Needs the built binaries (build-release, as scripts/run.sh builds them, plus the
 # mnist_classifier target); trains the judge classifier once if OUTDIR/../classifier
@@ -34,7 +34,7 @@ for setting in "$@"; do
   if [ ! -f "$json" ]; then
     start=$(date +%s)
     "$bin/ddpm_mnist/ddpm_mnist" eval --classifier "$judge" --ckpt "$ckpt" --n "$n" --sampler "$sampler" \
-      --steps "$steps" --guidance "$guidance" ${spacing:+--spacing "$spacing"} --json "$json" >"$outdir/$name.log"
+      --steps "$steps" --guidance "$guidance" --spacing "${spacing:-uniform}" --json "$json" >"$outdir/$name.log"
     echo "$setting: $(($(date +%s) - start)) s" >&2
   fi
   files+=("$json")

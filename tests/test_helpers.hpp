@@ -222,6 +222,7 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (path / name).string(); }
+  std::string operator/(const std::string& name) const { return file(name); }  // dir / "run": a path inside
   // The names in the directory, sorted.
   std::vector<std::string> entries() const {
     std::vector<std::string> names;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "test_helpers.hpp"
+
 #include "../app/cli.hpp"
 #include "../app/train.hpp"
 
@@ -18,19 +20,7 @@ using namespace tinydiff;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ddpm_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test_helpers::TempDir;
 
 // A small model and a short run, so the test takes seconds.
 TrainRun tiny_run(const std::string& out) {
@@ -556,7 +546,8 @@ std::string parse_error(const std::string& line) {
   }
   return "<none>";
 }
-const std::string kSomeFile = __FILE__;  // --resume must name an existing file
+// --resume must name an existing file (an absolute path: the test may run from any folder)
+const std::string kSomeFile = std::string(DDPM_MNIST_DATA_DIR) + "/README.md";
 }  // namespace
 
 TEST_CASE("command line: --override goes with --resume and names a setting other than the architecture") {
