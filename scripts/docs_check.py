@@ -12,7 +12,11 @@
                                                (compared without comments and whitespace)
   2. every relative link and image [text](path#anchor) resolves to a file, and the anchor to a heading;
   3. every `path/file.ext:LINE` names a file with at least LINE lines,
-     and every path under the tree's top folders (include/..., scripts/..., ...) exists.
+     and every path under the tree's top folders (include/..., scripts/..., ...) exists;
+  4. every function or qualified name in `code` in the prose (`conv2d(x, w)`, `Tensor::backward`,
+     `ddpm::diffusion_loss`) names identifiers that occur in the sources (include/, examples/,
+     tests/, benchmarks/, fuzz/, scripts/, cmake/): a renamed or removed function is caught.
+     std::, Eigen::, CLI:: and nlohmann:: names, and dotted ones (PyTorch's), are not checked.
 """
 import glob
 import os
@@ -225,6 +229,47 @@ def check_paths(docs):
     return checked
 
 
+# ---- 4. function and qualified-name references ---------------------------------------------------
+
+SOURCE_GLOBS = ("include/**/*", "examples/**/*", "tests/**/*", "benchmarks/**/*", "fuzz/**/*", "scripts/*",
+                "cmake/*", "CMakeLists.txt")
+FOREIGN = ("std::", "Eigen::", "CLI::", "nlohmann::")
+
+
+def source_identifiers():
+    """Every identifier that occurs in the sources (text files only; C++ without its comments, so
+    that a word in a comment does not pass for a function)."""
+    names = set()
+    for pattern in SOURCE_GLOBS:
+        for f in glob.glob(os.path.join(ROOT, pattern), recursive=True):
+            if os.path.isfile(f) and not f.endswith((".md", ".gz", ".png", ".safetensors")):
+                with open(f, encoding="utf-8", errors="replace") as source:
+                    text = source.read()
+                if f.endswith((".hpp", ".cpp", ".h", ".inl", ".cxx")):
+                    text = re.sub(r"//[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
+                names.update(re.findall(r"[A-Za-z_]\w*", text))
+    return names
+
+
+def check_references(docs):
+    known = source_identifiers()
+    checked = 0
+    for path, text in docs:
+        body = prose(text)
+        for m in re.finditer(r"`([^`\n]+)`", body):
+            # name(...) or a::b(...) or a::b: a reference to code; a bare word is not checked.
+            ref = re.fullmatch(r"((?:[A-Za-z_]\w*(?:<[^<>]*>)?::)*~?[A-Za-z_]\w*)\s*(\(.*\))?", m.group(1).strip())
+            if not ref or ("::" not in ref.group(1) and ref.group(2) is None) or ref.group(1).startswith(FOREIGN):
+                continue
+            checked += 1
+            parts = [re.sub(r"<.*", "", p).lstrip("~") for p in ref.group(1).split("::")]
+            missing = [p for p in parts if p not in known]
+            if missing:
+                error(path, body.count("\n", 0, m.start()) + 1,
+                      f"`{m.group(1)}`: no {', '.join(missing)} in the sources")
+    return checked
+
+
 def main():
     sys.stdout.reconfigure(line_buffering=True)  # in order with the compiler's stderr
     docs = markdown_files()
@@ -232,12 +277,14 @@ def main():
         compiled, skipped = check_snippets(docs, work)
     links = check_links(docs)
     paths = check_paths(docs)
+    references = check_references(docs)
     sys.stdout.flush()
     for e in errors:
         print(e, file=sys.stderr)
     sys.stderr.flush()
     print(f"docs_check: {len(docs)} markdown files; {compiled} C++ block(s) compiled, {skipped} skipped; "
-          f"{links} relative links and {paths} paths checked; {len(errors)} problem(s)")
+          f"{links} relative links, {paths} paths and {references} code references checked; "
+          f"{len(errors)} problem(s)")
     return 1 if errors else 0
 
 
