@@ -219,7 +219,7 @@ class Cli {
 
   void add_train() {
     TrainRun& train = line_.train;
-    train_cmd_ = app_.add_subcommand("train", "train a model (presets: quick ~6 min, full ~1 h on 2 cores)");
+    train_cmd_ = app_.add_subcommand("train", "train a model (presets: quick ~2 min, full ~20 min on 2 cores)");
     train_cmd_->add_option("--threads", line_.threads, "worker threads (default: all cores)")
         ->check(cli_detail::thread_range());
     preset_opt_ = train_cmd_->add_option("--preset", preset_name_, "recipe: quick or full")->capture_default_str()
