@@ -80,6 +80,10 @@ inline int eval_command(const EvalRun& run) {
         },
         [&progress](int64_t, int, int, const Tensor&, const Tensor&) { progress.step(); });
     samples = concat(parts, 0);
+    parts.clear();
+    // The sampler's blocks (a doubled batch's activations) are cached at sizes the scoring below
+    // never asks for: hand them back, so the peak is the larger phase, not the two together.
+    empty_cache();
     // Unconditional samples (no classes, or guidance 0) have no intended label.
     if (classes == 0 || opt.guidance == 0.0) intended.clear();
     source = ckpt;
