@@ -223,7 +223,7 @@ class Cli {
     train_cmd_->add_option("--threads", line_.threads, "worker threads (default: all cores)")
         ->check(cli_detail::thread_range());
     preset_opt_ = train_cmd_->add_option("--preset", preset_name_, "recipe: quick or full")->capture_default_str()
-                      ->check(CLI::IsMember({"quick", "full", "test"}));
+                      ->check(CLI::IsMember(preset_names()));
     // Training settings override the preset's values; applied after the preset is chosen. One row a
     // flag: its name, where its value goes in TrainConfig, its help and its check.
     using cli_detail::count_range;

@@ -46,6 +46,10 @@ struct TrainConfig {
 // with warmup: what worked best for this U-Net at a small budget); full aims at
 // digits that cannot be told from real ones, in about an hour (docs/quality.md
 // has both presets' measured figures).
+inline const std::vector<std::string>& preset_names() {
+  static const std::vector<std::string> names = {"quick", "full", "test"};
+  return names;
+}
 inline TrainConfig preset(const std::string& name) {
   TrainConfig c;
   c.preset = name;

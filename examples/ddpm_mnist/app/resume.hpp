@@ -145,7 +145,8 @@ inline void adopt_checkpoint_settings(TrainRun& run, const std::vector<std::stri
   for (const auto& [name, value] : saved_settings.items())
     if (!named(given, name) && !named(run.overrides, name)) set_run_setting(run, name, value);
   if (!named(given, "preset")) run.train.preset = saved.train.preset;
-  if (saved.train.preset == "quick" || saved.train.preset == "full" || saved.train.preset == "test") {
+  const std::vector<std::string>& presets = preset_names();
+  if (std::find(presets.begin(), presets.end(), saved.train.preset) != presets.end()) {
     const TrainConfig writes = preset(saved.train.preset);
     if (!named(outputs_given, "sample-every")) run.train.sample_every = writes.sample_every;
     if (!named(outputs_given, "checkpoint-every")) run.train.checkpoint_every = writes.checkpoint_every;
