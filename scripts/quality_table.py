@@ -19,18 +19,22 @@ def row(path):
     def fraction(key):
         return "-" if r.get(key) is None else "{:.3f}".format(r[key])
 
-    return "| {} | {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {:.3f} |".format(
+    # Files written before eval measured FID against the class-balanced reference have only the
+    # held-out FID, under "fid"; newer ones have both.
+    held_out = "-" if r.get("fid_heldout_ratio") is None else "{:.2f}".format(r["fid_heldout_ratio"])
+
+    return "| {} | {} | {} | {:g} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} | {} | {} | {} | {:.3f} |".format(
         s.get("kind", "-").upper(), s.get("steps", "-"), s.get("spacing", "-"), s.get("guidance", float("nan")), r["n"], r["fid"],
-        r["fid_floor"], r["fid_ratio"], kid("kid"), kid("kid_floor"), fraction("precision"), fraction("recall"),
+        r["fid_floor"], r["fid_ratio"], held_out, kid("kid"), kid("kid_floor"), fraction("precision"), fraction("recall"),
         "-" if acc is None else "{:.3f}".format(acc), r["nearest_train_distance"])
 
 
 def main(paths):
     if not paths:
         sys.exit("usage: quality_table.py EVAL.json...")
-    print("| sampler | steps | spacing | guidance s | N | FID | floor | FID / floor | KID ± s.e. | KID floor | precision | recall "
-          "| label accuracy | nearest-train distance |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| sampler | steps | spacing | guidance s | N | FID | floor | FID / floor | FID / floor, held-out | KID ± s.e. "
+          "| KID floor | precision | recall | label accuracy | nearest-train distance |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p in paths:
         print(row(p))
 

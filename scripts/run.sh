@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds ddpm_mnist in Release, trains the
 # quick preset on the embedded MNIST digits and writes a sample grid.
-#   scripts/run.sh                       -> runs/quick/samples.png (about 8 minutes on 2 cores, first build included)
+#   scripts/run.sh                       -> runs/quick/samples.png (about 4 minutes on 2 cores, first build included)
 #   scripts/run.sh --preset full --out runs/full     (any `ddpm_mnist train` flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -141,8 +141,9 @@ struct SamplerOptions {
 // 5% of DDIM-50's quality on the shipped model at the same guidance: FID, KID, precision and recall
 // each no more than 5% worse, label accuracy within 0.01 (docs/quality.md, "Shipped model"). UniPC
 // at 8 trailing steps is; at 5 steps every sampler loses a sixth of DDIM-50's recall. Guidance 1.5:
-// label accuracy 0.997 where 1 gives 0.96 and 2 costs recall. The struct's own defaults above stay
-// DDIM-50 on uniform steps, which training's sample grids use.
+// label accuracy 0.997 where 1 gives 0.96 and 2 costs recall. Training's sample grids use it too,
+// with the preset's step count and guidance. The struct's own defaults above stay DDIM-50 on
+// uniform steps.
 inline SamplerOptions default_sampling() {
   SamplerOptions opt;
   opt.kind = "unipc";

@@ -52,9 +52,11 @@ inline Dataset load_pair(const std::string& images_path, const std::string& labe
 }
 
 // The embedded digits are split as mnist_classifier splits them: the first 9,000
-// for training, the last 1,000 held out (the set is interleaved by class, so both
-// parts are balanced). `ddpm_mnist eval` measures samples against the held-out
-// part, so training on the embedded set must not see it.
+// for training, the last 1,000 held out, which training on the embedded set must
+// not see. The set is interleaved by class until the 5s run out, so the training
+// part's first 8,000 hold 100 of each class per 1,000 but the held-out part has
+// no 5s (and 223 ones, 40 eights): `ddpm_mnist eval` measures against the first
+// 1,000 training digits for that reason, and against the held-out part beside.
 constexpr int64_t kHeldOutDigits = 1000;
 
 inline Dataset first_n(const Dataset& d, int64_t n, const std::string& what) {

@@ -58,7 +58,8 @@ inline Denoiser as_denoiser(UNet& model) {
   };
 }
 
-// Draws n samples with the model as it is now and writes them as a grid PNG.
+// Draws n samples with the model as it is now and writes them as a grid PNG, with the default
+// sampler (UniPC on trailing steps) at the preset's step count and guidance.
 // Memory: sampling is a phase of its own, with other tensor sizes than training's, so the blocks
 // training left in the cache are given back first (else both phases' blocks sit side by side),
 // and sampling's own after. The images are drawn `max_batch` at a time (the training batch): a
@@ -67,8 +68,7 @@ inline Denoiser as_denoiser(UNet& model) {
 inline void write_sample_grid(UNet& model, const NoiseSchedule& schedule, const DiffusionConfig& diffusion,
                               int64_t n, int steps, double guidance, uint64_t seed, const std::string& path,
                               int64_t max_batch) {
-  SamplerOptions opt;
-  opt.kind = "ddim";
+  SamplerOptions opt = default_sampling();
   opt.steps = std::min(steps, schedule.T());
   opt.guidance = model.config.num_classes > 0 ? guidance : 1.0;
   opt.prediction = prediction_kind(diffusion.prediction);
@@ -226,7 +226,7 @@ inline int train(const TrainRun& run) {
     optim::EMAGuard use_ema(ema, *model);
     write_sample_grid(*model, schedule, run.diffusion, 100, cfg.sample_steps, cfg.guidance, 1,
                       run.out_dir + "/samples.png", cfg.batch);
-    std::printf("wrote %s/samples.png (DDIM %d steps, guidance %.2g) and %s\n", run.out_dir.c_str(),
+    std::printf("wrote %s/samples.png (UniPC %d trailing steps, guidance %.3g) and %s\n", run.out_dir.c_str(),
                 cfg.sample_steps, cfg.guidance, ckpt_path.c_str());
   }
   return status;

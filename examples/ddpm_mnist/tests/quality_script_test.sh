@@ -18,10 +18,10 @@ echo "$table" | grep -q '^| DDPM | 3 | uniform | 0 | 20 | .* | - | [0-9.]* |$'
 # A fourth field sets the spacing, and names the file.
 echo "$table" | grep -q '^| DPMPP2M | 3 | trailing | 1 | 20 | '
 [ -f "$work/quality/test/ddim-2-g1.json" ] && [ -f "$work/quality/test/ddpm-3-g0.json" ] && [ -f "$work/quality/test/dpmpp2m-3-g1-trailing.json" ]
-# KID +- s.e., its floor, precision and recall: in the JSON and in the table.
-python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r[k] + 0 for k in ("kid", "kid_se", "kid_floor", "precision", "recall", "precision_floor", "recall_floor")]' \
+# FID / floor against both references, KID +- s.e., its floor, precision and recall: in the JSON and in the table.
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r[k] + 0 for k in ("fid_ratio", "fid_heldout", "fid_heldout_floor", "fid_heldout_ratio", "kid", "kid_se", "kid_floor", "precision", "recall", "precision_floor", "recall_floor")]' \
   "$work/quality/test/ddim-2-g1.json"
-echo "$table" | grep -q '^| DDIM | 2 | uniform | 1 | 20 | [0-9.]* | [0-9.]* | [0-9.]* | -\?[0-9.]* ± [0-9.]* | -\?[0-9.]* ± [0-9.]* | [0-9.]* | [0-9.]* | '
+echo "$table" | grep -q '^| DDIM | 2 | uniform | 1 | 20 | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | -\?[0-9.]* ± [0-9.]* | -\?[0-9.]* ± [0-9.]* | [0-9.]* | [0-9.]* | '
 # Scored settings are not redrawn: the same table comes back without running eval.
 stamp=$(stat -c %Y "$work/quality/test/ddim-2-g1.json")
 [ "$(run ddim:2:1 ddpm:3:0 dpmpp2m:3:1:trailing)" = "$table" ]
