@@ -236,7 +236,8 @@ class Cli {
     setting("warmup", &TrainConfig::warmup, "LR warmup steps", optional_count_range());
     setting("weight-decay", &TrainConfig::weight_decay, "AdamW weight decay", non_negative);
     setting("grad-clip", &TrainConfig::grad_clip, "max gradient norm (0 = off)", non_negative);
-    setting("ema-decay", &TrainConfig::ema_decay, "EMA decay", fraction);
+    setting("ema-decay", &TrainConfig::ema_decay,
+            "EMA decay: caps the warm-up decay (1+n)/(10+n), which passes 0.999 only at step 8,990", fraction);
     setting("label-dropout", &TrainConfig::label_dropout, "fraction of labels dropped for CFG", fraction);
     setting("min-snr", &TrainConfig::min_snr_gamma, "min-SNR-gamma loss weighting (0 = off)", non_negative);
     setting("seed", &TrainConfig::seed, "random seed", cli_detail::seed_range());
