@@ -4,12 +4,15 @@
 //   model.<name>   the trained weights (PyTorch state_dict names after the prefix)
 //   ema.<...>      the EMA's averaged weights and update count
 //   optim.<...>    AdamW's moments and step counts
-//   metadata       format, model / diffusion / training configs (JSON), step, RNG state, and
-//                  where the batches' DataLoader is ("loader": epoch, position, its RNG state)
+//   metadata       format, model / diffusion / training configs (JSON), step, RNG state,
+//                  where the batches' DataLoader is ("loader": epoch, position, its RNG state),
+//                  and the guidance the run's sample grids used ("guidance")
 // Beside it, <dir>/ema.safetensors holds the EMA weights alone under their plain
-// names (what `sample` uses, and what loads into PyTorch with strict=True).
+// names (what `sample` uses, and what loads into PyTorch with strict=True), with the
+// model / diffusion configs and "guidance".
 #include <cinttypes>
 #include <cstdio>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -61,8 +64,11 @@ inline int64_t parse_step(const std::string& text, const std::string& source) {
   return step;
 }
 
-inline Metadata weights_metadata(const UNetConfig& model, const DiffusionConfig& diffusion) {
-  return {{"format", kWeightsFormat}, {"model", to_json(model).dump()}, {"diffusion", to_json(diffusion).dump()}};
+// "guidance": the guidance scale the training run drew its sample grids with (its preset's, or
+// train --guidance), which `sample` and `eval` use for these weights unless told otherwise.
+inline Metadata weights_metadata(const UNetConfig& model, const DiffusionConfig& diffusion, double guidance) {
+  return {{"format", kWeightsFormat}, {"model", to_json(model).dump()}, {"diffusion", to_json(diffusion).dump()},
+          {"guidance", nlohmann::json(guidance).dump()}};
 }
 
 // The "loader" metadata: {"epoch": 3, "position": 1280, "rng": "<96 hex digits>"}.
@@ -95,12 +101,12 @@ struct TrainingState {
 
 inline void save_training_checkpoint(const std::string& path, const UNet& model, const tinydiff::optim::EMA& ema,
                                      const tinydiff::optim::Optimizer& optimizer, const DiffusionConfig& diffusion,
-                                     const nlohmann::json& train_json, const TrainingState& state) {
+                                     double guidance, const nlohmann::json& train_json, const TrainingState& state) {
   NamedTensors tensors;
   for (auto& [k, v] : model.state_dict()) tensors.emplace_back("model." + k, v);
   for (auto& [k, v] : ema.state_dict()) tensors.emplace_back("ema." + k, v);
   for (auto& [k, v] : optimizer.state_dict()) tensors.emplace_back("optim." + k, v);
-  Metadata meta = weights_metadata(model.config, diffusion);
+  Metadata meta = weights_metadata(model.config, diffusion, guidance);
   meta["format"] = kCheckpointFormat;
   meta["train"] = train_json.dump();
   meta["step"] = std::to_string(state.step);
@@ -182,7 +188,13 @@ inline std::string checkpoint_or_shipped(const std::string& given, const char* c
 struct LoadedModel {
   std::shared_ptr<UNet> model;
   DiffusionConfig diffusion;
+  double guidance = -1.0;  // the training run's grid guidance, if the file records it (else -1)
 };
+// Where the guidance `sample` and `eval` print came from, when not from --guidance.
+inline const char* guidance_note(bool given, const LoadedModel& loaded, int64_t classes) {
+  if (classes == 0) return " (an unconditional model)";
+  return !given && loaded.guidance >= 0 ? " (the training run's)" : "";
+}
 inline LoadedModel load_model_for_sampling(const std::string& path, bool use_ema, const UNetConfig& fallback,
                                            const DiffusionConfig& fallback_diffusion) {
   const tinydiff::io::SafetensorsFile file = tinydiff::io::load_safetensors(path);
@@ -192,6 +204,18 @@ inline LoadedModel load_model_for_sampling(const std::string& path, bool use_ema
   if (file.metadata.count("model")) cfg = unet_config_from_json(parse_json_metadata(file.metadata, "model", path), path);
   if (file.metadata.count("diffusion"))
     out.diffusion = diffusion_config_from_json(parse_json_metadata(file.metadata, "diffusion", path), path);
+  if (auto g = file.metadata.find("guidance"); g != file.metadata.end()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(g->second);
+    } catch (const nlohmann::json::exception&) {
+      j = nullptr;
+    }
+    TD_CHECK(j.is_number() && std::isfinite(j.get<double>()) && j.get<double>() >= 0, "checkpoint", "'", path,
+             "' has a malformed 'guidance' metadata \"", tinydiff::io::safetensors_detail::excerpt(g->second),
+             "\" (want a finite number >= 0)");
+    out.guidance = j.get<double>();
+  }
   out.model = std::make_shared<UNet>(cfg);
   const bool is_training_checkpoint = file.metadata.count("format") && file.metadata.at("format") == kCheckpointFormat;
   NamedTensors weights = file.tensors;

@@ -154,9 +154,11 @@ class Cli {
     } else if (sample_cmd_->parsed()) {
       line.command = CommandLine::Command::Sample;
       line.sample.sampler.clip_x0 = !no_clip_;
+      line.sample.guidance_given = sample_guidance_->count() > 0;
       check_model_flags(line.sample.fallback_model);
     } else {
       line.command = CommandLine::Command::Eval;
+      line.eval.guidance_given = eval_guidance_->count() > 0;
     }
     return line;
   }
@@ -282,8 +284,10 @@ class Cli {
         ->capture_default_str()->check(CLI::Range(0.0, 1.0) & finite());
     sample_cmd_->add_option("--variance", sample.sampler.variance, "DDPM variance: beta_tilde or beta")
         ->capture_default_str()->check(CLI::IsMember({"beta_tilde", "beta"}));
-    sample_cmd_->add_option("--guidance", sample.sampler.guidance,
-                            "classifier-free guidance s: eps = eps_u + s (eps_c - eps_u); 0 unconditional, 1 conditional")
+    sample_guidance_ = sample_cmd_->add_option("--guidance", sample.sampler.guidance,
+                                               "classifier-free guidance s: eps = eps_u + s (eps_c - eps_u); 0 "
+                                               "unconditional, 1 conditional (default: the training run's, if the "
+                                               "file records it)")
         ->capture_default_str()->check(CLI::NonNegativeNumber & finite());
     sample_cmd_->add_option("--class", sample.label, "draw only this class (-1: classes 0..9 in turn)")
         ->capture_default_str()->check(CLI::Range(int64_t{-1}, ConfigLimits::kMaxClasses - 1));
@@ -317,8 +321,9 @@ class Cli {
         ->check(CLI::Range(2, 9000));
     add_sampler_flags(*cmd, eval.sampler);
     cmd->add_option("--eta", eval.sampler.eta, "DDIM eta")->capture_default_str()->check(CLI::Range(0.0, 1.0) & finite());
-    cmd->add_option("--guidance", eval.sampler.guidance,
-                    "guidance s: eps = eps_u + s (eps_c - eps_u); 0 unconditional, 1 conditional")
+    eval_guidance_ = cmd->add_option("--guidance", eval.sampler.guidance,
+                                     "guidance s: eps = eps_u + s (eps_c - eps_u); 0 unconditional, 1 conditional "
+                                     "(default: the training run's, if the file records it)")
         ->capture_default_str()->check(CLI::NonNegativeNumber & finite());
     cmd->add_option("--seed", eval.seed, "random seed")->capture_default_str()->check(cli_detail::seed_range());
     cmd->add_option("--json", eval.json, "also write the figures as JSON");
@@ -384,6 +389,8 @@ class Cli {
   CLI::App* sample_cmd_ = nullptr;
   CLI::Option* preset_opt_ = nullptr;
   CLI::Option* out_opt_ = nullptr;
+  CLI::Option* sample_guidance_ = nullptr;
+  CLI::Option* eval_guidance_ = nullptr;
   std::string preset_name_ = "quick";
   TrainConfig flags_;  // the training flags' values, applied over the preset
   std::vector<TrainFlag> train_flags_;

@@ -36,6 +36,7 @@ struct EvalRun {
   std::string idx_prefix;  // read PREFIX-images-idx3-ubyte.gz (+ PREFIX-labels-idx1-ubyte.gz if present)
   int64_t n = 1000;        // samples to draw (100 per class for 1000)
   SamplerOptions sampler = default_sampling();
+  bool guidance_given = false;  // else the guidance the weights' training run recorded, if any
   uint64_t seed = 1;
   int64_t pr_k = 3;        // precision / recall: balls to the k-th nearest neighbour
   int64_t kid_subsets = 10;
@@ -59,17 +60,21 @@ inline int eval_command(const EvalRun& run) {
   Tensor samples;
   std::vector<int64_t> intended;
   std::string source;
+  double guidance_used = run.sampler.guidance;
   if (!ckpt.empty()) {
     LoadedModel loaded = load_model_for_sampling(ckpt, true, UNetConfig{}, DiffusionConfig{});
     const NoiseSchedule schedule = NoiseSchedule::by_name(loaded.diffusion.schedule, loaded.diffusion.T);
     SamplerOptions opt = run.sampler;
     opt.prediction = prediction_kind(loaded.diffusion.prediction);
+    if (!run.guidance_given && loaded.guidance >= 0) opt.guidance = loaded.guidance;
     const int64_t classes = loaded.model->config.num_classes;
     if (classes == 0) opt.guidance = 1.0;
+    guidance_used = opt.guidance;
     intended = grid_labels(run.n, classes);
     Generator gen(run.seed);
-    std::printf("drawing %lld samples from %s (%s, %d steps, guidance %.3g)...\n", static_cast<long long>(run.n),
-                ckpt.c_str(), opt.kind.c_str(), opt.steps, opt.guidance);
+    std::printf("drawing %lld samples from %s (%s, %d steps, guidance %.3g%s)...\n", static_cast<long long>(run.n),
+                ckpt.c_str(), opt.kind.c_str(), opt.steps, opt.guidance,
+                guidance_note(run.guidance_given, loaded, classes));
     std::fflush(stdout);
     // In batches of 100, so memory stays flat for large N.
     std::vector<Tensor> parts;
@@ -186,7 +191,7 @@ inline int eval_command(const EvalRun& run) {
     if (!intended.empty()) j["label_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
     if (!ckpt.empty())
       j["sampler"] = {{"kind", run.sampler.kind}, {"steps", run.sampler.steps}, {"spacing", run.sampler.spacing},
-                      {"guidance", run.sampler.guidance},
+                      {"guidance", guidance_used},
                       {"eta", run.sampler.eta}, {"seed", run.seed}};
     const std::string text = j.dump(2) + "\n";
     io::write_file_atomically(run.json, [&](std::ostream& out) { out << text; }, "eval");

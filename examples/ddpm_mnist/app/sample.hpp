@@ -22,6 +22,7 @@ struct SampleRun {
   int64_t n = 100;
   int64_t label = -1;           // -1: classes 0..9 in turn; else this class for every sample
   SamplerOptions sampler = default_sampling();
+  bool guidance_given = false;  // else the guidance the weights' training run recorded, if any
   uint64_t seed = 1;
   std::string out = "samples.png";
   int scale = 3;
@@ -56,6 +57,7 @@ inline int sample_command(const SampleRun& run) {
   const NoiseSchedule schedule = NoiseSchedule::by_name(loaded.diffusion.schedule, loaded.diffusion.T);
   SamplerOptions opt = run.sampler;
   opt.prediction = prediction_kind(loaded.diffusion.prediction);
+  if (!run.guidance_given && loaded.guidance >= 0) opt.guidance = loaded.guidance;
   TD_CHECK(opt.steps >= 1 && opt.steps <= schedule.T(), "sample", "--steps must be in [1, ", schedule.T(), "], got ",
            opt.steps);
   const int64_t classes = model.config.num_classes;
@@ -84,8 +86,9 @@ inline int sample_command(const SampleRun& run) {
     };
   }
   Generator gen(run.seed);
-  std::printf("sampling %lld images: %s, %d steps, guidance %.3g, seed %llu\n", static_cast<long long>(run.n),
-              opt.kind.c_str(), opt.steps, opt.guidance, static_cast<unsigned long long>(run.seed));
+  std::printf("sampling %lld images: %s, %d steps, guidance %.3g%s, seed %llu\n", static_cast<long long>(run.n),
+              opt.kind.c_str(), opt.steps, opt.guidance, guidance_note(run.guidance_given, loaded, classes),
+              static_cast<unsigned long long>(run.seed));
   std::fflush(stdout);
   // In batches, so that memory is bounded by the batch, not by --n: each batch's images are kept
   // as IDX bytes (784 a digit), and as floats only for the grid's first kSampleGridMax.

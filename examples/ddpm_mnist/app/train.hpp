@@ -152,10 +152,10 @@ inline int train(const TrainRun& run) {
   TD_CHECK(csv.good(), "train", "cannot write '", csv_path, "'");
 
   auto save_checkpoint = [&](int64_t at) {
-    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, training_json(run),
+    save_training_checkpoint(ckpt_path, *model, ema, optimizer, run.diffusion, cfg.guidance, training_json(run),
                              {at, gen.state(), loader.state()});
     optim::EMAGuard use_ema(ema, *model);
-    io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion));
+    io::save(*model, run.out_dir + "/ema.safetensors", weights_metadata(run.model, run.diffusion, cfg.guidance));
   };
 
   auto last_good_checkpoint = [&] {

@@ -645,6 +645,51 @@ TEST_CASE("sample draws --n in batches of 100: the first 100 of 1010 are those o
   CHECK(height == 2 + 100 * 30);  // IHDR: width at bytes 16-19, height at 20-23 (big-endian)
 }
 
+TEST_CASE("sample and eval default to the guidance the weights' training run drew with; --guidance wins") {
+  TempDir dir;
+  TrainRun run = tiny_run(dir / "model");
+  run.train.steps = 1;
+  run.train.guidance = 3.0;
+  REQUIRE(train(run) == 0);
+  CHECK(load_model_for_sampling(dir / "model/ema.safetensors", true, UNetConfig{}, DiffusionConfig{}).guidance == 3.0);
+  CHECK(load_model_for_sampling(dir / "model/checkpoint.safetensors", true, UNetConfig{}, DiffusionConfig{}).guidance ==
+        3.0);
+  auto draw = [&](bool given, double guidance, const std::string& name) {
+    SampleRun s;
+    s.ckpt = dir / "model/ema.safetensors";
+    s.n = 10;
+    s.sampler.steps = 2;
+    s.sampler.guidance = guidance;
+    s.guidance_given = given;
+    s.scale = 1;
+    s.out = dir / (name + ".png");
+    s.idx_prefix = dir / name;
+    REQUIRE(sample_command(s) == 0);
+    return io::read_idx(dir / (name + "-images-idx3-ubyte.gz")).data;
+  };
+  const auto recorded = draw(false, 1.5, "recorded"), three = draw(true, 3.0, "three"), default_scale = draw(true, 1.5, "d");
+  CHECK(recorded == three);
+  CHECK(recorded != default_scale);
+
+  // The command line says whether --guidance was given.
+  CHECK_FALSE(parse("sample --n 4").sample.guidance_given);
+  CHECK(parse("sample --guidance 1.5").sample.guidance_given);
+  CHECK_FALSE(parse("eval --n 4").eval.guidance_given);
+  CHECK(parse("eval --guidance 2").eval.guidance_given);
+
+  // Files without the key (the shipped weights, or saved elsewhere) keep the default; a bad value is refused.
+  const std::string path = dir / "meta.safetensors";
+  const Metadata plain = {{"model", to_json(UNetConfig{}).dump()}, {"diffusion", to_json(DiffusionConfig{}).dump()}};
+  for (const std::string bad : {"\"two\"", "-1", "nan", "1e999"}) {
+    Metadata meta = plain;
+    meta["guidance"] = bad;
+    io::save_safetensors(path, {}, meta);
+    CHECK_THROWS_WITH_AS(load_model_for_sampling(path, true, UNetConfig{}, DiffusionConfig{}),
+                         doctest::Contains("malformed 'guidance' metadata"), tinydiff::Error);
+  }
+  CHECK(load_model_for_sampling(DDPM_MNIST_SHIPPED_WEIGHTS, true, UNetConfig{}, DiffusionConfig{}).guidance == -1.0);
+}
+
 // The whole train command's memory against its training steps' own, counted as tensor storage
 // taken from the system (max_memory_reserved: live tensors + the block cache), which is the same
 // on every run, unlike the process's RSS. Before the fix a grid drew its 100 images (200 rows
