@@ -1,4 +1,4 @@
-// libFuzzer target: the command line of ddpm_mnist (examples/ddpm_mnist/cli.hpp), parsed
+// libFuzzer target: the command line of ddpm_mnist (examples/ddpm_mnist/app/cli.hpp), parsed
 // without running anything. The input is split at '\n' and NUL bytes into the arguments
 // after the program's name.
 //
@@ -6,6 +6,8 @@
 // or tinydiff::Error; anything else is a finding. A command line that parses must hold a
 // model the U-Net accepts: 1 to 6 levels, base * mult at most 1,024 channels, groups
 // dividing base, T in range.
+#include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -56,8 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case ddpm::CommandLine::Command::Train: check_model(line.train.model, line.train.diffusion); break;
     case ddpm::CommandLine::Command::Sample:
       check_model(line.sample.fallback_model, line.sample.fallback_diffusion);
-      FUZZ_CHECK(!line.sample.ckpt.empty());
+      // No --ckpt means the shipped weights; a given one names an existing file (CLI::ExistingFile).
+      FUZZ_CHECK(line.sample.ckpt.empty() || std::filesystem::exists(line.sample.ckpt));
       FUZZ_CHECK(line.sample.n >= 1);
+      FUZZ_CHECK(std::isfinite(line.sample.sampler.guidance) && line.sample.sampler.guidance >= 0);
       break;
     case ddpm::CommandLine::Command::Eval: FUZZ_CHECK(line.eval.n >= 2); break;
   }

@@ -152,6 +152,7 @@ void cli_corpus(const std::string& dir) {
         "--eta", "0.5", "--variance", "beta", "--guidance", "3", "--class", "7", "--seed", "2", "--out", "g.png",
         "--scale", "2", "--idx", "out/s", "--trajectory", "t.png", "--trajectory-columns", "5", "--raw-weights",
         "--no-clip", "--base=8", "--mults=1,2"}},
+      {"sample_shipped", {"sample", "--n", "100", "--spacing", "trailing"}},  // no --ckpt: the shipped weights
       {"eval",
        {"eval", "--classifier", "/dev/null", "--ckpt", "/dev/null", "--n", "100", "--sampler", "ddim", "--steps",
         "10", "--eta", "0", "--guidance", "0", "--seed", "3", "--json", "e.json"}},
