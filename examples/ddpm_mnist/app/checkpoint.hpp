@@ -204,16 +204,11 @@ inline LoadedModel load_model_for_sampling(const std::string& path, bool use_ema
   if (file.metadata.count("model")) cfg = unet_config_from_json(parse_json_metadata(file.metadata, "model", path), path);
   if (file.metadata.count("diffusion"))
     out.diffusion = diffusion_config_from_json(parse_json_metadata(file.metadata, "diffusion", path), path);
-  if (auto g = file.metadata.find("guidance"); g != file.metadata.end()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(g->second);
-    } catch (const nlohmann::json::exception&) {
-      j = nullptr;
-    }
+  if (file.metadata.count("guidance")) {
+    const nlohmann::json j = parse_json_metadata(file.metadata, "guidance", path);
     TD_CHECK(j.is_number() && std::isfinite(j.get<double>()) && j.get<double>() >= 0, "checkpoint", "'", path,
-             "' has a malformed 'guidance' metadata \"", tinydiff::io::safetensors_detail::excerpt(g->second),
-             "\" (want a finite number >= 0)");
+             "' has a malformed 'guidance' metadata ", tinydiff::io::safetensors_detail::excerpt(j.dump()),
+             " (want a finite number >= 0)");
     out.guidance = j.get<double>();
   }
   out.model = std::make_shared<UNet>(cfg);
